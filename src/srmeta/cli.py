@@ -1,0 +1,130 @@
+"""The ``srmeta`` command. Thin by design: parse arguments, call the public API, print.
+
+User mistakes (bad files, unknown datasets, malformed options) end with one line on stderr
+and exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from srmeta.errors import SrmetaError
+
+EXIT_USER_ERROR = 2
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got '{text}'"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got '{text}'")
+    return values
+
+
+def _name_list(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one name")
+    return values
+
+
+def _add_eval(commands: argparse._SubParsersAction) -> None:
+    from srmeta.evaluate import PROTOCOLS
+
+    p = commands.add_parser(
+        "eval",
+        help="score a model on benchmark datasets (PSNR/SSIM on Y, published protocol)",
+        description="Score a model on benchmark datasets with the published SR protocol.",
+    )
+    p.add_argument("--model", default="bicubic", help="registered model name (default: bicubic)")
+    p.add_argument(
+        "--datasets",
+        type=_name_list,
+        default=["Set5"],
+        help="comma-separated: Set5,Set14,BSD100 (B100),Urban100,T91 or folders",
+    )
+    p.add_argument("--scales", type=_int_list, default=[2, 3, 4], help="e.g. 2,3,4")
+    p.add_argument(
+        "--degradation",
+        default="",
+        help="LR degradation, e.g. 'blur:iso:1.2 down:bicubic noise:5' (default: MATLAB bicubic)",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        default="rgb",
+        help="rgb: score like any model; y-plane: the published bicubic pipeline",
+    )
+    p.add_argument("--round-y", action="store_true", help="round Y to integers before metrics")
+    p.add_argument("--data-root", help="folder holding the datasets (default: $SRMETA_DATA)")
+    p.add_argument("--cache-dir", help="LR cache folder (default: $SRMETA_CACHE or user cache)")
+    p.add_argument("--no-cache", action="store_true", help="recompute LR images every time")
+    p.add_argument("--out", help="write summary.json, per_image.csv and table.md here")
+    p.add_argument("--force", action="store_true", help="overwrite existing result files")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from srmeta.atomic import check_writable
+    from srmeta.data.lr_cache import LRCache
+    from srmeta.evaluate import evaluate
+    from srmeta.tables import describe, markdown_table, write_report
+
+    if args.out and not args.force:  # fail before a long evaluation, not after it
+        from pathlib import Path
+
+        for name in ("summary.json", "per_image.csv", "table.md"):
+            check_writable(Path(args.out) / name, force=False)
+    report = evaluate(
+        args.model,
+        args.datasets,
+        args.scales,
+        degradation=args.degradation,
+        protocol=args.protocol,
+        round_y=args.round_y,
+        data_root=args.data_root,
+        cache=None if args.no_cache else LRCache(args.cache_dir),
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(describe(report))
+    print(markdown_table(report))
+    if args.out:
+        for path in write_report(report, args.out, force=args.force):
+            print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="srmeta",
+        description="Single-image super-resolution with meta-learned pixel loss weighting.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_eval(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``srmeta`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SrmetaError as err:
+        print(f"srmeta: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("srmeta: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

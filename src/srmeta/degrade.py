@@ -1,0 +1,495 @@
+"""The classic SISR degradation model ``I_low = (I_high ⊗ κ)↓s + n``, optionally then JPEG.
+
+A :class:`Degradation` is a frozen, validated description (parsed from a short string such
+as ``"blur:iso:1.2 down:bicubic noise:5"`` or from YAML) so that it can name cache folders
+(:meth:`Degradation.key`) and be logged next to results. Any parameter may be a range
+``[low, high]``; image ``i`` of a pool draws its own values from ``rng_for(seed, i)``, so a
+whole degraded data set follows from the spec alone and every image can be rebuilt on its own.
+
+The default spec (``""`` or ``"bicubic"``) on uint8 input is MATLAB's ``imresize(HR, 1/s)``
+bit for bit, which is what published benchmark tables use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    FiniteFloat,
+    ValidationError,
+    model_validator,
+)
+
+from srmeta.errors import DegradationError
+from srmeta.pixels import to_uint8
+from srmeta.resize import imresize
+
+
+def _as_pair(value: Any) -> Any:
+    """A fixed value ``v`` becomes ``(v, v)`` so fixed and random values share one code path."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, (list, tuple)) and len(value) != 2:
+        raise ValueError(f"a range needs exactly two values [low, high], got {len(value)}")
+    return value
+
+
+def _ordered(value: tuple[Any, Any]) -> tuple[Any, Any]:
+    if value[0] > value[1]:
+        raise ValueError(f"range low {value[0]} is above high {value[1]}")
+    return value
+
+
+Range = Annotated[
+    tuple[FiniteFloat, FiniteFloat], BeforeValidator(_as_pair), AfterValidator(_ordered)
+]
+"""A float or ``[low, high]``, sampled uniformly per image; stored as ``(low, high)``."""
+IntRange = Annotated[tuple[int, int], BeforeValidator(_as_pair), AfterValidator(_ordered)]
+
+
+def _one_line(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown field {where!r}"
+        parts.append(f"{where}: {msg}" if where and e["type"] != "extra_forbidden" else msg)
+    return "bad degradation: " + "; ".join(dict.fromkeys(parts)).replace("\n", " ")
+
+
+class _Spec(BaseModel):
+    """Frozen, strict-keyed base whose validation errors surface as one-line DegradationError."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise DegradationError(_one_line(err)) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Any:
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as err:
+            raise DegradationError(_one_line(err)) from None
+
+
+class Blur(_Spec):
+    """A blur kernel κ: isotropic / anisotropic Gaussian, or a kernel read from a file.
+
+    ``size`` (odd) is the Gaussian support. By default it is ``2 * ceil(3 * sigma_max) + 1``
+    (at least 3) with ``sigma_max`` the *upper bound* of the spec's ranges: ±3σ keeps 99.7 %
+    of the mass per axis, a fixed 21 would truncate σ > 3.3 and waste work for small σ, and
+    taking the bound (not the drawn σ) gives every image of a pool the same support.
+    """
+
+    kind: Literal["iso", "aniso", "file"]
+    sigma: Range | None = None
+    sigma_x: Range | None = None
+    sigma_y: Range | None = None
+    angle: Range = (0.0, 0.0)
+    path: str | None = None
+    size: int | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Blur:
+        given = {f for f in ("sigma", "sigma_x", "sigma_y", "path") if getattr(self, f) is not None}
+        need = {"iso": {"sigma"}, "aniso": {"sigma_x", "sigma_y"}, "file": {"path"}}[self.kind]
+        if given != need:
+            raise ValueError(f"blur kind {self.kind!r} takes {sorted(need)}, got {sorted(given)}")
+        if self.kind != "aniso" and self.angle != (0.0, 0.0):
+            raise ValueError(f"blur kind {self.kind!r} takes no angle")
+        if any(r[0] <= 0 for r in self.values[:2]):
+            raise ValueError(f"blur sigmas must be positive, got {self.values[:2]}")
+        if self.size is not None and self.kind == "file":
+            raise ValueError("file kernels take no size; the file sets it")
+        if self.size is not None and (self.size < 1 or self.size % 2 == 0):
+            raise ValueError(f"blur size must be an odd positive int, got {self.size}")
+        return self
+
+    @property
+    def values(self) -> list[tuple[float, float]]:
+        """The Gaussian ranges in string order: ``[sigma]`` or ``[sigma_x, sigma_y, angle]``."""
+        names = {"iso": ["sigma"], "aniso": ["sigma_x", "sigma_y", "angle"]}.get(self.kind, [])
+        return [getattr(self, n) for n in names]
+
+    @property
+    def kernel_size(self) -> int:
+        """Gaussian support (see class docstring); file kernels keep their own shape."""
+        if self.size is not None:
+            return self.size
+        sigma_max = max(r[1] for r in self.values[:2])
+        return max(3, 2 * math.ceil(3 * sigma_max) + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class DegradationSample:
+    """Concrete values drawn for one image; ``kernel`` is float64 summing to 1 (or None)."""
+
+    kernel: np.ndarray | None
+    sigma_x: float | None = None
+    sigma_y: float | None = None
+    angle: float | None = None
+    noise: float = 0.0
+    jpeg: int | None = None
+
+
+def rng_for(seed: int, index: int) -> np.random.Generator:
+    """The generator for image ``index`` of a pool degraded with ``seed``.
+
+    ``SeedSequence([seed, index])`` gives statistically independent streams per image that do
+    not depend on pool size, iteration order or worker count, so image ``i`` can be rebuilt
+    alone. Parameters are drawn first (:meth:`Degradation.sample`), then the noise field.
+    """
+    return np.random.default_rng(np.random.SeedSequence([seed, index]))
+
+
+def isotropic_kernel(sigma: float, size: int) -> np.ndarray:
+    """``exp(-(x² + y²) / 2σ²)`` on the integer grid centred at 0, normalised to sum 1."""
+    r = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    k = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def anisotropic_kernel(sigma_x: float, sigma_y: float, angle: float, size: int) -> np.ndarray:
+    """Gaussian with covariance ``R diag(sx², sy²) Rᵀ``, R the rotation by ``angle`` degrees.
+
+    ``x`` runs along columns and ``y`` along rows (downwards), so at angle 0 ``sigma_x`` is the
+    horizontal spread and at 90° the kernel is the transpose of the one at 0°.
+    """
+    t = math.radians(angle)
+    rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    inv = np.linalg.inv(rot @ np.diag([sigma_x**2, sigma_y**2]) @ rot.T)
+    r = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    y, x = np.meshgrid(r, r, indexing="ij")
+    q = inv[0, 0] * x * x + (inv[0, 1] + inv[1, 0]) * x * y + inv[1, 1] * y * y
+    k = np.exp(-0.5 * q)
+    return k / k.sum()
+
+
+@lru_cache(maxsize=32)
+def _load_kernel_cached(path: str, _mtime_ns: int, _size: int) -> np.ndarray:
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix == ".npy":
+            k = np.load(path, allow_pickle=False)
+        elif suffix in {".png", ".bmp", ".tif", ".tiff", ".pgm"}:
+            with Image.open(path) as img:
+                if img.mode not in {"1", "L", "I", "F"} and not img.mode.startswith("I;16"):
+                    raise DegradationError(f"kernel image {path} is {img.mode}, not grayscale")
+                k = np.asarray(img)
+        else:
+            k = np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DegradationError(f"cannot read kernel {path}: {msg}") from None
+    k = np.asarray(k, dtype=np.float64)
+    if k.ndim != 2 or k.size == 0:
+        raise DegradationError(f"kernel {path} must be a non-empty 2-D array, got shape {k.shape}")
+    if not np.all(np.isfinite(k)):
+        raise DegradationError(f"kernel {path} has non-finite values")
+    total = k.sum()
+    if total <= 0:
+        raise DegradationError(f"kernel {path} sums to {total:g}; it must sum to > 0")
+    k = k / total
+    k.flags.writeable = False
+    return k
+
+
+def load_kernel(path: str | Path) -> np.ndarray:
+    """Read a kernel (.npy, grayscale image, or whitespace-separated text), normalised to sum 1.
+
+    Cached on (path, mtime, size) because every image of a pool asks for the same file.
+    """
+    try:
+        st = Path(path).stat()
+    except OSError as err:
+        raise DegradationError(f"cannot read kernel {path}: {err.strerror}") from None
+    return _load_kernel_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+def _mirror_index(n: int, before: int, after: int) -> np.ndarray:
+    """Indices of ``reflect`` padding (d c b | a b c d | c b a) for any pad width."""
+    idx = np.arange(-before, n + after)
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    idx = np.mod(idx, period)
+    return np.where(idx >= n, period - idx, idx)
+
+
+def convolve(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
+    """True 2-D convolution of each channel of ``... x H x W`` with ``kernel``, same size out.
+
+    Borders are reflected without repeating the edge pixel (scipy ``mode='mirror'``, OpenCV's
+    default ``BORDER_REFLECT_101`` used by Real-ESRGAN, BSRGAN's ``mode='mirror'``): no dark
+    frame as with zero padding, and no doubled edge pixel. ``conv2d`` is a correlation, so the
+    kernel is flipped; kernel entry ``[a, b]`` lands ``(a - kh//2, b - kw//2)`` away from a
+    source pixel, which is exactly ``scipy.ndimage.convolve``'s anchor, even sizes included.
+    """
+    kh, kw = kernel.shape
+    top, left = kh - 1 - kh // 2, kw - 1 - kw // 2
+    rows = torch.from_numpy(_mirror_index(x.shape[-2], top, kh - 1 - top)).to(x.device)
+    cols = torch.from_numpy(_mirror_index(x.shape[-1], left, kw - 1 - left)).to(x.device)
+    shape = x.shape
+    padded = x.reshape(-1, 1, *shape[-2:]).index_select(-2, rows).index_select(-1, cols)
+    weight = torch.from_numpy(np.ascontiguousarray(kernel[::-1, ::-1])).to(x)
+    return F.conv2d(padded, weight[None, None]).reshape(shape)
+
+
+def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """Pillow JPEG round trip in memory of a uint8 ``C x H x W`` (C = 1 or 3), default 4:2:0."""
+    channels = x.shape[0]
+    if channels not in (1, 3):
+        raise DegradationError(f"jpeg needs 1 or 3 channels, got {channels}")
+    mode = "L" if channels == 1 else "RGB"
+    arr = np.ascontiguousarray(x[0].cpu().numpy() if channels == 1 else x.cpu().permute(1, 2, 0))
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality))  # L or RGB by shape
+    with Image.open(buf) as out:
+        dec = np.array(out.convert(mode)).reshape(x.shape[1], x.shape[2], channels)
+    return torch.from_numpy(dec).permute(2, 0, 1).to(x.device)
+
+
+_NUM = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_RANGE_RE = re.compile(rf"({_NUM})(?:-({_NUM}))?")
+
+
+def _parse_range(text: str, token: str) -> float | tuple[float, float]:
+    m = _RANGE_RE.fullmatch(text)
+    if m is None:
+        raise DegradationError(f"bad number {text!r} in degradation token {token!r}")
+    return float(m[1]) if m[2] is None else (float(m[1]), float(m[2]))
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _fmt_range(r: tuple[float, float]) -> str:
+    return _fmt(r[0]) if r[0] == r[1] else f"{_fmt(r[0])}-{_fmt(r[1])}"
+
+
+def _draw(rng: np.random.Generator, r: tuple[float, float]) -> float:
+    """Uniform in ``[low, high]``; always one draw so the stream layout ignores fixed values."""
+    return float(r[0] + (r[1] - r[0]) * rng.random())
+
+
+class Degradation(_Spec):
+    """``I_low = (I_high ⊗ κ)↓s + n`` then optional JPEG; see the module docstring.
+
+    ``down="direct"`` keeps pixel ``[0::s, 0::s]`` of the blurred image (USRNet / DPSR's
+    s-fold sampler): the top-left pixel of each s x s block, i.e. a phase shift of
+    ``(s - 1) / 2`` HR pixels against bicubic, whose samples sit at block centres.
+    ``noise`` is the Gaussian sigma in 8-bit levels (0 = none); ``jpeg`` a quality in 1..100.
+    """
+
+    blur: Blur | None = None
+    down: Literal["bicubic", "direct"] = "bicubic"
+    noise: Range = (0.0, 0.0)
+    jpeg: IntRange | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> Degradation:
+        if self.noise[0] < 0:
+            raise ValueError(f"noise sigma must be >= 0, got {self.noise[0]}")
+        if self.jpeg is not None and not (self.jpeg[0] >= 1 and self.jpeg[1] <= 100):
+            raise ValueError(f"jpeg quality must lie in 1..100, got {self.jpeg}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> Degradation:
+        """Parse ``"blur:iso:1.2 down:bicubic noise:0-10 jpeg:30-95 seed:3"`` (any order).
+
+        Tokens: ``blur:iso:S[:SIZE]``, ``blur:aniso:SX,SY,ANGLE[:SIZE]``, ``blur:file:PATH``
+        (no whitespace in PATH; use YAML for such paths), ``down:bicubic|direct`` (or the bare
+        word), ``noise:S``, ``jpeg:Q``, ``seed:N``. Numbers may be ranges ``A-B``.
+        """
+        fields: dict[str, Any] = {}
+
+        def put(name: str, value: Any, token: str) -> None:
+            if name in fields:
+                raise DegradationError(f"degradation field {name!r} given twice (at {token!r})")
+            fields[name] = value
+
+        for token in text.split():
+            head, _, rest = token.partition(":")
+            if token in ("bicubic", "direct"):
+                put("down", token, token)
+            elif head == "down" and rest in ("bicubic", "direct"):
+                put("down", rest, token)
+            elif head in ("noise", "jpeg") and rest:
+                put(head, _parse_range(rest, token), token)
+            elif head == "seed":
+                if not re.fullmatch(r"\d+", rest):
+                    raise DegradationError(f"bad seed {rest!r} in {token!r} (an int >= 0)")
+                put("seed", int(rest), token)
+            elif head == "blur":
+                put("blur", cls._parse_blur(rest, token), token)
+            else:
+                raise DegradationError(f"unknown degradation token {token!r}")
+        return cls(**fields)
+
+    @staticmethod
+    def _parse_blur(rest: str, token: str) -> dict[str, Any]:
+        kind, _, args = rest.partition(":")
+        if kind == "file" and args:
+            return {"kind": "file", "path": args}
+        if kind not in ("iso", "aniso"):
+            raise DegradationError(f"bad blur kind {kind!r} in {token!r} (iso, aniso or file)")
+        values, _, size = args.partition(":")
+        out: dict[str, Any] = {"kind": kind}
+        if size:
+            if not size.isdigit():
+                raise DegradationError(f"bad blur size {size!r} in {token!r}")
+            out["size"] = int(size)
+        parts = values.split(",")
+        names = ["sigma"] if kind == "iso" else ["sigma_x", "sigma_y", "angle"]
+        if len(parts) != len(names):
+            raise DegradationError(f"blur:{kind} takes {len(names)} value(s) in {token!r}")
+        out.update({n: _parse_range(p, token) for n, p in zip(names, parts, strict=True)})
+        return out
+
+    def _tokens(self) -> list[tuple[str, str]]:
+        """(field, value) pairs of the canonical form; defaults other than ``down`` left out."""
+        out = []
+        if (b := self.blur) is not None:
+            vals = b.path if b.kind == "file" else ",".join(_fmt_range(r) for r in b.values)
+            out.append(("blur", f"{b.kind}:{vals}" + (f":{b.size}" if b.size else "")))
+        out.append(("down", self.down))
+        if self.noise != (0.0, 0.0):
+            out.append(("noise", _fmt_range(self.noise)))
+        if self.jpeg is not None:
+            out.append(("jpeg", _fmt_range(self.jpeg)))
+        if self.seed:
+            out.append(("seed", str(self.seed)))
+        return out
+
+    def to_string(self) -> str:
+        """Canonical string form; ``Degradation.parse(d.to_string()) == d``."""
+        return " ".join(f"{k}:{v}" for k, v in self._tokens())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Degradation:
+        """Validate a mapping (e.g. ``yaml.safe_load`` output); errors are DegradationError."""
+        return cls.model_validate(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/YAML-safe mapping (ranges as lists) that :meth:`from_dict` reads back."""
+        return self.model_dump(mode="json")
+
+    def key(self) -> str:
+        """12 hex chars of sha256 over the canonical JSON, for cache folder names.
+
+        A file kernel contributes its content digest, so editing the file changes the key.
+        """
+        data = self.to_dict()
+        if self.blur is not None and self.blur.kind == "file":
+            kernel = load_kernel(self.blur.path or "")
+            data["kernel_sha256"] = hashlib.sha256(kernel.tobytes()).hexdigest()
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def name(self) -> str:
+        """Readable, filesystem-safe label, e.g. ``iso1.2_bicubic_noise5``; ``bicubic`` default."""
+        parts = []
+        for k, v in self._tokens():
+            if k == "blur" and self.blur is not None and self.blur.kind == "file":
+                v = "file-" + Path(self.blur.path or "").stem
+            parts.append(v.replace(":", "") if k in ("blur", "down") else k + v)
+        return re.sub(r"[^A-Za-z0-9.,_+-]", "-", "_".join(parts))
+
+    @property
+    def is_plain_bicubic(self) -> bool:
+        """No blur, noise or JPEG: the benchmark LR (MATLAB ``imresize`` on uint8)."""
+        plain = self.blur is None and self.jpeg is None and self.noise == (0.0, 0.0)
+        return plain and self.down == "bicubic"
+
+    def sample(self, rng: np.random.Generator) -> DegradationSample:
+        """Draw one image's parameters: blur values, then noise sigma, then JPEG quality."""
+        kernel, sx, sy, angle = None, None, None, None
+        b = self.blur
+        if b is not None and b.kind == "file":
+            kernel = load_kernel(b.path or "")
+        elif b is not None and b.kind == "iso":
+            sx = sy = _draw(rng, b.values[0])
+            kernel = isotropic_kernel(sx, b.kernel_size)
+        elif b is not None:
+            sx, sy, angle = (_draw(rng, r) for r in b.values)
+            kernel = anisotropic_kernel(sx, sy, angle, b.kernel_size)
+        noise = _draw(rng, self.noise) if self.noise != (0.0, 0.0) else 0.0
+        jpeg = None
+        if self.jpeg is not None:
+            jpeg = int(self.jpeg[0] + rng.integers(0, self.jpeg[1] - self.jpeg[0] + 1))
+        return DegradationSample(
+            kernel=kernel, sigma_x=sx, sigma_y=sy, angle=angle, noise=noise, jpeg=jpeg
+        )
+
+    def apply(
+        self, hr: torch.Tensor, scale: int, index: int = 0, quantize: bool = True
+    ) -> torch.Tensor:
+        """Degrade ``C x H x W`` or ``B x C x H x W``; batch element ``b`` is image ``index + b``.
+
+        uint8 in -> uint8 out. Float in is taken as [0, 1] and returned in [0, 1] in its dtype:
+        rounded to 8-bit levels when ``quantize`` (or JPEG is on), otherwise left unrounded and
+        unclamped (clamping would bias the noise near black and white). Work is float64 on
+        the 0..255 scale so noise sigmas are in 8-bit levels. Output is ``ceil(H/s) x ceil(W/s)``.
+        """
+        if hr.dim() not in (3, 4):
+            raise ValueError(f"expected C x H x W or B x C x H x W, got shape {tuple(hr.shape)}")
+        if isinstance(scale, bool) or int(scale) != scale or scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {scale}")
+        scale = int(scale)
+        is_uint8 = hr.dtype == torch.uint8
+        if not (is_uint8 or hr.is_floating_point()):
+            raise TypeError(f"degrade takes uint8 or floating point tensors, not {hr.dtype}")
+        if is_uint8 and self.is_plain_bicubic:
+            return imresize(hr, 1 / scale)  # MATLAB's uint8 path: per-pass rounding.
+        batch = hr if hr.dim() == 4 else hr[None]
+        outs = [self._apply_one(img, scale, index + b, quantize) for b, img in enumerate(batch)]
+        out = torch.stack(outs)
+        return out if hr.dim() == 4 else out[0]
+
+    def _apply_one(self, img: torch.Tensor, scale: int, index: int, quantize: bool) -> torch.Tensor:
+        rng = rng_for(self.seed, index)
+        s = self.sample(rng)
+        x = img.to(torch.float64)
+        if img.dtype != torch.uint8:
+            x = x * 255.0
+        if s.kernel is not None:
+            x = convolve(x, s.kernel)
+        x = imresize(x, 1 / scale) if self.down == "bicubic" else x[..., ::scale, ::scale]
+        if s.noise > 0:
+            noise = torch.from_numpy(rng.standard_normal(tuple(x.shape))).to(x.device)
+            x = x + s.noise * noise
+        if img.dtype == torch.uint8 or quantize or s.jpeg is not None:
+            x = to_uint8(x)
+            if s.jpeg is not None:
+                x = _jpeg(x, s.jpeg)
+            if img.dtype == torch.uint8:
+                return x
+            x = x.to(torch.float64)
+        return (x / 255.0).to(img.dtype)

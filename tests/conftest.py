@@ -1,0 +1,28 @@
+"""Shared fixtures. Tests use the real benchmark images under the data root.
+
+CI points ``SRMETA_DATA`` at ``../shared/data``; without it the tests look there relative
+to the repository. A missing data root fails loudly: a skipped test checks nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = Path(os.environ.get("SRMETA_DATA", REPO.parent / "shared" / "data"))
+    if not (root / "Set5" / "HR").is_dir():
+        pytest.fail(f"benchmark data not found under {root}; set SRMETA_DATA")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep LR caches of tests out of the user's cache folder."""
+    monkeypatch.setenv("SRMETA_CACHE", str(tmp_path_factory.getbasetemp() / "lr-cache"))
