@@ -6,15 +6,9 @@ import scipy.ndimage as ndi
 import torch
 import yaml
 
-from srmeta.degrade import (
-    Blur,
-    Degradation,
-    anisotropic_kernel,
-    isotropic_kernel,
-    load_kernel,
-    rng_for,
-)
+from srmeta.degrade import Blur, Degradation, rng_for
 from srmeta.errors import DegradationError
+from srmeta.kernels import anisotropic_kernel, isotropic_kernel, load_kernel
 from srmeta.resize import imresize
 
 

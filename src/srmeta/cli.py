@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from srmeta.errors import SrmetaError
 
@@ -68,21 +69,29 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write summary.json, per_image.csv and table.md here")
     p.add_argument("--force", action="store_true", help="overwrite existing result files")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--max-pixels", type=int, help="refuse larger images (default 150M pixels)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_eval)
+
+
+def _allow_pixels(max_pixels: int | None) -> None:
+    """A user who raises --max-pixels has vouched for the files: lift Pillow's own guard too."""
+    if max_pixels is not None:
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = None
 
 
 def _run_eval(args: argparse.Namespace) -> int:
     from srmeta.atomic import check_writable
     from srmeta.data.lr_cache import LRCache
     from srmeta.evaluate import evaluate
-    from srmeta.tables import describe, markdown_table, write_report
+    from srmeta.tables import REPORT_FILES, describe, markdown_table, write_report
 
     if args.out and not args.force:  # fail before a long evaluation, not after it
-        from pathlib import Path
-
-        for name in ("summary.json", "per_image.csv", "table.md"):
+        for name in REPORT_FILES:
             check_writable(Path(args.out) / name, force=False)
+    _allow_pixels(args.max_pixels)
     report = evaluate(
         args.model,
         args.datasets,
@@ -93,6 +102,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         cache=None if args.no_cache else LRCache(args.cache_dir),
         device=args.device,
+        max_pixels=args.max_pixels,
         progress=not args.quiet,
     )
     print(describe(report))

@@ -18,13 +18,11 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from pydantic import (
     AfterValidator,
@@ -37,6 +35,7 @@ from pydantic import (
 )
 
 from srmeta.errors import DegradationError
+from srmeta.kernels import anisotropic_kernel, convolve, isotropic_kernel, load_kernel
 from srmeta.pixels import to_uint8
 from srmeta.resize import imresize
 
@@ -161,99 +160,6 @@ def rng_for(seed: int, index: int) -> np.random.Generator:
     alone. Parameters are drawn first (:meth:`Degradation.sample`), then the noise field.
     """
     return np.random.default_rng(np.random.SeedSequence([seed, index]))
-
-
-def isotropic_kernel(sigma: float, size: int) -> np.ndarray:
-    """``exp(-(x² + y²) / 2σ²)`` on the integer grid centred at 0, normalised to sum 1."""
-    r = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    k = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
-    return k / k.sum()
-
-
-def anisotropic_kernel(sigma_x: float, sigma_y: float, angle: float, size: int) -> np.ndarray:
-    """Gaussian with covariance ``R diag(sx², sy²) Rᵀ``, R the rotation by ``angle`` degrees.
-
-    ``x`` runs along columns and ``y`` along rows (downwards), so at angle 0 ``sigma_x`` is the
-    horizontal spread and at 90° the kernel is the transpose of the one at 0°.
-    """
-    t = math.radians(angle)
-    rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
-    inv = np.linalg.inv(rot @ np.diag([sigma_x**2, sigma_y**2]) @ rot.T)
-    r = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    y, x = np.meshgrid(r, r, indexing="ij")
-    q = inv[0, 0] * x * x + (inv[0, 1] + inv[1, 0]) * x * y + inv[1, 1] * y * y
-    k = np.exp(-0.5 * q)
-    return k / k.sum()
-
-
-@lru_cache(maxsize=32)
-def _load_kernel_cached(path: str, _mtime_ns: int, _size: int) -> np.ndarray:
-    suffix = Path(path).suffix.lower()
-    try:
-        if suffix == ".npy":
-            k = np.load(path, allow_pickle=False)
-        elif suffix in {".png", ".bmp", ".tif", ".tiff", ".pgm"}:
-            with Image.open(path) as img:
-                if img.mode not in {"1", "L", "I", "F"} and not img.mode.startswith("I;16"):
-                    raise DegradationError(f"kernel image {path} is {img.mode}, not grayscale")
-                k = np.asarray(img)
-        else:
-            k = np.loadtxt(path, ndmin=2)
-    except (OSError, ValueError) as err:
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DegradationError(f"cannot read kernel {path}: {msg}") from None
-    k = np.asarray(k, dtype=np.float64)
-    if k.ndim != 2 or k.size == 0:
-        raise DegradationError(f"kernel {path} must be a non-empty 2-D array, got shape {k.shape}")
-    if not np.all(np.isfinite(k)):
-        raise DegradationError(f"kernel {path} has non-finite values")
-    total = k.sum()
-    if total <= 0:
-        raise DegradationError(f"kernel {path} sums to {total:g}; it must sum to > 0")
-    k = k / total
-    k.flags.writeable = False
-    return k
-
-
-def load_kernel(path: str | Path) -> np.ndarray:
-    """Read a kernel (.npy, grayscale image, or whitespace-separated text), normalised to sum 1.
-
-    Cached on (path, mtime, size) because every image of a pool asks for the same file.
-    """
-    try:
-        st = Path(path).stat()
-    except OSError as err:
-        raise DegradationError(f"cannot read kernel {path}: {err.strerror}") from None
-    return _load_kernel_cached(str(path), st.st_mtime_ns, st.st_size)
-
-
-def _mirror_index(n: int, before: int, after: int) -> np.ndarray:
-    """Indices of ``reflect`` padding (d c b | a b c d | c b a) for any pad width."""
-    idx = np.arange(-before, n + after)
-    if n == 1:
-        return np.zeros_like(idx)
-    period = 2 * (n - 1)
-    idx = np.mod(idx, period)
-    return np.where(idx >= n, period - idx, idx)
-
-
-def convolve(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
-    """True 2-D convolution of each channel of ``... x H x W`` with ``kernel``, same size out.
-
-    Borders are reflected without repeating the edge pixel (scipy ``mode='mirror'``, OpenCV's
-    default ``BORDER_REFLECT_101`` used by Real-ESRGAN, BSRGAN's ``mode='mirror'``): no dark
-    frame as with zero padding, and no doubled edge pixel. ``conv2d`` is a correlation, so the
-    kernel is flipped; kernel entry ``[a, b]`` lands ``(a - kh//2, b - kw//2)`` away from a
-    source pixel, which is exactly ``scipy.ndimage.convolve``'s anchor, even sizes included.
-    """
-    kh, kw = kernel.shape
-    top, left = kh - 1 - kh // 2, kw - 1 - kw // 2
-    rows = torch.from_numpy(_mirror_index(x.shape[-2], top, kh - 1 - top)).to(x.device)
-    cols = torch.from_numpy(_mirror_index(x.shape[-1], left, kw - 1 - left)).to(x.device)
-    shape = x.shape
-    padded = x.reshape(-1, 1, *shape[-2:]).index_select(-2, rows).index_select(-1, cols)
-    weight = torch.from_numpy(np.ascontiguousarray(kernel[::-1, ::-1])).to(x)
-    return F.conv2d(padded, weight[None, None]).reshape(shape)
 
 
 def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:

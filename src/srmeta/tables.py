@@ -15,6 +15,8 @@ from pathlib import Path
 from srmeta.atomic import atomic_write_text, check_writable
 from srmeta.evaluate import EvalReport, ImageScore
 
+REPORT_FILES = ("summary.json", "per_image.csv", "table.md")
+
 
 def markdown_table(report: EvalReport) -> str:
     """Datasets as rows, scales as columns, cells ``PSNR / SSIM``."""
@@ -50,13 +52,14 @@ def per_image_csv(images: list[ImageScore]) -> str:
 
 
 def write_report(report: EvalReport, out_dir: str | Path, force: bool = False) -> list[Path]:
-    """Write ``summary.json``, ``per_image.csv`` and ``table.md`` into ``out_dir``."""
+    """Write :data:`REPORT_FILES` (JSON summary, per-image CSV, Markdown table) to ``out_dir``."""
     out = Path(out_dir)
-    contents = {
-        out / "summary.json": json.dumps(report.to_dict(), indent=2) + "\n",
-        out / "per_image.csv": per_image_csv(report.images),
-        out / "table.md": describe(report) + "\n\n" + markdown_table(report) + "\n",
-    }
+    texts = (
+        json.dumps(report.to_dict(), indent=2) + "\n",
+        per_image_csv(report.images),
+        describe(report) + "\n\n" + markdown_table(report) + "\n",
+    )
+    contents = {out / name: text for name, text in zip(REPORT_FILES, texts, strict=True)}
     for path in contents:  # refuse before writing anything, so no partial result set
         check_writable(path, force)
     for path, text in contents.items():

@@ -131,5 +131,5 @@ def load_hr(path: Path, max_pixels: int | None = None) -> torch.Tensor:
     published tables are defined on 8-bit images.
     """
     image = read_image(path) if max_pixels is None else read_image(path, max_pixels)
-    colour = np.ascontiguousarray(image.colour_uint8())
+    colour = np.array(image.colour_uint8())  # a writable copy for torch
     return torch.from_numpy(colour).permute(2, 0, 1).contiguous()
