@@ -26,3 +26,12 @@ def data_root() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep LR caches of tests out of the user's cache folder."""
     monkeypatch.setenv("SRMETA_CACHE", str(tmp_path_factory.getbasetemp() / "lr-cache"))
+
+
+@pytest.fixture(scope="session")
+def peers_root() -> Path:
+    """Third-party models (official IMDN weights, OpenCV files), never shipped."""
+    root = Path(os.environ.get("SRMETA_PEERS", REPO.parent / "shared" / "peers"))
+    if not (root / "torch" / "IMDN_x4.pth").is_file():
+        pytest.fail(f"official IMDN weights not found under {root}/torch; set SRMETA_PEERS")
+    return root

@@ -318,3 +318,16 @@ def test_apply_rejects_bad_input() -> None:
         d.apply(torch.zeros(1, 8, 8, dtype=torch.int32), 2)
     with pytest.raises(DegradationError, match="channels"):
         Degradation.parse("jpeg:50").apply(torch.zeros(2, 8, 8, dtype=torch.uint8), 2)
+
+
+def test_from_spec_reads_yaml_files_and_strings(tmp_path):
+    spec = tmp_path / "deg.yaml"
+    spec.write_text("blur: {kind: iso, sigma: [0.5, 2.0]}\nnoise: 5\nseed: 7\n")
+    from_file = Degradation.from_spec(str(spec))
+    assert from_file == Degradation.parse("blur:iso:0.5-2 noise:5 seed:7")
+    assert Degradation.from_spec("noise:5") == Degradation.parse("noise:5")
+    spec.write_text("blur: {kind: iso, sigma: 1}\ncolour: 3\n")
+    with pytest.raises(DegradationError, match="colour"):
+        Degradation.from_spec(str(spec))
+    with pytest.raises(DegradationError, match="cannot read"):
+        Degradation.from_spec(str(tmp_path / "missing.yml"))

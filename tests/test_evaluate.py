@@ -118,3 +118,8 @@ def test_float_model_output_is_quantised_before_scoring(data_root):
     plain = evaluate("bicubic", ["Set5"], [2], data_root=data_root, progress=False)
     shifted = evaluate(lambda s: Shifted(), ["Set5"], [2], data_root=data_root, progress=False)
     assert [a.psnr for a in plain.images] == [b.psnr for b in shifted.images]
+
+
+def test_an_untrained_architecture_is_refused():
+    with pytest.raises(SrmetaError, match="without trained weights"):
+        evaluate("edsr", ["Set5"], [2], progress=False)

@@ -7,6 +7,7 @@ and exit code 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,7 +44,11 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         help="score a model on benchmark datasets (PSNR/SSIM on Y, published protocol)",
         description="Score a model on benchmark datasets with the published SR protocol.",
     )
-    p.add_argument("--model", default="bicubic", help="registered model name (default: bicubic)")
+    p.add_argument(
+        "--model",
+        default="bicubic",
+        help="bicubic (default), a weights file (.safetensors/.pth) or a run folder",
+    )
     p.add_argument(
         "--datasets",
         type=_name_list,
@@ -113,6 +118,55 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "train",
+        help="train an SR model from a YAML config (torchrun for several processes)",
+        description="Train an SR model from a YAML experiment config. Under torchrun, every "
+        "process trains on its shard of each step's batch (DistributedDataParallel).",
+    )
+    p.add_argument("config", help="experiment config (YAML); examples in configs/")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.optimizer.lr=1e-3 (repeatable)",
+    )
+    p.add_argument(
+        "--resume",
+        default="none",
+        help="auto: continue the run's newest checkpoint; a checkpoint file or run "
+        "folder; none (default): start fresh",
+    )
+    p.add_argument("--data-root", help="shortcut for --set data_root=...")
+    p.add_argument("--device", help="shortcut for --set device=... (auto, cpu, cuda)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from srmeta.config import load_config
+    from srmeta.train.loop import train
+
+    overrides = list(args.overrides)
+    if args.data_root:
+        overrides.append(f"data_root={args.data_root}")
+    if args.device:
+        overrides.append(f"device={args.device}")
+    cfg = load_config(args.config, overrides)
+    result = train(cfg, resume=args.resume, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        best = (
+            ""
+            if result.best_psnr is None
+            else (f"; best validation PSNR {result.best_psnr:.2f} dB at step {result.best_step}")
+        )
+        print(f"trained {cfg.name} to step {result.step}{best}; run folder {result.run_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="srmeta",
@@ -120,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_eval(commands)
+    _add_train(commands)
     return parser
 
 

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+import yaml
 from PIL import Image
 from pydantic import (
     AfterValidator,
@@ -296,6 +297,20 @@ class Degradation(_Spec):
     def to_string(self) -> str:
         """Canonical string form; ``Degradation.parse(d.to_string()) == d``."""
         return " ".join(f"{k}:{v}" for k, v in self._tokens())
+
+    @classmethod
+    def from_spec(cls, spec: str) -> Degradation:
+        """A short string, or the path of a YAML file (``.yaml`` / ``.yml``) holding the fields."""
+        if not spec.strip().lower().endswith((".yaml", ".yml")):
+            return cls.parse(spec)
+        try:
+            data = yaml.safe_load(Path(spec.strip()).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise DegradationError(f"cannot read degradation file {spec}: {first}") from None
+        if not isinstance(data, dict):
+            raise DegradationError(f"degradation file {spec} must hold a mapping of fields")
+        return cls.from_dict(data)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Degradation:

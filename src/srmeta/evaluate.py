@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -31,9 +31,9 @@ from srmeta.color import rgb_to_gray, rgb_to_ycbcr
 from srmeta.data.benchmarks import HRDataset, find_dataset, load_hr, mod_crop
 from srmeta.data.lr_cache import LRCache
 from srmeta.degrade import Degradation
-from srmeta.errors import SrmetaError
+from srmeta.errors import ModelError, SrmetaError
 from srmeta.metrics import lr_consistency, score
-from srmeta.models.registry import load_model
+from srmeta.models.registry import load_model, parameter_count, registered_names
 from srmeta.pixels import quantize
 
 PROTOCOLS: dict[str, str] = {
@@ -117,6 +117,11 @@ ModelFactory = Callable[[int], nn.Module]
 
 def _model_factory(model: str | nn.Module | ModelFactory) -> tuple[str, ModelFactory]:
     if isinstance(model, str):
+        if model.lower() in registered_names() and parameter_count(model, 2) > 0:
+            raise ModelError(
+                f"'{model}' is an architecture without trained weights; pass a weights file "
+                "(.safetensors/.pth) or a training run folder"
+            )
         return model, lambda scale: load_model(model, scale)
     if isinstance(model, nn.Module):
         return type(model).__name__, lambda _scale: model
@@ -148,7 +153,10 @@ def run_model(model: nn.Module, lr: torch.Tensor, device: str | torch.device) ->
     return out
 
 
-def _prepare(hr: torch.Tensor, scale: int, protocol: str) -> torch.Tensor:
+def _prepare(hr: torch.Tensor, scale: int, protocol: str, crop: int | None) -> torch.Tensor:
+    if crop is not None:  # a centred window, for quick validation during training
+        top, left = max(0, (hr.shape[-2] - crop) // 2), max(0, (hr.shape[-1] - crop) // 2)
+        hr = hr[..., top : top + crop, left : left + crop]
     hr = mod_crop(hr, scale)
     if protocol == "y-plane" and hr.shape[0] == 3:
         hr = rgb_to_ycbcr(hr)[:1]
@@ -173,25 +181,30 @@ def evaluate(
     device: str = "cpu",
     exclude: Collection[str] = (),
     max_pixels: int | None = None,
+    hr_crop: int | None = None,
     progress: bool = True,
 ) -> EvalReport:
     """Score a model on benchmark datasets at the given scales.
 
     Args:
-        model: a registered name, a module (for one scale), or ``scale -> module``.
+        model: ``bicubic``, a weights file, a training run folder, a module (for one
+            scale), or ``scale -> module``.
         datasets: names (``Set5``, ``B100``...), folders, or :class:`HRDataset` objects.
-        degradation: how LR is made from HR; default MATLAB bicubic (the benchmark LR).
+        degradation: how LR is made from HR: a :class:`Degradation`, a short string or a
+            YAML file path; default MATLAB bicubic (the benchmark LR).
         protocol: ``rgb`` or ``y-plane`` (see the module docstring).
         round_y: round Y to integers before the metrics (lowers Set5 bicubic ~0.034 dB).
         cache: where LR images are kept between runs; None computes them every time.
         exclude: image stems that must not be scored (e.g. a run's meta-dataset); an
             evaluation that would include one fails with a message naming it.
         max_pixels: refuse larger images (decompression-bomb guard); None: the default.
+        hr_crop: score only a centred ``hr_crop`` square of each image (fast validation;
+            not the protocol, so never for reported numbers).
     """
     if protocol not in PROTOCOLS:
         raise SrmetaError(f"unknown protocol '{protocol}'; choose one of {', '.join(PROTOCOLS)}")
     if not isinstance(degradation, Degradation):
-        degradation = Degradation.parse(degradation or "")
+        degradation = Degradation.from_spec(degradation or "")
     name, factory = _model_factory(model)
     sets = [d if isinstance(d, HRDataset) else find_dataset(d, data_root) for d in datasets]
     for dataset in sets:
@@ -201,7 +214,7 @@ def evaluate(
                 f"{dataset.name} holds images of the run's meta-dataset ({', '.join(clash)});"
                 " evaluating on them would be unfair; exclude them or use another set"
             )
-    settings = _Settings(degradation, protocol, round_y, cache, device, max_pixels)
+    settings = _Settings(degradation, protocol, round_y, cache, device, max_pixels, hr_crop)
     report = EvalReport(name, protocol, degradation.to_string(), round_y)
     for scale in scales:
         net = factory(scale)
@@ -225,11 +238,14 @@ class _Settings:
     cache: LRCache | None
     device: str
     max_pixels: int | None
+    hr_crop: int | None
 
 
 def _make_lr(hr: torch.Tensor, dataset: HRDataset, path: Path, scale: int, job: _Settings):
     degradation = job.degradation
     index = _stable_index(path.stem)
+    if job.hr_crop is not None:  # a crop's LR is not the full image's: never cache it
+        job = replace(job, cache=None)
     if job.protocol == "y-plane":  # double precision, unrounded, as the published pipeline
         return degradation.apply(hr.to(torch.float64) / 255.0, scale, index=index, quantize=False)
     make = lambda: degradation.apply(hr, scale, index=index)  # noqa: E731
@@ -239,7 +255,7 @@ def _make_lr(hr: torch.Tensor, dataset: HRDataset, path: Path, scale: int, job: 
 def _score_image(
     net: nn.Module, dataset: HRDataset, path: Path, scale: int, job: _Settings
 ) -> ImageScore:
-    hr = _prepare(load_hr(path, job.max_pixels), scale, job.protocol)
+    hr = _prepare(load_hr(path, job.max_pixels), scale, job.protocol, job.hr_crop)
     lr = _make_lr(hr, dataset, path, scale, job)
     start = time.perf_counter()
     sr = run_model(net, lr, job.device)

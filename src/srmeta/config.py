@@ -1,0 +1,403 @@
+"""Typed experiment configuration: one YAML file (plus ``--set a.b=c`` overrides) per run.
+
+The schema is strict on purpose: an unknown key, a misspelt option or a value of the wrong
+type is an error naming its dotted key path, because a silently ignored ``lrr: 1e-3`` costs a
+whole training run. Integers and booleans must be written as such (``steps: ten`` or
+``bf16: yes please`` fail); floats also accept YAML's ``1e-3`` (which YAML 1.1 reads as a
+string). Every error is one :class:`ConfigError` line, which the CLI prints as it is.
+
+Relative paths (dataset folders, degradation YAML files, ``output_dir``) are taken relative
+to the working directory, like any command-line path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import torch
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+
+from srmeta.degrade import Degradation
+from srmeta.errors import SrmetaError
+
+
+class ConfigError(SrmetaError):
+    """An experiment config cannot be read or is invalid; the message is one line."""
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic would read True as 1.0; in a config that is always a mistake.
+    if isinstance(value, bool):
+        raise ValueError("Input should be a number, not a boolean")
+    return value
+
+
+Float = Annotated[FiniteFloat, BeforeValidator(_not_bool)]
+
+
+def _as_list(value: Any) -> Any:
+    """``datasets: T91`` means ``[T91]``; saves brackets on the command line."""
+    return [value] if isinstance(value, str) else value
+
+
+NameList = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
+
+
+def build_degradation(spec: str | dict[str, Any]) -> Degradation:
+    """A :class:`Degradation` from a spec string, a YAML file path, or a mapping of fields."""
+    if isinstance(spec, dict):
+        return Degradation.from_dict(spec)
+    return Degradation.from_spec(spec)
+
+
+def _check_degradation(value: Any) -> Any:
+    # Built once here so that a typo fails at load time, not hours into a run.
+    if not isinstance(value, (str, dict)):
+        raise ValueError(f"expected a degradation spec string or a mapping, got {value!r}")
+    try:
+        build_degradation(value)
+    except SrmetaError as err:
+        raise ValueError(str(err)) from None
+    return value
+
+
+DegradationSpec = Annotated[Any, AfterValidator(_check_degradation)]
+
+
+class _Section(BaseModel):
+    """Strict-keyed base of every config section."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
+
+
+class ModelConfig(_Section):
+    arch: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainDataConfig(_Section):
+    datasets: NameList = Field(default_factory=lambda: ["T91"])
+    patch_size: StrictInt = Field(96, ge=1)
+    batch_size: StrictInt = Field(16, ge=1)
+    workers: StrictInt = Field(0, ge=0)
+    degradation: DegradationSpec = "bicubic"
+    augment: StrictBool = True
+
+
+class MetaConfig(_Section):
+    """The few-shot meta-dataset: exactly one of ``images``, ``folder`` or ``dataset``."""
+
+    images: Annotated[list[str], Field(min_length=1)] | None = None
+    folder: str | None = None
+    dataset: str | None = None
+    count: StrictInt | None = Field(None, ge=1)
+    names: Annotated[list[str], Field(min_length=1)] | None = None
+    seed: StrictInt = Field(0, ge=0)
+    degradation: DegradationSpec = "bicubic"
+    batch_size: StrictInt = Field(4, ge=1)
+    patch_size: StrictInt | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MetaConfig:
+        sources = [k for k in ("images", "folder", "dataset") if getattr(self, k) is not None]
+        if len(sources) != 1:
+            got = ", ".join(sources) if sources else "none"
+            raise ValueError(f"give exactly one of images, folder or dataset (got {got})")
+        if self.dataset is None and (self.names is not None or self.count is not None):
+            raise ValueError("names and count select images of a dataset; set dataset")
+        if self.names is not None and self.count is not None:
+            raise ValueError("give names or count, not both")
+        return self
+
+
+class ValDataConfig(_Section):
+    datasets: NameList = Field(default_factory=lambda: ["Set5"])
+    every: StrictInt = Field(1000, ge=0)
+    max_images: StrictInt | None = Field(None, ge=1)
+    crop: StrictInt | None = Field(None, ge=1)
+
+
+class DataConfig(_Section):
+    train: TrainDataConfig = Field(default_factory=TrainDataConfig)
+    meta: MetaConfig | None = None
+    val: ValDataConfig = Field(default_factory=ValDataConfig)
+
+
+class OptimizerConfig(_Section):
+    name: Literal["adam", "adamw"] = "adam"
+    lr: Float = Field(2e-4, gt=0)
+    betas: tuple[Annotated[Float, Field(ge=0, lt=1)], Annotated[Float, Field(ge=0, lt=1)]] = (
+        0.9,
+        0.99,
+    )
+    weight_decay: Float = Field(0.0, ge=0)
+    eps: Float = Field(1e-8, gt=0)
+
+
+class SchedulerConfig(_Section):
+    name: Literal["constant", "cosine", "step"] = "cosine"
+    warmup_steps: StrictInt = Field(0, ge=0)
+    min_lr: Float = Field(1e-7, ge=0)
+    milestones: list[Annotated[StrictInt, Field(ge=1)]] = Field(default_factory=list)
+    gamma: Float = Field(0.5, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> SchedulerConfig:
+        if any(a >= b for a, b in zip(self.milestones, self.milestones[1:], strict=False)):
+            raise ValueError(f"milestones must be strictly increasing, got {self.milestones}")
+        return self
+
+
+class LossConfig(_Section):
+    kind: Literal["l1", "charbonnier"] = "l1"
+    eps: Float = Field(1e-3, gt=0)
+
+
+class WeightingConfig(_Section):
+    name: str = Field("uniform", min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainConfig(_Section):
+    steps: StrictInt = Field(1000, ge=1)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    weighting: WeightingConfig = Field(default_factory=WeightingConfig)
+    grad_clip: Float | None = Field(None, gt=0)
+    ema: Float | None = Field(None, gt=0, lt=1)
+    bf16: StrictBool = False
+    deterministic: StrictBool = False
+    log_every: StrictInt = Field(50, ge=1)
+    checkpoint_every: StrictInt = Field(500, ge=1)
+    keep_checkpoints: StrictInt = Field(2, ge=1)
+
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+class ExperimentConfig(_Section):
+    """A whole run; see the module docstring and ``configs/*.yaml`` for examples."""
+
+    name: str
+    seed: StrictInt = Field(0, ge=0)
+    scale: Literal[2, 3, 4]
+    output_dir: str | None = None
+    data_root: str | None = None
+    device: str = "auto"
+    model: ModelConfig
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ExperimentConfig:
+        # The run name becomes a folder name, so it must be one path component.
+        if not _NAME_RE.fullmatch(self.name):
+            raise ValueError(
+                f"name: {self.name!r} must be letters, digits and . _ + - (a folder name)"
+            )
+        if not _DEVICE_RE.fullmatch(self.device):
+            raise ValueError(
+                f"device: expected auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
+            )
+        s = self.scale
+        checks = [("data.train.patch_size", self.data.train.patch_size)]
+        if self.data.meta is not None:
+            checks.append(("data.meta.patch_size", self.data.meta.patch_size))
+        checks.append(("data.val.crop", self.data.val.crop))
+        for where, size in checks:
+            if size is not None and size % s:
+                raise ValueError(f"{where}: {size} is not divisible by scale {s}")
+        return self
+
+    def train_degradation(self) -> Degradation:
+        """The degradation that makes training LR patches."""
+        return build_degradation(self.data.train.degradation)
+
+    def meta_degradation(self) -> Degradation:
+        """The degradation that makes the meta-dataset's LR images (``data.meta`` must be set)."""
+        if self.data.meta is None:
+            raise ConfigError("config: data.meta: not set, so there is no meta degradation")
+        return build_degradation(self.data.meta.degradation)
+
+    def meta_patch_size(self) -> int:
+        """``data.meta.patch_size``, defaulting to the training patch size."""
+        meta = self.data.meta
+        if meta is not None and meta.patch_size is not None:
+            return meta.patch_size
+        return self.data.train.patch_size
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _got(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_line(err: ValidationError) -> str:
+    """``config: a.b: problem; c: problem`` from pydantic's error list."""
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] not in ("missing", "value_error", "assertion_error"):
+                msg += f" (got {_got(e['input'])})"
+        parts.append(f"{where}: {msg}" if where else msg)
+    text = "; ".join(dict.fromkeys(parts))
+    return "config: " + " ".join(text.split())
+
+
+def validate_config(data: Any) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from a plain mapping; errors are one-line ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: expected a mapping of keys, got {type(data).__name__}")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err)) from None
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The member types of ``X | None`` / ``Annotated[X, ...]``, or ``[annotation]``."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for a in typing.get_args(annotation) for t in _unwrap(a)]
+    return [annotation]
+
+
+def _check_key(parts: list[str], item: str) -> None:
+    """Raise unless ``parts`` names a field of the schema (free-form mappings end the walk)."""
+    section: type[BaseModel] = ExperimentConfig
+    for i, part in enumerate(parts):
+        dotted = ".".join(parts[: i + 1])
+        field = section.model_fields.get(part)
+        if field is None:
+            raise ConfigError(f"config: {dotted}: unknown key (in --set {item})")
+        members = _unwrap(field.annotation)
+        sub = [t for t in members if isinstance(t, type) and issubclass(t, BaseModel)]
+        if sub:
+            section = sub[0]
+            continue
+        if i + 1 < len(parts):
+            free = any(t is Any or typing.get_origin(t) is dict or t is dict for t in members)
+            if free:
+                return
+            raise ConfigError(
+                f"config: {'.'.join(parts)}: unknown key ({dotted} is a value, not a section;"
+                f" in --set {item})"
+            )
+        return
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Apply one ``a.b.c=value`` to a raw mapping in place; the value is read as YAML."""
+    key, eq, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not eq or not all(parts):
+        raise ConfigError(f"config: bad override {item!r}: expected KEY=VALUE, e.g. train.steps=10")
+    _check_key(parts, item)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(
+            f"config: {key}: bad value {text!r} in --set: {_yaml_problem(err)}"
+        ) from None
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(f"config: {where}: is {child!r}, not a mapping (in --set {item})")
+        node = child
+    node[parts[-1]] = value
+
+
+# ---------------------------------------------------------------- files
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read a YAML config, apply ``--set`` overrides in order, and validate the result."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise ConfigError(f"config: cannot read {path}: {reason}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config: {path}: bad YAML: {_yaml_problem(err)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {path}: expected a mapping of keys, got {type(data).__name__}")
+    for item in overrides:
+        apply_override(data, item)
+    return validate_config(data)
+
+
+def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """JSON/YAML-safe mapping of every field, defaults included."""
+    return cfg.model_dump(mode="json")
+
+
+def config_to_yaml(cfg: ExperimentConfig) -> str:
+    """The full config as YAML (defaults included); ``load_config`` reads it back equal."""
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True)
+
+
+def config_hash(cfg: ExperimentConfig) -> str:
+    """16 hex chars of sha256 over canonical JSON: equal configs hash equal on any machine."""
+    blob = json.dumps(config_to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def resolved_output_dir(cfg: ExperimentConfig) -> Path:
+    """``output_dir``, or ``runs/<name>`` when it is not set."""
+    return Path(cfg.output_dir).expanduser() if cfg.output_dir else Path("runs") / cfg.name
+
+
+def resolved_device(cfg: ExperimentConfig) -> torch.device:
+    """``device``, with ``auto`` meaning CUDA when available, else the CPU."""
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)

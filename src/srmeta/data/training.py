@@ -1,0 +1,229 @@
+"""Step-indexed training patches: batch ``step`` is a pure function of ``(seed, step)``.
+
+A resumed run must see exactly the batches an uninterrupted run would have seen, whatever the
+number of loader workers and however many times it was restarted. Keeping any random state
+in the dataset or the workers makes that fragile (worker seeds, prefetch order, skipped
+batches), so nothing is kept: ``dataset[step]`` draws every choice (which images, crop
+offsets, flips / rotations) from ``np.random.default_rng(SeedSequence([seed, step, 0]))``,
+and a loader for steps ``start..steps-1`` simply asks for those indices in order.
+
+With ``world_size`` ranks, every rank draws the same plan for the whole global batch from
+that generator (a few integers per sample, so cheap) and builds only its own slice:
+rank ``r`` gets samples ``r * B/W .. (r + 1) * B/W - 1``. Ranks therefore see disjoint shards,
+and the union over ranks is exactly the single-process batch, so a DDP run matches a
+one-process run with the same global batch, and a run may resume on another number of GPUs.
+(The trailing 0 is the stream a single process, rank 0 of 1, uses.)
+
+Draw order per sample of the global batch (part of the format; changing it changes every
+run): image index, crop row, crop column, dihedral transform (drawn even without
+augmentation, so switching augmentation off keeps the same crops).
+
+The degradation of global sample ``j`` of ``step`` uses image index ``step * batch_size + j``:
+a global sample counter, unique per (step, rank, b) and returned as ``index``. Random
+degradations therefore follow the degradation's own ``seed:`` (vary it to change the draws),
+not the experiment seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from srmeta.config import ConfigError, ExperimentConfig
+from srmeta.data.benchmarks import find_dataset, load_hr
+from srmeta.degrade import Degradation
+from srmeta.errors import DatasetError
+
+STEPS_LIMIT = 2**31 - 1
+"""``len(TrainingPatches)``: the step index space; loaders pick a range out of it."""
+
+
+def as_rgb(image: torch.Tensor) -> torch.Tensor:
+    """A uint8 ``C x H x W`` with C = 3: gray images are replicated, so batches stack."""
+    if image.shape[0] == 3:
+        return image
+    if image.shape[0] == 1:
+        return image.expand(3, -1, -1).contiguous()
+    raise DatasetError(f"expected 1 or 3 channels, got {image.shape[0]}")
+
+
+def dihedral(image: torch.Tensor, transform: int) -> torch.Tensor:
+    """One of the 8 symmetries of the square: bit 0 flips columns, bit 1 rows, bit 2 transposes.
+
+    All 8 combinations are distinct and equally likely when ``transform`` is uniform in 0..7,
+    which is the same distribution as independent h-flip, v-flip and rot90 coin tosses.
+    """
+    if transform & 1:
+        image = image.flip(-1)
+    if transform & 2:
+        image = image.flip(-2)
+    if transform & 4:
+        image = image.transpose(-1, -2)
+    return image
+
+
+def _check_geometry(scale: int, patch_size: int, batch_size: int, world_size: int) -> None:
+    if patch_size < 1 or patch_size % scale:
+        raise ConfigError(f"patch size {patch_size} must be a positive multiple of scale {scale}")
+    if world_size < 1 or batch_size < world_size or batch_size % world_size:
+        raise ConfigError(
+            f"batch size {batch_size} must be a positive multiple of world size {world_size}"
+        )
+
+
+class TrainingPatches(Dataset):
+    """Random HR/LR patch batches; ``dataset[step]`` is the whole per-rank batch of ``step``.
+
+    All HR images are decoded once into a list of uint8 tensors (T91 is 16 MB; DIV2K's 800
+    images would be about 2.8 GB, so use a subset or crops there). Images smaller than the
+    patch in either dimension are skipped (listed in :attr:`skipped`); none left is an error.
+    Gray images are replicated to 3 channels. With ``world_size`` ranks, each rank gets its
+    own ``batch_size // world_size`` samples of the step's global batch (module docstring).
+    """
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        scale: int,
+        patch_size: int,
+        batch_size: int,
+        degradation: Degradation,
+        augment: bool,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        _check_geometry(scale, patch_size, batch_size, world_size)
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank {rank} outside 0..{world_size - 1}")
+        if seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {seed}")
+        self.scale = scale
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.per_rank = batch_size // world_size
+        self.degradation = degradation
+        self.augment = augment
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.files: list[Path] = []
+        self.skipped: list[Path] = []
+        self.images: list[torch.Tensor] = []
+        for path in files:
+            image = load_hr(Path(path))
+            if min(image.shape[-2:]) < patch_size:
+                self.skipped.append(Path(path))
+                continue
+            self.files.append(Path(path))
+            self.images.append(as_rgb(image))
+        if not self.images:
+            raise DatasetError(
+                f"no training image is at least {patch_size}x{patch_size} pixels"
+                f" ({len(self.skipped)} given); lower data.train.patch_size"
+            )
+
+    @classmethod
+    def from_config(
+        cls, cfg: ExperimentConfig, rank: int = 0, world_size: int = 1
+    ) -> TrainingPatches:
+        """The training patches of ``cfg.data.train`` (datasets concatenated in order)."""
+        train = cfg.data.train
+        files = [f for name in train.datasets for f in find_dataset(name, cfg.data_root).files]
+        return cls(
+            files,
+            scale=cfg.scale,
+            patch_size=train.patch_size,
+            batch_size=train.batch_size,
+            degradation=cfg.train_degradation(),
+            augment=train.augment,
+            seed=cfg.seed,
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def __len__(self) -> int:
+        return STEPS_LIMIT
+
+    def rng(self, step: int) -> np.random.Generator:
+        """The generator the whole global batch of ``step`` is drawn from (same on every rank)."""
+        return np.random.default_rng(np.random.SeedSequence([self.seed, step, 0]))
+
+    def first_index(self, step: int) -> int:
+        """Global position (and degradation index) of this rank's first sample of ``step``."""
+        return step * self.batch_size + self.rank * self.per_rank
+
+    def plan(self, step: int) -> list[tuple[int, int, int, int]]:
+        """``(image, top, left, transform)`` for each sample of the *global* batch of ``step``."""
+        rng = self.rng(step)
+        p = self.patch_size
+        out = []
+        for _ in range(self.batch_size):
+            i = int(rng.integers(len(self.images)))
+            height, width = self.images[i].shape[-2:]
+            top = int(rng.integers(height - p + 1))
+            left = int(rng.integers(width - p + 1))
+            out.append((i, top, left, int(rng.integers(8))))
+        return out
+
+    def hr_patches(self, step: int) -> torch.Tensor:
+        """This rank's uint8 ``B/W x 3 x p x p`` HR patches of ``step`` (augmented)."""
+        first = self.rank * self.per_rank
+        p = self.patch_size
+        patches = []
+        for i, top, left, transform in self.plan(step)[first : first + self.per_rank]:
+            patch = self.images[i][:, top : top + p, left : left + p]
+            patches.append(dihedral(patch, transform) if self.augment else patch)
+        return torch.stack(patches)
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        """``lr`` float32 ``B x 3 x p/s x p/s``, ``hr`` float32 ``B x 3 x p x p`` (both [0, 1]),
+        ``index`` int64 ``B`` (the degradation index of each sample)."""
+        step = int(step)
+        if not 0 <= step < STEPS_LIMIT:
+            raise IndexError(f"step {step} outside 0..{STEPS_LIMIT - 1}")
+        hr = self.hr_patches(step)
+        first = self.first_index(step)
+        lr = self.degradation.apply(hr, self.scale, index=first, quantize=True)
+        return {
+            "lr": lr.to(torch.float32) / 255.0,
+            "hr": hr.to(torch.float32) / 255.0,
+            "index": torch.arange(first, first + self.per_rank, dtype=torch.int64),
+        }
+
+
+class StepSampler(Sampler[int]):
+    """Steps ``start..stop-1`` in order: the loader's whole notion of progress."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.start = start
+        self.stop = stop
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def make_loader(dataset: TrainingPatches, start_step: int, steps: int, workers: int) -> DataLoader:
+    """A loader yielding the batches of steps ``start_step..steps-1`` in order.
+
+    Worker seeding does not matter (every draw follows from the step), and workers return
+    batches in sampler order, so any ``workers`` gives the same sequence.
+    """
+    if not 0 <= start_step <= steps:
+        raise ValueError(f"need 0 <= start_step <= steps, got {start_step} and {steps}")
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    return DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=StepSampler(start_step, steps),
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )

@@ -1,0 +1,24 @@
+"""Per-pixel loss maps: the quantity every weighting strategy re-weights.
+
+The trainer never reduces a loss directly: it builds the map ``l[b, i] = mean_c rho(e)``
+(``e = SR - HR``) and lets a weighting strategy decide how much each pixel counts. Uniform
+weights give back the plain L1 / Charbonnier loss.
+"""
+
+from __future__ import annotations
+
+import torch
+
+LOSS_KINDS = ("l1", "charbonnier")
+
+
+def pixel_loss_map(sr: torch.Tensor, hr: torch.Tensor, kind: str = "l1", eps: float = 1e-3):
+    """``B x H x W`` loss map: the channel mean of ``|e|`` (L1) or ``sqrt(e^2 + eps^2)``."""
+    error = sr.float() - hr.float()
+    if kind == "l1":
+        rho = error.abs()
+    elif kind == "charbonnier":
+        rho = torch.sqrt(error * error + eps * eps)
+    else:
+        raise ValueError(f"unknown loss kind {kind!r}; choose one of {LOSS_KINDS}")
+    return rho.mean(dim=1)

@@ -1,0 +1,62 @@
+"""Process-group setup for ``torchrun``: DDP with nccl on GPUs and gloo on CPUs.
+
+A plain ``srmeta train`` is a world of one; under ``torchrun`` the environment variables
+RANK / WORLD_SIZE / LOCAL_RANK describe the world and every rank trains on its own shard
+of each step's global batch. Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_world(device: str) -> World:
+    """Join the process group when launched by torchrun; a world of one otherwise."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return World()
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend=backend)
+    return World(rank, world_size, local_rank)
+
+
+def resolve_device(requested: str, world: World) -> torch.device:
+    """``auto`` picks this rank's GPU if there is one, else the CPU."""
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and world.distributed:
+        requested = f"cuda:{world.local_rank}"
+    return torch.device(requested)
+
+
+def barrier(world: World) -> None:
+    if world.distributed:
+        dist.barrier()
+
+
+def shutdown(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()

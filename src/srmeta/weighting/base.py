@@ -1,0 +1,67 @@
+"""The weighting-strategy interface the trainer talks to.
+
+A strategy turns a batch's per-pixel loss map into weights (mean 1 per image, detached), and
+may learn something of its own each step (a Weight-Net, a Meta-Weight-Net, uncertainty
+maps). The trainer calls ``update`` and then ``weights`` before every SR step, so uniform,
+loss-proportional and meta-learned weightings are interchangeable by configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class StepContext:
+    """What a strategy may look at in one training step.
+
+    ``sr`` and ``loss_map`` still carry the graph to the SR network's parameters; ``model``
+    is the bare network (not the DDP wrapper); ``meta_batch`` draws the few-shot meta batch
+    for this step (None when the run declares no meta-dataset).
+    """
+
+    step: int
+    lr: torch.Tensor
+    hr: torch.Tensor
+    sr: torch.Tensor
+    loss_map: torch.Tensor
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    meta_batch: Callable[[], dict[str, torch.Tensor]] | None = None
+
+
+class WeightingStrategy:
+    """Base class: uniform weights, nothing to learn, nothing to save."""
+
+    name = "base"
+    needs_meta = False
+
+    def update(self, ctx: StepContext) -> dict[str, float]:
+        """Learn from this step before the SR update; returns scalars to log."""
+        return {}
+
+    def weights(self, ctx: StepContext) -> torch.Tensor:
+        """Detached ``B x H x W`` weights with mean 1 per image."""
+        return torch.ones_like(ctx.loss_map).detach()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{self.name} weighting has no state, got keys {sorted(state)}")
+
+    def to(self, device: torch.device) -> WeightingStrategy:
+        return self
+
+
+def normalise_per_image(weights: torch.Tensor) -> torch.Tensor:
+    """Scale non-negative ``B x H x W`` weights to mean 1 per image (all-zero -> uniform)."""
+    mean = weights.mean(dim=(-2, -1), keepdim=True)
+    uniform = torch.ones_like(weights)
+    return torch.where(mean > 0, weights / mean.clamp_min(1e-12), uniform)
