@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-from srmeta.color import rgb_to_gray, rgb_to_y255, rgb_to_ycbcr, ycbcr_to_rgb
+from srmeta.color import rgb_to_y255, rgb_to_ycbcr, ycbcr_to_rgb
 
 
 def _pixel(r, g, b, dtype=torch.float64):
@@ -43,10 +42,3 @@ def test_uint8_round_trip_is_close():
     rgb = torch.randint(30, 220, (3, 16, 16), dtype=torch.uint8)
     back = ycbcr_to_rgb(rgb_to_ycbcr(rgb))
     assert (back.int() - rgb.int()).abs().max() <= 2
-
-
-def test_gray_of_replicated_gray_is_itself_and_uses_bt601_weights():
-    gray = torch.rand(1, 5, 6, dtype=torch.float64)
-    assert torch.allclose(rgb_to_gray(gray.expand(3, -1, -1)), gray, atol=1e-15)
-    assert rgb_to_gray(_pixel(1.0, 0.0, 0.0)).item() == pytest.approx(0.299, abs=1e-6)
-    assert rgb_to_gray(_pixel(0.0, 1.0, 0.0)).item() == pytest.approx(0.587, abs=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from PIL import Image
@@ -83,14 +85,20 @@ class _RGBOnlyBicubic(nn.Module):
         return self.inner(x)
 
 
-def test_gray_image_with_an_rgb_model_is_scored_against_the_gray_truth(tmp_path, data_root):
+def test_gray_image_is_replicated_for_rgb_models(tmp_path, data_root):
+    """Replicated gray has Y = 16 + 219 g / 255: errors shrink by 219/255, PSNR rises by
+    20 log10(255/219) = 1.3233 dB over scoring the gray plane directly."""
     folder = tmp_path / "gray"
     folder.mkdir()
     bridge = Image.open(data_root / "Set14" / "HR" / "bridge.png")
     bridge.crop((0, 0, 120, 96)).save(folder / "bridge.png")
     direct = evaluate("bicubic", [str(folder)], [2], data_root=data_root, progress=False)
     via_rgb = evaluate(_RGBOnlyBicubic, [str(folder)], [2], data_root=data_root, progress=False)
-    assert via_rgb.images[0].psnr == pytest.approx(direct.images[0].psnr, abs=0.05)
+    gain = via_rgb.images[0].psnr - direct.images[0].psnr
+    assert gain == pytest.approx(20 * math.log10(255 / 219), abs=0.02)
+    with pytest.raises(SrmetaError, match="one channel"):
+        evaluate(_RGBOnlyBicubic, ["Set5"], [2], protocol="y-plane", data_root=data_root,
+                 progress=False)  # fmt: skip
 
 
 def test_refuses_to_score_meta_dataset_images(data_root):

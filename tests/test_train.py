@@ -138,3 +138,17 @@ def test_existing_run_is_not_overwritten_without_resume(tmp_path, data_root, cap
     assert "--resume auto" in capsys.readouterr().err
     after = load_file(tmp_path / "twice" / "model_last.safetensors")
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_tensorboard_records_training_and_validation(tmp_path, data_root):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    path = _config(tmp_path, data_root, "tb", train__steps=20, data__val__every=10,
+                   data__val__max_images=1)  # fmt: skip
+    train(load_config(path), progress=False)
+    events = EventAccumulator(str(tmp_path / "tb" / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert [e.step for e in events.Scalars("train/loss")] == [10, 20]
+    assert [e.step for e in events.Scalars("val/Set5/psnr")] == [10, 20]
+    assert len(events.Images(tags["images"][0])) == 2

@@ -1,24 +1,19 @@
 """srmeta: single-image super-resolution with meta-learned, content-aware pixel loss weighting.
 
-Public API (grows with each capability): :func:`evaluate` scores any registered model on the
-benchmark sets under the published protocol; :func:`load_model` builds a registered model.
+Public API (grows with each capability): :func:`evaluate` scores a model on the benchmark
+sets under the published protocol; :func:`load_model` builds a registered architecture or
+loads a weights file / run folder; :func:`load_config` and :func:`train` run an experiment.
+
+The names are bound here eagerly: ``evaluate`` and ``train`` are also submodules, and a lazy
+lookup would be shadowed by the submodule as soon as anything imported it.
 """
 
+from srmeta.config import load_config
 from srmeta.errors import SrmetaError
+from srmeta.evaluate import evaluate
+from srmeta.models.registry import load_model
+from srmeta.train.loop import train
 
 __version__ = "0.1.0"
 
-__all__ = ["SrmetaError", "__version__", "evaluate", "load_model"]
-
-
-def __getattr__(name: str):
-    # Lazy: `import srmeta` stays cheap for the CLI's --help and for tools that only need errors.
-    if name == "evaluate":
-        from srmeta.evaluate import evaluate
-
-        return evaluate
-    if name == "load_model":
-        from srmeta.models.registry import load_model
-
-        return load_model
-    raise AttributeError(f"module 'srmeta' has no attribute {name!r}")
+__all__ = ["SrmetaError", "__version__", "evaluate", "load_config", "load_model", "train"]

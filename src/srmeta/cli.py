@@ -68,6 +68,11 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         help="rgb: score like any model; y-plane: the published bicubic pipeline",
     )
     p.add_argument("--round-y", action="store_true", help="round Y to integers before metrics")
+    p.add_argument(
+        "--skip-meta",
+        action="store_true",
+        help="leave out the model's meta-dataset images (else they are refused)",
+    )
     p.add_argument("--data-root", help="folder holding the datasets (default: $SRMETA_DATA)")
     p.add_argument("--cache-dir", help="LR cache folder (default: $SRMETA_CACHE or user cache)")
     p.add_argument("--no-cache", action="store_true", help="recompute LR images every time")
@@ -108,6 +113,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         cache=None if args.no_cache else LRCache(args.cache_dir),
         device=args.device,
         max_pixels=args.max_pixels,
+        skip_meta=args.skip_meta,
         progress=not args.quiet,
     )
     print(describe(report))

@@ -54,16 +54,6 @@ def rgb_to_y255(rgb: torch.Tensor) -> torch.Tensor:
     return (torch.einsum("j,...jhw->...hw", weights, unit) + _OFFSET[0]).unsqueeze(-3)
 
 
-def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
-    """Full-range BT.601 luma of float RGB in [0, 1] (``... x 1 x H x W``, same scale).
-
-    The Y row of :func:`rgb_to_ycbcr` rescaled to weights summing to one, so a gray image
-    replicated to RGB comes back unchanged; used to score an RGB model on a gray image.
-    """
-    row = torch.tensor(_RGB_TO_YCBCR[0], dtype=rgb.dtype, device=rgb.device)
-    return torch.einsum("j,...jhw->...hw", row / row.sum(), rgb).unsqueeze(-3)
-
-
 def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`rgb_to_ycbcr` (MATLAB's ``ycbcr2rgb``), same dtype rules."""
     matrix, offset = _matrix(ycbcr)

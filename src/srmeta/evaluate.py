@@ -10,9 +10,9 @@ Two named protocols:
     model (bicubic in double) -> rounded -> crop -> PSNR / SSIM. Needs a model that accepts
     one channel.
 
-Single-channel HR images (Set14 ``bridge``) are their own Y in both protocols, and models
-that need three channels get the gray LR replicated and their output's luma scored
-against it (see docs/evaluation.md for why this reproduces the published Set14 cell).
+Single-channel HR images (Set14 ``bridge``) are their own Y for models that take them as
+they are (bicubic), and are replicated to RGB for RGB networks, LR and ground truth alike.
+Each reproduces its published Set14 cells (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from srmeta.color import rgb_to_gray, rgb_to_ycbcr
+from srmeta.color import rgb_to_ycbcr
 from srmeta.data.benchmarks import HRDataset, find_dataset, load_hr, mod_crop
 from srmeta.data.lr_cache import LRCache
 from srmeta.degrade import Degradation
 from srmeta.errors import ModelError, SrmetaError
 from srmeta.metrics import lr_consistency, score
+from srmeta.models.files import meta_images_of
 from srmeta.models.registry import load_model, parameter_count, registered_names
 from srmeta.pixels import quantize
 
@@ -137,30 +138,52 @@ def run_model(model: nn.Module, lr: torch.Tensor, device: str | torch.device) ->
     """One LR image (``C x H x W``, uint8 or float in [0,1]) through a model.
 
     uint8 goes in as is to models that accept it (bicubic, like MATLAB); otherwise as float
-    in [0, 1]. A gray image is replicated for models that need three channels; their output
-    then comes back as its full-range luma, comparable with the gray HR. Returns
+    in [0, 1]. A gray image is replicated for models that need three channels. Returns
     ``C x sH x sW``, uint8 or float in [0, 1].
     """
-    wants_rgb = getattr(model, "in_channels", None) == 3 and lr.shape[0] == 1
-    x = lr.expand(3, -1, -1) if wants_rgb else lr
+    x = lr.expand(3, -1, -1) if _needs_rgb(model) and lr.shape[0] == 1 else lr
     if not (x.dtype == torch.uint8 and getattr(model, "accepts_uint8", False)):
         x = x.to(torch.float64) / 255.0 if x.dtype == torch.uint8 else x
         x = x.to(_model_dtype(model))
     with torch.inference_mode():
-        out = model(x.unsqueeze(0).to(device))[0].cpu()
-    if wants_rgb:
-        out = rgb_to_gray(out.to(torch.float64) / 255.0 if out.dtype == torch.uint8 else out)
-    return out
+        return model(x.unsqueeze(0).to(device))[0].cpu()
 
 
-def _prepare(hr: torch.Tensor, scale: int, protocol: str, crop: int | None) -> torch.Tensor:
+def _needs_rgb(model: nn.Module) -> bool:
+    return getattr(model, "in_channels", None) == 3
+
+
+def _prepare(
+    hr: torch.Tensor, scale: int, protocol: str, crop: int | None, rgb: bool
+) -> torch.Tensor:
+    """Ground truth as the protocol scores it for this model.
+
+    A gray HR is its own Y for models that take it as it is (bicubic: the published bicubic
+    row). For RGB networks it is replicated to RGB and scored on that image's Y, as the
+    published evaluations of RGB models do (IMDN's Set14 reproduces only this way).
+    """
     if crop is not None:  # a centred window, for quick validation during training
         top, left = max(0, (hr.shape[-2] - crop) // 2), max(0, (hr.shape[-1] - crop) // 2)
         hr = hr[..., top : top + crop, left : left + crop]
     hr = mod_crop(hr, scale)
-    if protocol == "y-plane" and hr.shape[0] == 3:
-        hr = rgb_to_ycbcr(hr)[:1]
-    return hr
+    if protocol == "y-plane":
+        if rgb:
+            raise SrmetaError("the y-plane protocol needs a model that accepts one channel")
+        return rgb_to_ycbcr(hr)[:1] if hr.shape[0] == 3 else hr
+    return hr.expand(3, -1, -1).contiguous() if rgb and hr.shape[0] == 1 else hr
+
+
+def _without_meta(dataset: HRDataset, exclude: set[str], skip: bool) -> HRDataset:
+    clash = sorted({f.stem for f in dataset.files} & exclude)
+    if not clash:
+        return dataset
+    if not skip:
+        raise SrmetaError(
+            f"{dataset.name} holds images of the model's meta-dataset ({', '.join(clash)});"
+            " scoring on them would be unfair; use --skip-meta to score the rest"
+        )
+    kept = {f.stem for f in dataset.files} - exclude
+    return dataset.subset(kept, f"-{len(kept)}")
 
 
 def _stable_index(name: str) -> int:
@@ -182,6 +205,7 @@ def evaluate(
     exclude: Collection[str] = (),
     max_pixels: int | None = None,
     hr_crop: int | None = None,
+    skip_meta: bool = False,
     progress: bool = True,
 ) -> EvalReport:
     """Score a model on benchmark datasets at the given scales.
@@ -195,8 +219,10 @@ def evaluate(
         protocol: ``rgb`` or ``y-plane`` (see the module docstring).
         round_y: round Y to integers before the metrics (lowers Set5 bicubic ~0.034 dB).
         cache: where LR images are kept between runs; None computes them every time.
-        exclude: image stems that must not be scored (e.g. a run's meta-dataset); an
-            evaluation that would include one fails with a message naming it.
+        exclude: image stems that must not be scored. A run's meta-dataset images (recorded
+            in its model file) are always added. An evaluation that would include one fails
+            with a message naming it, unless ``skip_meta``.
+        skip_meta: drop such images instead, renaming the set by its size (Urban100-90).
         max_pixels: refuse larger images (decompression-bomb guard); None: the default.
         hr_crop: score only a centred ``hr_crop`` square of each image (fast validation;
             not the protocol, so never for reported numbers).
@@ -206,14 +232,11 @@ def evaluate(
     if not isinstance(degradation, Degradation):
         degradation = Degradation.from_spec(degradation or "")
     name, factory = _model_factory(model)
+    exclude = set(exclude)
+    if isinstance(model, str) and Path(model).exists():
+        exclude |= set(meta_images_of(model))
     sets = [d if isinstance(d, HRDataset) else find_dataset(d, data_root) for d in datasets]
-    for dataset in sets:
-        clash = sorted({f.stem for f in dataset.files} & set(exclude))
-        if clash:
-            raise SrmetaError(
-                f"{dataset.name} holds images of the run's meta-dataset ({', '.join(clash)});"
-                " evaluating on them would be unfair; exclude them or use another set"
-            )
+    sets = [_without_meta(dataset, exclude, skip_meta) for dataset in sets]
     settings = _Settings(degradation, protocol, round_y, cache, device, max_pixels, hr_crop)
     report = EvalReport(name, protocol, degradation.to_string(), round_y)
     for scale in scales:
@@ -255,7 +278,8 @@ def _make_lr(hr: torch.Tensor, dataset: HRDataset, path: Path, scale: int, job: 
 def _score_image(
     net: nn.Module, dataset: HRDataset, path: Path, scale: int, job: _Settings
 ) -> ImageScore:
-    hr = _prepare(load_hr(path, job.max_pixels), scale, job.protocol, job.hr_crop)
+    hr = load_hr(path, job.max_pixels)
+    hr = _prepare(hr, scale, job.protocol, job.hr_crop, _needs_rgb(net))
     lr = _make_lr(hr, dataset, path, scale, job)
     start = time.perf_counter()
     sr = run_model(net, lr, job.device)

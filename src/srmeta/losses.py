@@ -13,8 +13,12 @@ LOSS_KINDS = ("l1", "charbonnier")
 
 
 def pixel_loss_map(sr: torch.Tensor, hr: torch.Tensor, kind: str = "l1", eps: float = 1e-3):
-    """``B x H x W`` loss map: the channel mean of ``|e|`` (L1) or ``sqrt(e^2 + eps^2)``."""
-    error = sr.float() - hr.float()
+    """``B x H x W`` loss map: the channel mean of ``|e|`` (L1) or ``sqrt(e^2 + eps^2)``.
+
+    Computed in at least float32 (a bf16 SR output is promoted; float64 stays float64).
+    """
+    dtype = torch.promote_types(torch.promote_types(sr.dtype, hr.dtype), torch.float32)
+    error = sr.to(dtype) - hr.to(dtype)
     if kind == "l1":
         rho = error.abs()
     elif kind == "charbonnier":

@@ -270,6 +270,27 @@ def resolve_run_file(folder: Path) -> Path:
     raise ModelError(f"{folder}: no {' or '.join(RUN_FILES)} in this folder (not a training run?)")
 
 
+META_IMAGES_KEY = "srmeta.meta_images"
+
+
+def meta_images_of(path: str | os.PathLike) -> list[str]:
+    """Stems of the meta-dataset images a srmeta-trained model learned its weighting from.
+
+    Evaluation must not score on them; files from elsewhere record none.
+    """
+    source = Path(path)
+    if source.is_dir():
+        source = resolve_run_file(source)
+    if not source.is_file() or not _is_safetensors(source):
+        return []
+    try:
+        with safe_open(str(source), framework="pt", device="cpu") as handle:
+            metadata = dict(handle.metadata() or {})
+    except Exception as exc:  # the parser raises assorted types for damaged files
+        raise ModelError(f"{source}: not a readable safetensors file ({_reason(exc)})") from exc
+    return list(json.loads(metadata.get(META_IMAGES_KEY, "[]")))
+
+
 def load_model_file(
     path: str | os.PathLike, scale: int | None = None, **options: object
 ) -> nn.Module:

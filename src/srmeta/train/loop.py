@@ -9,6 +9,7 @@ same weights an uninterrupted one reaches (bitwise on CPU with deterministic set
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from srmeta.data.meta import MetaSet, resolve_meta_files
 from srmeta.data.training import TrainingPatches, make_loader
 from srmeta.errors import SrmetaError
 from srmeta.losses import pixel_loss_map
-from srmeta.models.files import save_model_file
+from srmeta.models.files import META_IMAGES_KEY, save_model_file
 from srmeta.models.registry import load_model
 from srmeta.train import checkpoint as ckpt
 from srmeta.train.distributed import World, barrier, init_world, resolve_device, shutdown
@@ -165,6 +166,8 @@ class Trainer:
 
     def _save_model(self, name: str, extra: dict[str, str]) -> None:
         meta = {"srmeta.config_hash": self.hash, "srmeta.step": str(self.step), **extra}
+        if self.meta is not None:  # so evaluation can refuse to score on them
+            meta[META_IMAGES_KEY] = json.dumps(self.meta.names)
         save_model_file(
             self.run_dir / name,
             self.inference_model(),
@@ -199,9 +202,13 @@ class Trainer:
         loss_cfg = self.cfg.train.loss
         loss_map = pixel_loss_map(sr, hr, loss_cfg.kind, loss_cfg.eps)
         ctx = StepContext(step, lr, hr, sr, loss_map, self.model, self.optimizer,
-                          self._meta_batch(step))  # fmt: skip
+                          self._meta_batch(step), loss_cfg.kind, loss_cfg.eps)  # fmt: skip
         logs = self.strategy.update(ctx)
         loss = (self.strategy.weights(ctx) * loss_map).mean()
+        extra = self.strategy.extra_loss(ctx)
+        if extra is not None:
+            logs["extra_loss"] = extra.detach()
+            loss = loss + extra
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.train.grad_clip:

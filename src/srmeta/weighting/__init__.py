@@ -6,6 +6,11 @@ from typing import Any
 
 from srmeta.errors import SrmetaError
 from srmeta.weighting.base import StepContext, WeightingStrategy, normalise_per_image
+from srmeta.weighting.classic import GradientWeighted, LossPower
+from srmeta.weighting.frequency import FocalFrequency
+from srmeta.weighting.meta import L2RW, MetaWeightNet
+from srmeta.weighting.udl import UDL
+from srmeta.weighting.weightnet import WeightNet
 
 
 class Uniform(WeightingStrategy):
@@ -14,7 +19,19 @@ class Uniform(WeightingStrategy):
     name = "uniform"
 
 
-_STRATEGIES: dict[str, type[WeightingStrategy]] = {"uniform": Uniform}
+_STRATEGIES: dict[str, type[WeightingStrategy]] = {
+    cls.name: cls
+    for cls in (
+        Uniform,
+        LossPower,
+        GradientWeighted,
+        UDL,
+        FocalFrequency,
+        L2RW,
+        MetaWeightNet,
+        WeightNet,
+    )
+}
 
 
 def strategy_names() -> list[str]:
@@ -30,7 +47,7 @@ def build_strategy(name: str, options: dict[str, Any] | None = None) -> Weightin
         )
     try:
         return cls(**(options or {}))
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise SrmetaError(f"weighting '{name}': {err}") from None
 
 

@@ -22,7 +22,8 @@ class StepContext:
 
     ``sr`` and ``loss_map`` still carry the graph to the SR network's parameters; ``model``
     is the bare network (not the DDP wrapper); ``meta_batch`` draws the few-shot meta batch
-    for this step (None when the run declares no meta-dataset).
+    for this step (None when the run declares no meta-dataset); ``loss_kind``/``loss_eps``
+    define the pixel loss, which meta strategies differentiate.
     """
 
     step: int
@@ -33,6 +34,8 @@ class StepContext:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     meta_batch: Callable[[], dict[str, torch.Tensor]] | None = None
+    loss_kind: str = "l1"
+    loss_eps: float = 1e-3
 
 
 class WeightingStrategy:
@@ -48,6 +51,10 @@ class WeightingStrategy:
     def weights(self, ctx: StepContext) -> torch.Tensor:
         """Detached ``B x H x W`` weights with mean 1 per image."""
         return torch.ones_like(ctx.loss_map).detach()
+
+    def extra_loss(self, ctx: StepContext) -> torch.Tensor | None:
+        """A differentiable term added to the weighted loss (e.g. focal frequency); or None."""
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         return {}

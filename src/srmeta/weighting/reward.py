@@ -1,0 +1,189 @@
+"""The reward engine shared by all meta-weighting strategies (L2RW, Meta-Weight-Net, Weight-Net).
+
+A pixel's reward is how well its loss gradient agrees with the gradient of the few-shot
+meta-dataset's loss, seen through the optimiser's preconditioner P:
+
+    r[b, i] = < grad_theta l[b, i](theta) , P g_M >,    g_M = grad_theta L_M(theta)
+
+To first order, one small step on pixel i's loss lowers the meta loss by lr * r[b, i].
+All B*H*W rewards are one Jacobian-vector product: the directional derivative of the whole
+loss map along the tangent ``P g_M`` (``torch.func.jvp`` of ``theta -> loss_map(f_theta(x))``),
+which costs about one training step; for L1 it is ``mean_c sign(e) * (J_theta f . P g_M)``.
+Parameters enter as detached copies through ``functional_call``, so neither the module's
+``.grad`` nor DDP's hooks are touched, and everything runs in float32 even under bf16.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.func import functional_call, jvp
+
+from srmeta.losses import pixel_loss_map
+
+Params = dict[str, torch.Tensor]
+
+
+def trainable(model: nn.Module) -> Params:
+    """Detached copies of the parameters that the optimiser trains."""
+    return {k: p.detach() for k, p in model.named_parameters() if p.requires_grad}
+
+
+def _buffers(model: nn.Module) -> Params:
+    return {k: b.detach() for k, b in model.named_buffers()}
+
+
+def _param_dtype(model: nn.Module) -> torch.dtype:
+    """Rewards are computed in the parameters' own precision (float32, or float64 in tests)."""
+    return next(model.parameters()).dtype
+
+
+def loss_map_fn(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, kind: str, eps: float):
+    """``params -> B x H x W`` loss map of ``model`` on ``(lr, hr)``, buffers held fixed."""
+    buffers = _buffers(model)
+
+    def fn(params: Params) -> torch.Tensor:
+        sr = functional_call(model, {**buffers, **params}, (lr,))
+        return pixel_loss_map(sr, hr, kind, eps)
+
+    return fn
+
+
+def meta_gradient(
+    model: nn.Module, batch: dict[str, torch.Tensor], kind: str = "l1", eps: float = 1e-3
+) -> Params:
+    """``g_M``: gradient of the mean (uniformly weighted) pixel loss on a meta batch.
+
+    Averaged over processes under DDP, so every rank uses the same direction.
+    """
+    params = {k: p.requires_grad_() for k, p in trainable(model).items()}
+    with torch.autocast(batch["lr"].device.type, enabled=False):
+        dtype = _param_dtype(model)
+        loss = loss_map_fn(model, batch["lr"].to(dtype), batch["hr"].to(dtype), kind, eps)(params)
+        grads = torch.autograd.grad(loss.mean(), list(params.values()), allow_unused=True)
+    out = {
+        k: (g if g is not None else torch.zeros_like(p))
+        for (k, p), g in zip(params.items(), grads, strict=True)
+    }
+    if dist.is_available() and dist.is_initialized():
+        for g in out.values():
+            dist.all_reduce(g)
+            g /= dist.get_world_size()
+    return out
+
+
+def adam_preconditioner(optimizer: torch.optim.Optimizer, model: nn.Module) -> Params | None:
+    """``1 / (sqrt(v_hat) + eps)`` per parameter from an Adam/AdamW state; None before step 1.
+
+    One Adam step on pixel i's loss moves theta along ``-lr * grad / (sqrt(v_hat) + eps)``
+    (ignoring momentum), so this is the metric in which that step's effect on the meta loss
+    is measured.
+    """
+    scales: Params = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        state = optimizer.state.get(param, {})
+        if "exp_avg_sq" not in state:
+            return None
+        group = next(g for g in optimizer.param_groups if any(p is param for p in g["params"]))
+        beta2, eps = group["betas"][1], group["eps"]
+        step = float(state["step"])
+        v_hat = state["exp_avg_sq"] / (1.0 - beta2**step)
+        scales[name] = 1.0 / (v_hat.sqrt() + eps)
+    return scales
+
+
+def precondition(
+    grad: Params, optimizer: torch.optim.Optimizer | None, model: nn.Module, kind: str = "auto"
+) -> Params:
+    """``P g``: ``identity``, ``adam`` (error if the state is missing), or ``auto`` (Adam's
+    preconditioner when the optimiser is Adam/AdamW and has taken a step, else identity)."""
+    if kind == "identity" or optimizer is None:
+        return grad
+    is_adam = isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW))
+    scales = adam_preconditioner(optimizer, model) if is_adam else None
+    if scales is None:
+        if kind == "adam":
+            raise ValueError("adam preconditioning needs an Adam/AdamW optimiser with state")
+        return grad
+    return {k: g * scales[k] for k, g in grad.items()}
+
+
+def rewards(
+    model: nn.Module,
+    lr: torch.Tensor,
+    hr: torch.Tensor,
+    direction: Params,
+    kind: str = "l1",
+    eps: float = 1e-3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loss_map, r)``: the pixel losses and their rewards along ``direction``, one jvp."""
+    params = trainable(model)
+    tangent = {k: direction[k].to(params[k].dtype) for k in params}
+    with torch.autocast(lr.device.type, enabled=False):
+        dtype = _param_dtype(model)
+        fn = loss_map_fn(model, lr.to(dtype), hr.to(dtype), kind, eps)
+        loss_map, reward = jvp(fn, (params,), (tangent,))
+    return loss_map.detach(), reward.detach()
+
+
+def standardise(reward: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Zero mean, unit standard deviation over the whole batch (``r~`` of the objective)."""
+    return (reward - reward.mean()) / (reward.std(unbiased=False) + eps)
+
+
+class RewardEngine:
+    """Keeps ``P g_M`` fresh (every ``every`` steps, optional EMA) and turns batches into rewards.
+
+    Args:
+        every: recompute the meta gradient every k steps (k = 1: every step).
+        ema: if set, ``g_M <- ema * g_M + (1 - ema) * g_new`` across recomputations.
+        precondition: ``auto``, ``adam`` or ``identity`` (see :func:`precondition`).
+        cosine: divide the direction by its norm, so the reward scale does not drift.
+    """
+
+    def __init__(
+        self, every: int = 1, ema: float | None = None, precondition: str = "auto",
+        cosine: bool = False,
+    ) -> None:  # fmt: skip
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        if precondition not in ("auto", "adam", "identity"):
+            raise ValueError(f"precondition must be auto, adam or identity, not {precondition!r}")
+        self.every, self.ema, self.kind, self.cosine = every, ema, precondition, cosine
+        self.meta_grad: Params | None = None
+
+    def due(self, step: int) -> bool:
+        return self.meta_grad is None or step % self.every == 0
+
+    def direction(self, ctx: Any) -> Params:
+        """``P g_M`` for this step (refreshing ``g_M`` when due)."""
+        if self.due(ctx.step):
+            fresh = meta_gradient(ctx.model, ctx.meta_batch(), ctx.loss_kind, ctx.loss_eps)
+            if self.ema is not None and self.meta_grad is not None:
+                fresh = {
+                    k: self.ema * self.meta_grad[k] + (1 - self.ema) * g for k, g in fresh.items()
+                }
+            self.meta_grad = fresh
+        direction = precondition(self.meta_grad, ctx.optimizer, ctx.model, self.kind)
+        if self.cosine:
+            norm = torch.sqrt(sum((d.double() ** 2).sum() for d in direction.values()))
+            direction = {k: d / (norm.to(d.dtype) + 1e-30) for k, d in direction.items()}
+        return direction
+
+    def rewards(self, ctx: Any) -> torch.Tensor:
+        """The ``B x H x W`` reward map of the step's training batch."""
+        _, reward = rewards(
+            ctx.model, ctx.lr, ctx.hr, self.direction(ctx), ctx.loss_kind, ctx.loss_eps
+        )
+        return reward
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"meta_grad": self.meta_grad}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.meta_grad = state.get("meta_grad")

@@ -1,0 +1,101 @@
+"""The jvp reward engine against a brute-force per-pixel backward (float64)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from srmeta.losses import pixel_loss_map
+from srmeta.models.registry import load_model, registered_names
+from srmeta.weighting.reward import meta_gradient, precondition, rewards
+
+SMALL = {
+    "espcn": {"features": (6, 4)},
+    "fsrcnn": {"d": 6, "s": 4, "m": 1},
+    "edsr": {"n_resblocks": 1, "n_feats": 6},
+    "rcan": {"n_resgroups": 1, "n_resblocks": 1, "n_feats": 8, "reduction": 4},
+    "imdn": {"n_feats": 8, "n_modules": 1},
+}
+NETS = [n for n in registered_names() if n != "bicubic"]
+
+
+def test_every_network_is_covered():
+    assert sorted(SMALL) == sorted(NETS)
+
+
+def _adam_after_one_step(model, lr, hr):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    pixel_loss_map(model(lr), hr).mean().backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return optimizer
+
+
+def _brute_force(model, lr, hr, direction, kind):
+    """One backward per pixel: r_i = <grad l_i, P g_M>."""
+    loss_map = pixel_loss_map(model(lr), hr, kind)
+    params = [p for p in model.parameters() if p.requires_grad]
+    names = [k for k, p in model.named_parameters() if p.requires_grad]
+    out = torch.zeros_like(loss_map)
+    for index in range(loss_map.numel()):
+        grads = torch.autograd.grad(loss_map.flatten()[index], params, retain_graph=True,
+                                    allow_unused=True)  # fmt: skip
+        out.view(-1)[index] = sum(
+            (g * direction[n]).sum() for g, n in zip(grads, names, strict=True) if g is not None
+        )
+    return out
+
+
+@pytest.mark.parametrize("arch", NETS)
+@pytest.mark.parametrize("kind", ["l1", "charbonnier"])
+@pytest.mark.parametrize("preconditioner", ["identity", "adam"])
+def test_jvp_reward_equals_brute_force(arch, kind, preconditioner):
+    torch.manual_seed(0)
+    scale = 2
+    model = load_model(arch, scale, **SMALL[arch]).double().train()
+    lr = torch.rand(2, 3, 4, 3, dtype=torch.float64)
+    hr = torch.rand(2, 3, 8, 6, dtype=torch.float64)
+    meta = {"lr": torch.rand(1, 3, 5, 5, dtype=torch.float64),
+            "hr": torch.rand(1, 3, 10, 10, dtype=torch.float64)}  # fmt: skip
+    optimizer = _adam_after_one_step(model, lr, hr) if preconditioner == "adam" else None
+    direction = precondition(meta_gradient(model, meta, kind), optimizer, model,
+                             "adam" if optimizer else "identity")  # fmt: skip
+    if optimizer is not None:  # the preconditioner really changed the direction
+        g = meta_gradient(model, meta, kind)
+        assert any(not torch.allclose(direction[k], g[k]) for k in g)
+    loss_map, fast = rewards(model, lr, hr, direction, kind)
+    slow = _brute_force(model, lr, hr, direction, kind)
+    assert torch.allclose(loss_map, pixel_loss_map(model(lr), hr, kind).detach())
+    rel = (fast - slow).abs().max() / slow.abs().max()
+    assert rel < 1e-10, float(rel)
+
+
+def test_meta_gradient_is_the_gradient_of_the_mean_meta_loss():
+    torch.manual_seed(1)
+    model = load_model("espcn", 2, **SMALL["espcn"]).double()
+    meta = {"lr": torch.rand(2, 3, 5, 5, dtype=torch.float64),
+            "hr": torch.rand(2, 3, 10, 10, dtype=torch.float64)}  # fmt: skip
+    g = meta_gradient(model, meta)
+    pixel_loss_map(model(meta["lr"]), meta["hr"]).mean().backward()
+    for name, p in model.named_parameters():
+        assert torch.allclose(g[name], p.grad)
+
+
+def test_first_order_meaning_of_the_reward():
+    """An SGD step of size a on pixel i's loss changes the meta loss by about -a * r_i."""
+    torch.manual_seed(2)
+    model = load_model("edsr", 2, **SMALL["edsr"]).double()
+    lr = torch.rand(1, 3, 4, 4, dtype=torch.float64)
+    hr = torch.rand(1, 3, 8, 8, dtype=torch.float64)
+    meta = {"lr": torch.rand(1, 3, 4, 4, dtype=torch.float64),
+            "hr": torch.rand(1, 3, 8, 8, dtype=torch.float64)}  # fmt: skip
+    _, reward = rewards(model, lr, hr, meta_gradient(model, meta))
+    index = int(reward.abs().argmax())
+    before = pixel_loss_map(model(meta["lr"]), meta["hr"]).mean()
+    pixel_loss_map(model(lr), hr).flatten()[index].backward()
+    step = 1e-6
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= step * p.grad
+    after = pixel_loss_map(model(meta["lr"]), meta["hr"]).mean()
+    assert (before - after).item() == pytest.approx(step * float(reward.flatten()[index]), rel=1e-3)

@@ -1,0 +1,123 @@
+"""Meta-weightings (L2RW, Meta-Weight-Net, Weight-Net) against their definitions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from srmeta.losses import pixel_loss_map
+from srmeta.models.registry import load_model
+from srmeta.weighting import StepContext, build_strategy
+from srmeta.weighting.meta import normalised_entropy, objective
+from srmeta.weighting.reward import meta_gradient, precondition, rewards, standardise
+
+
+def _context(step: int = 0, seed: int = 0) -> StepContext:
+    torch.manual_seed(seed)
+    model = load_model("espcn", 2, features=(8, 4))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    lr, hr = torch.rand(2, 3, 6, 5), torch.rand(2, 3, 12, 10)
+    meta = {"lr": torch.rand(1, 3, 6, 6), "hr": torch.rand(1, 3, 12, 12)}
+    sr = model(lr)
+    return StepContext(step, lr, hr, sr, pixel_loss_map(sr, hr), model, optimizer,
+                       lambda: meta)  # fmt: skip
+
+
+def test_l2rw_is_the_positive_part_of_the_reward_normalised():
+    ctx = _context()
+    strategy = build_strategy("l2rw", {"precondition": "identity"})
+    strategy.update(ctx)
+    direction = meta_gradient(ctx.model, ctx.meta_batch())
+    _, reward = rewards(ctx.model, ctx.lr, ctx.hr, direction)
+    positive = reward.clamp_min(0)
+    expected = positive / positive.mean(dim=(1, 2), keepdim=True)
+    assert torch.allclose(strategy.weights(ctx), expected, atol=1e-6)
+    # hand-made: an image with no positive reward falls back to uniform weights
+    strategy.last_reward = torch.tensor([[[1.0, -1.0], [3.0, 0.0]], [[-1.0, -2.0], [-3.0, -4.0]]])
+    weights = strategy.weights(ctx)
+    assert weights[0].flatten().tolist() == [1.0, 0.0, 3.0, 0.0]
+    assert weights[1].flatten().tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_mwnet_applies_its_mlp_to_each_pixel_loss():
+    ctx = _context()
+    strategy = build_strategy("mwnet", {"hidden": 1})
+    first, second = strategy.net[0], strategy.net[2]
+    with torch.no_grad():
+        first.weight.fill_(2.0), first.bias.fill_(0.0)
+        second.weight.fill_(1.0), second.bias.fill_(-1.0)
+    p = torch.sigmoid(2.0 * ctx.loss_map.detach().clamp_min(0) - 1.0)
+    expected = p / p.mean(dim=(1, 2), keepdim=True)
+    assert torch.allclose(strategy.weights(ctx), expected, atol=1e-6)
+
+
+def test_weightnet_weights_are_positive_mean_one_and_start_uniform():
+    ctx = _context()
+    strategy = build_strategy("weightnet", {"lr": 1e-2})
+    assert torch.allclose(strategy.weights(ctx), torch.ones_like(ctx.loss_map))
+    for step in range(3):
+        strategy.update(_context(step))
+    weights = strategy.weights(ctx)
+    assert (weights > 0).all() and not weights.requires_grad
+    assert torch.allclose(weights.mean(dim=(1, 2)), torch.ones(2), atol=1e-5)
+    assert weights.std() > 0  # it moved away from uniform
+
+
+def test_weightnet_update_increases_the_objective_on_a_fixed_batch():
+    ctx = _context()
+    strategy = build_strategy("weightnet", {"lr": 1e-2, "beta": 0.05})
+    r_std = standardise(strategy.engine.rewards(ctx))
+    before = objective(strategy.probabilities(ctx), r_std, 0.05).item()
+    for _ in range(5):
+        strategy.update(ctx)
+    after = objective(strategy.probabilities(ctx), r_std, 0.05).item()
+    assert after > before + 1e-3
+
+
+def test_objective_terms():
+    uniform = torch.full((1, 4, 4), 0.5)
+    spike = torch.full((1, 4, 4), 1e-9)
+    spike[0, 0, 0] = 1.0
+    assert normalised_entropy(uniform).item() == pytest.approx(1.0)
+    assert normalised_entropy(spike).item() < 0.01
+    reward = torch.zeros(1, 4, 4)
+    reward[0, 0, 0] = 1.0
+    # all weight on the rewarded pixel: mean(w * r) = 16 * 1 / 16
+    assert objective(spike, reward, beta=0.0).item() == pytest.approx(1.0, rel=1e-6)
+    assert objective(uniform, reward, beta=0.0).item() == pytest.approx(1 / 16)
+    assert math.isfinite(objective(spike, reward, beta=1.0).item())
+
+
+def test_adam_preconditioning_uses_the_optimiser_state():
+    ctx = _context()
+    ctx.loss_map.mean().backward()
+    ctx.optimizer.step()
+    g = meta_gradient(ctx.model, ctx.meta_batch())
+    p = precondition(g, ctx.optimizer, ctx.model, "adam")
+    name, param = next(iter(ctx.model.named_parameters()))
+    state = ctx.optimizer.state[param]
+    v_hat = state["exp_avg_sq"] / (1 - 0.999 ** float(state["step"]))
+    assert torch.allclose(p[name], g[name] / (v_hat.sqrt() + 1e-8))
+
+
+def test_strategy_state_round_trip():
+    ctx = _context()
+    a = build_strategy("weightnet", {"lr": 1e-2})
+    for step in range(2):
+        a.update(_context(step))
+    b = build_strategy("weightnet", {"lr": 1e-2})
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.weights(ctx), b.weights(ctx))
+    a.update(_context(5)), b.update(_context(5))
+    assert torch.equal(a.weights(ctx), b.weights(ctx))
+
+
+def test_bad_options_are_user_errors():
+    from srmeta.errors import SrmetaError
+
+    with pytest.raises(SrmetaError, match="weightnet"):
+        build_strategy("weightnet", {"inputs": ["depth"]})
+    with pytest.raises(SrmetaError, match="unknown weighting"):
+        build_strategy("focal", {})

@@ -1,0 +1,85 @@
+"""A Weight-Net run end to end: meta-dataset, checkpoints that cover the weighting, and
+evaluation that refuses the meta images."""
+
+from __future__ import annotations
+
+import shutil
+
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from srmeta.cli import main
+from srmeta.config import load_config
+from srmeta.train.checkpoint import list_states, load_state
+from srmeta.train.loop import train
+
+
+def _write_config(tmp_path, data_root, name, weighting):
+    cfg = {
+        "name": name,
+        "seed": 5,
+        "scale": 4,
+        "output_dir": str(tmp_path / name),
+        "data_root": str(data_root),
+        "device": "cpu",
+        "model": {"arch": "espcn", "options": {"features": [16, 8]}},
+        "data": {
+            "train": {"datasets": ["T91"], "patch_size": 32, "batch_size": 4},
+            "meta": {"dataset": "Set5", "names": ["bird"], "batch_size": 2},
+            "val": {"datasets": ["Set5"], "every": 0},
+        },
+        "train": {
+            "steps": 12,
+            "optimizer": {"name": "adam", "lr": 1e-3},
+            "scheduler": {"name": "constant"},
+            "weighting": weighting,
+            "log_every": 3,
+            "checkpoint_every": 6,
+            "deterministic": True,
+        },
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_weightnet_run_resumes_exactly_and_guards_its_meta_images(tmp_path, data_root, capsys):
+    weighting = {"name": "weightnet", "options": {"lr": 1e-3, "every": 2}}
+    path = _write_config(tmp_path, data_root, "wn", weighting)
+    result = train(load_config(path), progress=False)
+    run = result.run_dir
+    final = load_file(run / "model_last.safetensors")
+    states = list_states(run)
+    assert [s for s, _ in states] == [6, 12]
+    net_state = load_state(states[-1][1])["weighting"]["net"]
+    assert any(v.abs().sum() > 0 for k, v in net_state.items() if "body.6" in k)  # it learned
+
+    # Resume from the mid-run checkpoint: same final SR weights and Weight-Net.
+    shutil.copy(states[-1][1], tmp_path / "final_state.pt")
+    states[-1][1].unlink()
+    (run / "model_last.safetensors").unlink()
+    train(load_config(path), resume="auto", progress=False)
+    again = load_file(run / "model_last.safetensors")
+    assert all(torch.equal(final[k], again[k]) for k in final)
+    a = load_state(tmp_path / "final_state.pt")["weighting"]["net"]
+    b = load_state(list_states(run)[-1][1])["weighting"]["net"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    # The meta image is never scored.
+    assert main(["eval", "--model", str(run), "--datasets", "Set5", "--scales", "4", "--quiet",
+                 "--data-root", str(data_root)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "bird" in err and "meta-dataset" in err and err.count("\n") == 1
+    assert main(["eval", "--model", str(run), "--datasets", "Set5", "--scales", "4", "--quiet",
+                 "--data-root", str(data_root), "--skip-meta"]) == 0  # fmt: skip
+    assert "| Set5-4 |" in capsys.readouterr().out
+
+
+def test_meta_weighting_without_meta_dataset_is_a_clear_error(tmp_path, data_root, capsys):
+    path = _write_config(tmp_path, data_root, "nometa", {"name": "l2rw"})
+    raw = yaml.safe_load(path.read_text())
+    del raw["data"]["meta"]
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(path), "--quiet"]) == 2
+    assert "needs data.meta" in capsys.readouterr().err
