@@ -272,3 +272,21 @@ def test_config_hash_is_stable_and_tracks_values(tmp_path: Path) -> None:
     assert config_hash(load_config(same)) == first
     assert config_hash(load_config(path, ["train.optimizer.lr=1e-3"])) != first
     assert config_hash(load_config(path, ["seed=1"])) != first
+
+
+def test_yaml_1_2_floats_reach_free_form_options(tmp_path):
+    """PyYAML's YAML 1.1 reads 1e-2 as a string; options dicts must get a float."""
+    from srmeta.config import load_config
+    from srmeta.yamlio import safe_load
+
+    assert safe_load("a: 1e-2\nb: 2E5\nc: .5\nd: 1.0e-3\ne: 12\nf: 1e\ng: v1e3") == {
+        "a": 0.01, "b": 200000.0, "c": 0.5, "d": 0.001, "e": 12, "f": "1e", "g": "v1e3",
+    }  # fmt: skip
+    source = REPO / "configs" / "espcn_x4.yaml"
+    text = source.read_text().replace(
+        "weighting: {name: uniform}", "weighting: {name: weightnet, options: {lr: 1e-2}}"
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    cfg = load_config(path, ["train.weighting.options.beta=5e-2"])
+    assert cfg.train.weighting.options == {"lr": 0.01, "beta": 0.05}

@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_eval(commands)
     _add_train(commands)
+    from srmeta.report.cli_weights import add_weights_command
+
+    add_weights_command(commands)
     return parser
 
 

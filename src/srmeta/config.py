@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from srmeta import yamlio
 from srmeta.degrade import Degradation
 from srmeta.errors import SrmetaError
 
@@ -327,7 +328,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         raise ConfigError(f"config: bad override {item!r}: expected KEY=VALUE, e.g. train.steps=10")
     _check_key(parts, item)
     try:
-        value = yaml.safe_load(text)
+        value = yamlio.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(
             f"config: {key}: bad value {text!r} in --set: {_yaml_problem(err)}"
@@ -363,7 +364,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentCo
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise ConfigError(f"config: cannot read {path}: {reason}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yamlio.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"config: {path}: bad YAML: {_yaml_problem(err)}") from None
     if data is None:

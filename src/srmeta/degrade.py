@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from srmeta import yamlio
 from srmeta.errors import DegradationError
 from srmeta.kernels import anisotropic_kernel, convolve, isotropic_kernel, load_kernel
 from srmeta.pixels import to_uint8
@@ -304,7 +305,7 @@ class Degradation(_Spec):
         if not spec.strip().lower().endswith((".yaml", ".yml")):
             return cls.parse(spec)
         try:
-            data = yaml.safe_load(Path(spec.strip()).read_text(encoding="utf-8"))
+            data = yamlio.safe_load(Path(spec.strip()).read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise DegradationError(f"cannot read degradation file {spec}: {first}") from None
