@@ -1,7 +1,7 @@
 """Train ESPCN and a CPU-sized EDSR x4 on T91 for a fixed budget, then score them.
 
 Each model trains from its example config for a fixed number of steps (chosen so a run takes
-20-40 minutes on a 2-core CPU; the steps, seed and measured wall time are recorded), is
+20 minutes on a 2-core CPU; the steps, seed and measured wall time are recorded), is
 evaluated with the published protocol on Set5/Set14/BSD100/Urban100 x4, and its results go
 to benchmarks/results/train_budget.json and the table in docs/results.md.
 
@@ -30,7 +30,7 @@ from srmeta.train.loop import train
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "train_budget.json"
 DATASETS = ["Set5", "Set14", "BSD100", "Urban100"]
-# (config, steps): budgets measured to take 20-40 minutes each on the 2-core CPU.
+# (config, steps): budgets chosen to take about 20 minutes each on the 2-core CPU.
 RUNS = [("espcn_x4", 50000), ("edsr_cpu_x4", 6000)]
 
 
@@ -82,15 +82,16 @@ def _cells(scores: dict) -> str:
 
 def markdown(results: dict) -> str:
     lines = [
-        "| model | steps (seed) | s/step | " + " | ".join(DATASETS) + " |",
-        "|---|---|---|" + "---|" * len(DATASETS),
+        "| model | steps (seed) | s/step | train wall (min) | " + " | ".join(DATASETS) + " |",
+        "|---|---|---|---|" + "---|" * len(DATASETS),
     ]
     if "bicubic" in results:
-        lines.append(f"| bicubic | - | - | {_cells(results['bicubic']['scores'])} |")
+        lines.append(f"| bicubic | - | - | - | {_cells(results['bicubic']['scores'])} |")
     for name, _ in RUNS:
         if name in results:
             e = results[name]
-            head = f"| {name} | {e['steps']} ({e['seed']}) | {e['sec_per_step']:.3f} |"
+            wall = e["wall_seconds_this_session"] / 60
+            head = f"| {name} | {e['steps']} ({e['seed']}) | {e['sec_per_step']:.3f} | {wall:.1f} |"
             lines.append(f"{head} {_cells(e['scores'])} |")
     return "\n".join(lines)
 
