@@ -11,6 +11,7 @@ import torch
 import yaml
 from PIL import Image
 
+from run_configs import write_run_config
 from srmeta.config import load_config
 from srmeta.errors import SrmetaError
 from srmeta.report import (
@@ -30,28 +31,12 @@ from srmeta.train.loop import train
 def run_dir(tmp_path_factory, data_root):
     """A 6-step ESPCN run weighted by Weight-Net, checkpointed at steps 3 and 6."""
     tmp = tmp_path_factory.mktemp("report-run")
-    cfg = {
-        "name": "wn",
-        "seed": 1,
-        "scale": 4,
-        "output_dir": str(tmp / "wn"),
-        "data_root": str(data_root),
-        "device": "cpu",
-        "model": {"arch": "espcn", "options": {"features": [8, 4]}},
-        "data": {
-            "train": {"datasets": ["T91"], "patch_size": 32, "batch_size": 4},
-            "meta": {"dataset": "Set5", "names": ["bird"], "batch_size": 1},
-            "val": {"every": 0},
-        },
-        "train": {
-            "steps": 6,
-            "checkpoint_every": 3,
-            "log_every": 3,
-            "weighting": {"name": "weightnet", "options": {"lr": 1e-2}},
-        },
-    }
-    path = tmp / "wn.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path = write_run_config(
+        tmp, data_root, "wn", seed=1, model__options={"features": [8, 4]},
+        data__meta={"dataset": "Set5", "names": ["bird"], "batch_size": 1},
+        train__steps=6, train__checkpoint_every=3, train__log_every=3,
+        train__weighting={"name": "weightnet", "options": {"lr": 1e-2}},
+    )  # fmt: skip
     return train(load_config(path), progress=False).run_dir
 
 

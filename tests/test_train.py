@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file
 
+from run_configs import write_run_config
 from srmeta.cli import main
 from srmeta.config import load_config
 from srmeta.evaluate import evaluate
@@ -22,37 +22,7 @@ from srmeta.train.loop import train
 
 
 def _config(tmp_path: Path, data_root: Path, name: str, **changes) -> Path:
-    """A tiny ESPCN x4 run; ``changes`` are dotted overrides applied to the dict."""
-    cfg = {
-        "name": name,
-        "seed": 3,
-        "scale": 4,
-        "output_dir": str(tmp_path / name),
-        "data_root": str(data_root),
-        "device": "cpu",
-        "model": {"arch": "espcn", "options": {"features": [16, 8]}},
-        "data": {
-            "train": {"datasets": ["T91"], "patch_size": 32, "batch_size": 4, "workers": 0},
-            "val": {"datasets": ["Set5"], "every": 0, "crop": 96},
-        },
-        "train": {
-            "steps": 40,
-            "optimizer": {"name": "adam", "lr": 1e-3},
-            "scheduler": {"name": "constant"},
-            "log_every": 10,
-            "checkpoint_every": 10,
-            "deterministic": True,
-        },
-    }
-    for key, value in changes.items():
-        node = cfg
-        *parents, leaf = key.split("__")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_run_config(tmp_path, data_root, name, **changes)
 
 
 def _losses(run_dir: Path) -> list[float]:

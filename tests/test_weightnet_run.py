@@ -9,6 +9,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from run_configs import write_run_config
 from srmeta.cli import main
 from srmeta.config import load_config
 from srmeta.train.checkpoint import list_states, load_state
@@ -16,32 +17,11 @@ from srmeta.train.loop import train
 
 
 def _write_config(tmp_path, data_root, name, weighting):
-    cfg = {
-        "name": name,
-        "seed": 5,
-        "scale": 4,
-        "output_dir": str(tmp_path / name),
-        "data_root": str(data_root),
-        "device": "cpu",
-        "model": {"arch": "espcn", "options": {"features": [16, 8]}},
-        "data": {
-            "train": {"datasets": ["T91"], "patch_size": 32, "batch_size": 4},
-            "meta": {"dataset": "Set5", "names": ["bird"], "batch_size": 2},
-            "val": {"datasets": ["Set5"], "every": 0},
-        },
-        "train": {
-            "steps": 12,
-            "optimizer": {"name": "adam", "lr": 1e-3},
-            "scheduler": {"name": "constant"},
-            "weighting": weighting,
-            "log_every": 3,
-            "checkpoint_every": 6,
-            "deterministic": True,
-        },
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_run_config(
+        tmp_path, data_root, name, seed=5, train__steps=12, train__log_every=3,
+        train__checkpoint_every=6, train__weighting=weighting,
+        data__meta={"dataset": "Set5", "names": ["bird"], "batch_size": 2},
+    )  # fmt: skip
 
 
 def test_weightnet_run_resumes_exactly_and_guards_its_meta_images(tmp_path, data_root, capsys):
