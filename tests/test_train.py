@@ -122,3 +122,13 @@ def test_tensorboard_records_training_and_validation(tmp_path, data_root):
     assert [e.step for e in events.Scalars("train/loss")] == [10, 20]
     assert [e.step for e in events.Scalars("val/Set5/psnr")] == [10, 20]
     assert len(events.Images(tags["images"][0])) == 2
+
+
+def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path, data_root):
+    path = _config(tmp_path, data_root, "bf16", train__steps=6, train__bf16=True,
+                   train__log_every=3, train__checkpoint_every=6)  # fmt: skip
+    result = train(load_config(path), progress=False)
+    weights = load_file(result.run_dir / "model_last.safetensors")
+    assert all(t.dtype == torch.float32 for t in weights.values())
+    losses = _losses(result.run_dir)
+    assert len(losses) == 2 and all(0 < loss < 1 for loss in losses)

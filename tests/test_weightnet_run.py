@@ -63,3 +63,25 @@ def test_meta_weighting_without_meta_dataset_is_a_clear_error(tmp_path, data_roo
     path.write_text(yaml.safe_dump(raw))
     assert main(["train", str(path), "--quiet"]) == 2
     assert "needs data.meta" in capsys.readouterr().err
+
+
+def test_weightnet_under_bf16_autocast_computes_float32_rewards(tmp_path, data_root):
+    from srmeta.weighting.reward import rewards
+
+    path = _write_config(tmp_path, data_root, "wn16", {"name": "weightnet"})
+    raw = yaml.safe_load(path.read_text())
+    raw["train"].update(bf16=True, steps=4, checkpoint_every=4)
+    path.write_text(yaml.safe_dump(raw))
+    result = train(load_config(path), progress=False)
+    assert result.step == 4
+    model = load_state(list_states(result.run_dir)[-1][1])["model"]
+    assert all(t.dtype == torch.float32 for t in model.values())
+    # rewards taken inside an autocast region still come out in float32
+    from srmeta.models.registry import load_model
+
+    net = load_model("espcn", 2, features=(8, 4))
+    lr, hr = torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12)
+    direction = {k: torch.ones_like(p) for k, p in net.named_parameters()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, reward = rewards(net, lr, hr, direction)
+    assert reward.dtype == torch.float32
