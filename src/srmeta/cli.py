@@ -12,7 +12,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from PIL import Image
+
+from srmeta.atomic import check_writable
+from srmeta.config import load_config
+from srmeta.data.lr_cache import LRCache
 from srmeta.errors import SrmetaError
+from srmeta.evaluate import PROTOCOLS, evaluate
+from srmeta.report.cli_weights import add_weights_command
+from srmeta.tables import REPORT_FILES, describe, markdown_table, write_report
+from srmeta.train.loop import train
 
 EXIT_USER_ERROR = 2
 
@@ -37,8 +46,6 @@ def _name_list(text: str) -> list[str]:
 
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:
-    from srmeta.evaluate import PROTOCOLS
-
     p = commands.add_parser(
         "eval",
         help="score a model on benchmark datasets (PSNR/SSIM on Y, published protocol)",
@@ -87,17 +94,10 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
 def _allow_pixels(max_pixels: int | None) -> None:
     """A user who raises --max-pixels has vouched for the files: lift Pillow's own guard too."""
     if max_pixels is not None:
-        from PIL import Image
-
         Image.MAX_IMAGE_PIXELS = None
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from srmeta.atomic import check_writable
-    from srmeta.data.lr_cache import LRCache
-    from srmeta.evaluate import evaluate
-    from srmeta.tables import REPORT_FILES, describe, markdown_table, write_report
-
     if args.out and not args.force:  # fail before a long evaluation, not after it
         for name in REPORT_FILES:
             check_writable(Path(args.out) / name, force=False)
@@ -153,9 +153,6 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from srmeta.config import load_config
-    from srmeta.train.loop import train
-
     overrides = list(args.overrides)
     if args.data_root:
         overrides.append(f"data_root={args.data_root}")
@@ -181,8 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_eval(commands)
     _add_train(commands)
-    from srmeta.report.cli_weights import add_weights_command
-
     add_weights_command(commands)
     return parser
 

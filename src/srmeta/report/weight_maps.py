@@ -31,6 +31,7 @@ from srmeta.errors import SrmetaError
 from srmeta.losses import pixel_loss_map
 from srmeta.models.registry import load_model
 from srmeta.train.checkpoint import list_states, load_state
+from srmeta.train.schedule import build_optimizer
 from srmeta.weighting import StepContext, WeightingStrategy, build_strategy
 from srmeta.weighting.classic import sobel_xy
 from srmeta.weighting.meta import MetaWeighting
@@ -143,10 +144,7 @@ def prepare_hr(path: Path, scale: int, crop: int | None = None) -> torch.Tensor:
 
 def _optimizer(cfg: ExperimentConfig, model: nn.Module, state: dict[str, Any] | None):
     """The run's optimiser with its saved moments, so Adam-preconditioned rewards match."""
-    opt = cfg.train.optimizer
-    kind = torch.optim.AdamW if opt.name == "adamw" else torch.optim.Adam
-    optimizer = kind(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps,
-                     weight_decay=opt.weight_decay)  # fmt: skip
+    optimizer = build_optimizer(cfg.train.optimizer, model.parameters())
     if state is not None and state.get("optimizer"):
         optimizer.load_state_dict(state["optimizer"])
     return optimizer

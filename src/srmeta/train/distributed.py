@@ -29,27 +29,25 @@ class World:
         return self.world_size > 1
 
 
-def init_world(device: str) -> World:
+def init_world(device: torch.device) -> World:
     """Join the process group when launched by torchrun; a world of one otherwise."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return World()
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
+        backend = "nccl" if device.type == "cuda" else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend=backend)
     return World(rank, world_size, local_rank)
 
 
-def resolve_device(requested: str, world: World) -> torch.device:
-    """``auto`` picks this rank's GPU if there is one, else the CPU."""
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and world.distributed:
-        requested = f"cuda:{world.local_rank}"
-    return torch.device(requested)
+def rank_device(device: torch.device, world: World) -> torch.device:
+    """This rank's device: under DDP a bare ``cuda`` means the GPU of the local rank."""
+    if device.type == "cuda" and device.index is None and world.distributed:
+        return torch.device("cuda", world.local_rank)
+    return device
 
 
 def barrier(world: World) -> None:

@@ -23,19 +23,25 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from srmeta.atomic import atomic_write_text
-from srmeta.config import ExperimentConfig, config_hash, config_to_yaml, resolved_output_dir
-from srmeta.data.meta import MetaSet, resolve_meta_files
+from srmeta.config import (
+    ExperimentConfig,
+    config_hash,
+    config_to_yaml,
+    resolved_device,
+    resolved_output_dir,
+)
+from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches, make_loader
 from srmeta.errors import SrmetaError
 from srmeta.losses import pixel_loss_map
 from srmeta.models.files import META_IMAGES_KEY, save_model_file
 from srmeta.models.registry import load_model
 from srmeta.train import checkpoint as ckpt
-from srmeta.train.distributed import World, barrier, init_world, resolve_device, shutdown
+from srmeta.train.distributed import World, barrier, init_world, rank_device, shutdown
 from srmeta.train.runlog import RunLog, truncate_after
-from srmeta.train.schedule import build_scheduler
+from srmeta.train.schedule import build_optimizer, build_scheduler
 from srmeta.train.validate import validate
-from srmeta.weighting import build_strategy
+from srmeta.weighting import StepContext, build_strategy
 
 LAST_MODEL = "model_last.safetensors"
 BEST_MODEL = "model_best.safetensors"
@@ -52,31 +58,15 @@ class TrainResult:
     last_validation: dict[str, float] = field(default_factory=dict)
 
 
-def _optimizer(cfg: ExperimentConfig, params) -> torch.optim.Optimizer:
-    opt = cfg.train.optimizer
-    kinds = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-    return kinds[opt.name](
-        params, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps, weight_decay=opt.weight_decay
-    )
-
-
-def _hr_files(cfg: ExperimentConfig) -> list[Path]:
-    from srmeta.data.benchmarks import find_dataset
-
-    files: list[Path] = []
-    for name in cfg.data.train.datasets:
-        files.extend(find_dataset(name, cfg.data_root).files)
-    return files
-
-
 class Trainer:
     """Holds a run's objects; :meth:`run` trains from the current step to the end."""
 
     def __init__(self, cfg: ExperimentConfig, resume: str | None = None, progress: bool = True):
         self.cfg = cfg
         self.progress = progress
-        self.world: World = init_world(cfg.device if cfg.device != "auto" else _auto_device())
-        self.device = resolve_device(cfg.device, self.world)
+        device = resolved_device(cfg)
+        self.world: World = init_world(device)
+        self.device = rank_device(device, self.world)
         self.run_dir = resolved_output_dir(cfg)
         self.hash = config_hash(cfg)
         if cfg.train.deterministic:
@@ -90,23 +80,14 @@ class Trainer:
         if self.world.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
-        self.optimizer = _optimizer(cfg, self.model.parameters())
+        self.optimizer = build_optimizer(cfg.train.optimizer, self.model.parameters())
         self.scheduler = build_scheduler(self.optimizer, cfg.train.steps, cfg.train.scheduler)
         self.ema: AveragedModel | None = None
         if cfg.train.ema:
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema))
         weighting = cfg.train.weighting
         self.strategy = build_strategy(weighting.name, weighting.options).to(self.device)
-        self.meta: MetaSet | None = None
-        if cfg.data.meta is not None:
-            self.meta = MetaSet(
-                resolve_meta_files(cfg.data.meta, cfg.data_root),
-                scale=cfg.scale,
-                patch_size=cfg.data.meta.patch_size or cfg.data.train.patch_size,
-                batch_size=cfg.data.meta.batch_size,
-                degradation=cfg.meta_degradation(),
-                seed=cfg.data.meta.seed,
-            )
+        self.meta: MetaSet | None = MetaSet.from_config(cfg)
         if self.strategy.needs_meta and self.meta is None:
             raise SrmetaError(f"weighting '{weighting.name}' needs data.meta (a meta-dataset)")
         self.step = 0
@@ -193,8 +174,6 @@ class Trainer:
 
     def train_step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One SR update on ``batch``; returns what the strategy wants logged."""
-        from srmeta.weighting import StepContext
-
         lr = batch["lr"].to(self.device, non_blocking=True)
         hr = batch["hr"].to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.bf16):
@@ -233,12 +212,7 @@ class Trainer:
         cfg, total = self.cfg, self.cfg.train.steps
         if self.step >= total:
             return self._result({})
-        files = _hr_files(cfg)
-        dataset = TrainingPatches(
-            files, cfg.scale, cfg.data.train.patch_size, cfg.data.train.batch_size,
-            cfg.train_degradation(), cfg.data.train.augment, cfg.seed,
-            rank=self.world.rank, world_size=self.world.world_size,
-        )  # fmt: skip
+        dataset = TrainingPatches.from_config(cfg, self.world.rank, self.world.world_size)
         loader = make_loader(dataset, self.step, total, cfg.data.train.workers)
         show = self.progress and self.world.is_main
         bar = tqdm(total=total, initial=self.step, disable=not show, desc=cfg.name)
@@ -283,10 +257,6 @@ class Trainer:
 
     def _result(self, last_val: dict[str, float]) -> TrainResult:
         return TrainResult(self.run_dir, self.step, self.best["psnr"], self.best["step"], last_val)
-
-
-def _auto_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def train(cfg: ExperimentConfig, resume: str | None = None, progress: bool = True) -> TrainResult:

@@ -1,13 +1,17 @@
-"""Learning-rate schedules as a factor of the base rate per step (``LambdaLR``).
+"""The optimiser and its learning-rate schedule, built from the config in one place.
 
-One formula per schedule, with optional linear warm-up, keeps the rate a pure function of
-the step, which is what makes a resumed run follow the uninterrupted one exactly.
+The trainer and the weight-map report both rebuild a run's optimiser (the report needs its
+Adam moments for preconditioned rewards), so both call :func:`build_optimizer`. Schedules
+are a factor of the base rate per step (``LambdaLR``): one formula per schedule, with
+optional linear warm-up, keeps the rate a pure function of the step, which is what makes
+a resumed run follow the uninterrupted one exactly.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -36,6 +40,14 @@ def lr_factor(
         floor = min_lr / base_lr if base_lr > 0 else 0.0
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
     raise ValueError(f"unknown schedule {name!r}")
+
+
+def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """Adam or AdamW for ``cfg`` (the config's ``train.optimizer``)."""
+    kinds = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    return kinds[cfg.name](
+        params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay
+    )
 
 
 def build_scheduler(
