@@ -7,7 +7,7 @@ import torch
 
 from srmeta.losses import pixel_loss_map
 from srmeta.models.registry import load_model, registered_names
-from srmeta.weighting.reward import meta_gradient, precondition, rewards
+from srmeta.weighting.reward import forward_with_rewards, meta_gradient, precondition, rewards
 
 SMALL = {
     "espcn": {"features": (6, 4)},
@@ -68,6 +68,18 @@ def test_jvp_reward_equals_brute_force(arch, kind, preconditioner):
     assert torch.allclose(loss_map, pixel_loss_map(model(lr), hr, kind).detach())
     rel = (fast - slow).abs().max() / slow.abs().max()
     assert rel < 1e-10, float(rel)
+
+    # The trainer's fused pass: the same rewards, and an ordinary graph for the SR step.
+    sr, fused_loss, fused = forward_with_rewards(model, lr, hr, direction, kind)
+    assert ((fused - slow).abs().max() / slow.abs().max()) < 1e-10
+    fused_loss.mean().backward()
+    fused_grads = {k: p.grad.clone() for k, p in model.named_parameters()}
+    model.zero_grad()
+    plain_sr = model(lr)
+    pixel_loss_map(plain_sr, hr, kind).mean().backward()
+    assert torch.allclose(sr.detach(), plain_sr.detach(), rtol=0, atol=1e-12)
+    for name, param in model.named_parameters():
+        assert torch.allclose(fused_grads[name], param.grad, rtol=1e-10, atol=1e-14), name
 
 
 def test_meta_gradient_is_the_gradient_of_the_mean_meta_loss():

@@ -48,14 +48,14 @@ def test_mwnet_applies_its_mlp_to_each_pixel_loss():
     with torch.no_grad():
         first.weight.fill_(2.0), first.bias.fill_(0.0)
         second.weight.fill_(1.0), second.bias.fill_(-1.0)
-    p = torch.sigmoid(2.0 * ctx.loss_map.detach().clamp_min(0) - 1.0)
+    p = 1e-4 + (1 - 1e-4) * torch.sigmoid(2.0 * ctx.loss_map.detach().clamp_min(0) - 1.0)
     expected = p / p.mean(dim=(1, 2), keepdim=True)
     assert torch.allclose(strategy.weights(ctx), expected, atol=1e-6)
 
 
 def test_weightnet_weights_are_positive_mean_one_and_start_uniform():
     ctx = _context()
-    strategy = build_strategy("weightnet", {"lr": 1e-2})
+    strategy = build_strategy("weightnet", scale=2, options={"lr": 1e-2})
     assert torch.allclose(strategy.weights(ctx), torch.ones_like(ctx.loss_map))
     for step in range(3):
         strategy.update(_context(step))
@@ -65,9 +65,36 @@ def test_weightnet_weights_are_positive_mean_one_and_start_uniform():
     assert weights.std() > 0  # it moved away from uniform
 
 
+def test_weightnet_weights_stay_positive_when_its_logits_saturate():
+    ctx = _context()
+    strategy = build_strategy("weightnet", scale=2, options={})
+    with torch.no_grad():  # sub-pixel 0 of every LR pixel gets a logit of -1000
+        strategy.net.body[-1].bias[0] = -1000.0
+    weights = strategy.weights(ctx)
+    p_low, p_high = 1e-4, 1e-4 + (1 - 1e-4) * 0.5
+    expected_low = p_low / ((p_low + 3 * p_high) / 4)
+    assert torch.allclose(weights[:, ::2, ::2], torch.full((2, 6, 5), expected_low), rtol=1e-5)
+    assert (weights > 0).all()
+
+
+def test_weightnet_on_the_lr_grid_gives_one_logit_per_hr_pixel():
+    ctx = _context()
+    strategy = build_strategy("weightnet", scale=2, options={"inputs": ["hr", "lr_up"]})
+    conv = strategy.net.body[0]
+    assert conv.in_channels == 3 * 4 + 3 and strategy.net.body[-1].out_channels == 4
+    with torch.no_grad():  # logit of sub-pixel (dy, dx) = dy * 2 + dx via the head bias
+        strategy.net.body[-1].bias.copy_(torch.arange(4.0))
+    p = strategy.probabilities(ctx)
+    assert p.shape == ctx.loss_map.shape
+    for dy in range(2):
+        for dx in range(2):
+            expected = 1e-4 + (1 - 1e-4) * torch.sigmoid(torch.tensor(dy * 2.0 + dx))
+            assert torch.allclose(p[:, dy::2, dx::2], expected.expand(2, 6, 5))
+
+
 def test_weightnet_update_increases_the_objective_on_a_fixed_batch():
     ctx = _context()
-    strategy = build_strategy("weightnet", {"lr": 1e-2, "beta": 0.05})
+    strategy = build_strategy("weightnet", scale=2, options={"lr": 1e-2, "beta": 0.05})
     r_std = standardise(strategy.engine.rewards(ctx))
     before = objective(strategy.probabilities(ctx), r_std, 0.05).item()
     for _ in range(5):
@@ -104,10 +131,10 @@ def test_adam_preconditioning_uses_the_optimiser_state():
 
 def test_strategy_state_round_trip():
     ctx = _context()
-    a = build_strategy("weightnet", {"lr": 1e-2})
+    a = build_strategy("weightnet", scale=2, options={"lr": 1e-2})
     for step in range(2):
         a.update(_context(step))
-    b = build_strategy("weightnet", {"lr": 1e-2})
+    b = build_strategy("weightnet", scale=2, options={"lr": 1e-2})
     b.load_state_dict(a.state_dict())
     assert torch.equal(a.weights(ctx), b.weights(ctx))
     a.update(_context(5)), b.update(_context(5))
@@ -118,6 +145,6 @@ def test_bad_options_are_user_errors():
     from srmeta.errors import SrmetaError
 
     with pytest.raises(SrmetaError, match="weightnet"):
-        build_strategy("weightnet", {"inputs": ["depth"]})
+        build_strategy("weightnet", scale=2, options={"inputs": ["depth"]})
     with pytest.raises(SrmetaError, match="unknown weighting"):
         build_strategy("focal", {})

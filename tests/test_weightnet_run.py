@@ -85,3 +85,32 @@ def test_weightnet_under_bf16_autocast_computes_float32_rewards(tmp_path, data_r
     with torch.autocast("cpu", dtype=torch.bfloat16):
         _, reward = rewards(net, lr, hr, direction)
     assert reward.dtype == torch.float32
+
+
+def test_fused_forward_trains_like_a_separate_jvp(tmp_path, data_root):
+    """The trainer's one-pass rewards (dual forward) give the same run as a separate jvp."""
+    from srmeta.train.loop import Trainer
+
+    finals = []
+    for fused in (True, False):
+        for name in ("weightnet", "l2rw"):
+            path = _write_config(tmp_path, data_root, f"{name}-{fused}",
+                                 {"name": name, "options": {"every": 2}})  # fmt: skip
+            trainer = Trainer(load_config(path), progress=False)
+            trainer._fused_rewards = fused
+            calls: list[bool] = []
+            original = trainer.strategy.engine.rewards
+            trainer.strategy.engine.rewards = lambda ctx, f=original, seen=calls: seen.append(
+                ctx.reward is not None) or f(ctx)  # fmt: skip
+            for step in range(4):
+                trainer.train_step(step, _batch(trainer, step))
+            assert calls and all(c == fused for c in calls)
+            finals.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+    for a, b in zip(finals[:2], finals[2:], strict=True):
+        assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-7) for k in a)
+
+
+def _batch(trainer, step):
+    from srmeta.data.training import TrainingPatches
+
+    return TrainingPatches.from_config(trainer.cfg, 0, 1)[step]

@@ -152,7 +152,8 @@ def _optimizer(cfg: ExperimentConfig, model: nn.Module, state: dict[str, Any] | 
 
 def _strategy(run: LoadedRun, device: str) -> WeightingStrategy:
     weighting = run.cfg.train.weighting
-    strategy = build_strategy(weighting.name, weighting.options).to(torch.device(device))
+    strategy = build_strategy(weighting.name, weighting.options, run.cfg.scale)
+    strategy = strategy.to(torch.device(device))
     if run.state is not None:
         strategy.load_state_dict(run.state["weighting"])
     elif strategy.state_dict():  # its learned state lives only in checkpoints

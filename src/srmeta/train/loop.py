@@ -1,6 +1,7 @@
 """The training loop: config in, run folder out.
 
-Every step: a batch that is a pure function of (seed, step) -> SR forward -> per-pixel loss
+Every step: a batch that is a pure function of (seed, step) -> SR forward (carrying the
+rewards as a forward-mode tangent when a meta strategy asks for them) -> per-pixel loss
 map -> the weighting strategy's ``update`` and ``weights`` -> weighted mean -> optimizer
 step -> schedule -> EMA. Validation uses the published protocol (:mod:`srmeta.evaluate`),
 checkpoints hold the complete state, and ``resume="auto"`` continues a killed run to the
@@ -42,6 +43,7 @@ from srmeta.train.runlog import RunLog, truncate_after
 from srmeta.train.schedule import build_optimizer, build_scheduler
 from srmeta.train.validate import validate
 from srmeta.weighting import StepContext, build_strategy
+from srmeta.weighting.reward import forward_with_rewards
 
 LAST_MODEL = "model_last.safetensors"
 BEST_MODEL = "model_best.safetensors"
@@ -86,10 +88,12 @@ class Trainer:
         if cfg.train.ema:
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema))
         weighting = cfg.train.weighting
-        self.strategy = build_strategy(weighting.name, weighting.options).to(self.device)
+        self.strategy = build_strategy(weighting.name, weighting.options, cfg.scale).to(self.device)
         self.meta: MetaSet | None = MetaSet.from_config(cfg)
         if self.strategy.needs_meta and self.meta is None:
             raise SrmetaError(f"weighting '{weighting.name}' needs data.meta (a meta-dataset)")
+        # The dual forward bypasses DDP's hooks and would carry bf16 tangents: plain jvp there.
+        self._fused_rewards = not self.world.distributed and not cfg.train.bf16
         self.step = 0
         self.best: dict[str, Any] = {"psnr": None, "step": None}
         self.log = RunLog(self.run_dir, enabled=self.world.is_main)
@@ -176,12 +180,21 @@ class Trainer:
         """One SR update on ``batch``; returns what the strategy wants logged."""
         lr = batch["lr"].to(self.device, non_blocking=True)
         hr = batch["hr"].to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.bf16):
-            sr = self.net(lr)
         loss_cfg = self.cfg.train.loss
-        loss_map = pixel_loss_map(sr, hr, loss_cfg.kind, loss_cfg.eps)
-        ctx = StepContext(step, lr, hr, sr, loss_map, self.model, self.optimizer,
+        ctx = StepContext(step, lr, hr, None, None, self.model, self.optimizer,  # type: ignore[arg-type]
                           self._meta_batch(step), loss_cfg.kind, loss_cfg.eps)  # fmt: skip
+        # One forward for both the SR step and the rewards, where the forward can be dual.
+        direction = self.strategy.reward_direction(ctx) if self._fused_rewards else None
+        if direction is not None:
+            ctx.sr, ctx.loss_map, ctx.reward = forward_with_rewards(
+                self.model, lr, hr, direction, loss_cfg.kind, loss_cfg.eps
+            )
+        else:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                enabled=self.cfg.train.bf16):  # fmt: skip
+                ctx.sr = self.net(lr)
+            ctx.loss_map = pixel_loss_map(ctx.sr, hr, loss_cfg.kind, loss_cfg.eps)
+        loss_map = ctx.loss_map
         logs = self.strategy.update(ctx)
         loss = (self.strategy.weights(ctx) * loss_map).mean()
         extra = self.strategy.extra_loss(ctx)

@@ -38,15 +38,21 @@ def strategy_names() -> list[str]:
     return sorted(_STRATEGIES)
 
 
-def build_strategy(name: str, options: dict[str, Any] | None = None) -> WeightingStrategy:
-    """A weighting strategy by its config name, with its options."""
+def build_strategy(
+    name: str, options: dict[str, Any] | None = None, scale: int | None = None
+) -> WeightingStrategy:
+    """A weighting strategy by its config name, with its options; ``scale`` is the run's
+    SR factor, handed to the strategies whose networks depend on it (Weight-Net)."""
     cls = _STRATEGIES.get(name)
     if cls is None:
         raise SrmetaError(
             f"unknown weighting '{name}'; choose one of {', '.join(strategy_names())}"
         )
+    if cls.uses_scale and scale is None:
+        raise SrmetaError(f"weighting '{name}' needs the run's scale")
     try:
-        return cls(**(options or {}))
+        extra = {"scale": scale} if cls.uses_scale else {}
+        return cls(**(options or {}), **extra)
     except (TypeError, ValueError) as err:
         raise SrmetaError(f"weighting '{name}': {err}") from None
 

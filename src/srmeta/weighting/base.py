@@ -23,7 +23,9 @@ class StepContext:
     ``sr`` and ``loss_map`` still carry the graph to the SR network's parameters; ``model``
     is the bare network (not the DDP wrapper); ``meta_batch`` draws the few-shot meta batch
     for this step (None when the run declares no meta-dataset); ``loss_kind``/``loss_eps``
-    define the pixel loss, which meta strategies differentiate.
+    define the pixel loss, which meta strategies differentiate. ``reward`` is the reward map
+    when the trainer's forward already computed it (see :meth:`WeightingStrategy.reward_direction`).
+    The trainer fills ``sr`` and ``loss_map`` after asking for the reward direction.
     """
 
     step: int
@@ -36,6 +38,7 @@ class StepContext:
     meta_batch: Callable[[], dict[str, torch.Tensor]] | None = None
     loss_kind: str = "l1"
     loss_eps: float = 1e-3
+    reward: torch.Tensor | None = None
 
 
 class WeightingStrategy:
@@ -43,6 +46,17 @@ class WeightingStrategy:
 
     name = "base"
     needs_meta = False
+    uses_scale = False  # True: the constructor takes the run's ``scale``
+
+    def reward_direction(self, ctx: StepContext) -> dict[str, torch.Tensor] | None:
+        """The tangent ``P g_M`` when this step needs rewards, else None.
+
+        Called before the SR forward (``ctx.sr`` and ``ctx.loss_map`` not yet set); a trainer
+        that can will carry it through its own forward and put the rewards in ``ctx.reward``,
+        saving the jvp's separate forward. A trainer that cannot (DDP, bf16) does not call
+        it, and the strategy computes the rewards itself in :meth:`update`.
+        """
+        return None
 
     def update(self, ctx: StepContext) -> dict[str, float]:
         """Learn from this step before the SR update; returns scalars to log."""

@@ -27,6 +27,18 @@ from torch import nn
 from srmeta.weighting.base import StepContext, WeightingStrategy, normalise_per_image
 from srmeta.weighting.reward import RewardEngine, standardise
 
+P_FLOOR = 1e-4
+
+
+def probabilities_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """``p = floor + (1 - floor) * sigmoid(z)``: a sigmoid that stays positive.
+
+    In float32 ``sigmoid(z)`` is exactly 0 below ``z`` of about -104, which a fast-learning
+    weighting net reaches; the floor keeps every weight positive (max/min at most 1e4) and
+    changes nothing measurable elsewhere.
+    """
+    return P_FLOOR + (1.0 - P_FLOOR) * torch.sigmoid(logits)
+
 
 def weights_from_probabilities(p: torch.Tensor) -> torch.Tensor:
     """``w = HW * p / sum(p)`` per image: mean 1, differentiable in ``p``."""
@@ -57,6 +69,13 @@ class MetaWeighting(WeightingStrategy):
     ) -> None:  # fmt: skip
         self.engine = RewardEngine(every, ema, precondition, cosine)
         self.last_reward: torch.Tensor | None = None
+
+    def needs_reward(self, step: int) -> bool:
+        """Whether :meth:`update` at ``step`` uses a reward map."""
+        return True
+
+    def reward_direction(self, ctx: StepContext) -> dict[str, torch.Tensor] | None:
+        return self.engine.direction(ctx) if self.needs_reward(ctx.step) else None
 
     def state_dict(self) -> dict[str, Any]:
         return {"engine": self.engine.state_dict()}
@@ -115,8 +134,11 @@ class LearnedWeighting(MetaWeighting):
         self.net.to(device)
         return self
 
+    def needs_reward(self, step: int) -> bool:
+        return self.engine.due(step)
+
     def update(self, ctx: StepContext) -> dict[str, float]:
-        if not self.engine.due(ctx.step):
+        if ctx.reward is None and not self.needs_reward(ctx.step):
             return {}
         reward = self.engine.rewards(ctx)
         self.last_reward = reward
@@ -159,4 +181,5 @@ class MetaWeightNet(LearnedWeighting):
 
     def probabilities(self, ctx: StepContext) -> torch.Tensor:
         loss = ctx.loss_map.detach().unsqueeze(-1)
-        return torch.sigmoid(self.net(loss.to(next(self.net.parameters()).dtype))).squeeze(-1)
+        logits = self.net(loss.to(next(self.net.parameters()).dtype))
+        return probabilities_from_logits(logits).squeeze(-1)

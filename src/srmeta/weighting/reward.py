@@ -11,6 +11,11 @@ loss map along the tangent ``P g_M`` (``torch.func.jvp`` of ``theta -> loss_map(
 which costs about one training step; for L1 it is ``mean_c sign(e) * (J_theta f . P g_M)``.
 Parameters enter as detached copies through ``functional_call``, so neither the module's
 ``.grad`` nor DDP's hooks are touched, and everything runs in float32 even under bf16.
+
+The trainer can save that jvp's primal forward: :func:`forward_with_rewards` runs its own SR
+forward with the live parameters made dual (forward-mode AD), so one pass gives the loss map
+with its graph for the SR step *and* the rewards as its tangent. The dual level is closed
+before the caller's backward, so the backward is an ordinary one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.distributed as dist
 from torch import nn
 from torch.func import functional_call, jvp
@@ -131,6 +137,35 @@ def rewards(
     return loss_map.detach(), reward.detach()
 
 
+def forward_with_rewards(
+    model: nn.Module,
+    lr: torch.Tensor,
+    hr: torch.Tensor,
+    direction: Params,
+    kind: str = "l1",
+    eps: float = 1e-3,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(sr, loss_map, r)``: the training forward and its rewards in one pass.
+
+    ``sr`` and ``loss_map`` carry the autograd graph to ``model``'s parameters exactly as
+    ``model(lr)`` would; ``r`` equals :func:`rewards` along ``direction``. Use it in float32
+    on an unwrapped module: under bf16 autocast the tangent would be bf16, and a DDP
+    wrapper's gradient hooks would be bypassed.
+    """
+    with fwAD.dual_level():
+        duals = {
+            name: fwAD.make_dual(param, direction[name].to(param.dtype))
+            for name, param in model.named_parameters()
+            if param.requires_grad
+        }
+        sr = functional_call(model, duals, (lr,))
+        loss_map = pixel_loss_map(sr, hr, kind, eps)
+        sr_primal = fwAD.unpack_dual(sr).primal
+        loss_primal, tangent = fwAD.unpack_dual(loss_map)
+        reward = torch.zeros_like(loss_primal) if tangent is None else tangent.detach().clone()
+    return sr_primal, loss_primal, reward.detach()
+
+
 def standardise(reward: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Zero mean, unit standard deviation over the whole batch (``r~`` of the objective)."""
     return (reward - reward.mean()) / (reward.std(unbiased=False) + eps)
@@ -176,7 +211,10 @@ class RewardEngine:
         return direction
 
     def rewards(self, ctx: Any) -> torch.Tensor:
-        """The ``B x H x W`` reward map of the step's training batch."""
+        """The ``B x H x W`` reward map of the step's training batch: the one the trainer's
+        forward already carried (``ctx.reward``), else one jvp."""
+        if getattr(ctx, "reward", None) is not None:
+            return ctx.reward
         _, reward = rewards(
             ctx.model, ctx.lr, ctx.hr, self.direction(ctx), ctx.loss_kind, ctx.loss_eps
         )

@@ -2,10 +2,18 @@
 
 A small fully convolutional network looks at the content of a training patch (by default
 the HR patch, the bicubic-upsampled LR patch and the current absolute error) and outputs a
-logit per pixel. ``p = sigmoid(z)`` normalised per image gives weights with mean 1. The
+logit per HR pixel. ``p = sigmoid(z)`` (floored at 1e-4) normalised per image gives
+weights with mean 1. The
 network is trained to put weight where the reward says a pixel's gradient helps the few-shot
 meta-dataset (:mod:`srmeta.weighting.meta`), so it learns *where* the loss should look
 rather than following a fixed "bigger loss, bigger weight" rule.
+
+By default the network runs on the LR grid: HR-sized inputs are folded into ``s*s`` channels
+per LR pixel (``pixel_unshuffle``) and its ``s*s`` output channels unfold back into one logit
+per HR pixel (``pixel_shuffle``). That is the same information and one logit per HR pixel
+as on the HR grid, at ``1/s^2`` of the cost and with an ``s`` times wider view of the
+content; on that grid the bicubic-upsampled LR patch is represented by the LR patch itself
+(the upsampling is a fixed function of it). ``grid: hr`` keeps the plain HR-resolution FCN.
 
 The last layer starts at zero: training begins from uniform weights (plain L1) and moves
 away from them only as far as the reward pushes.
@@ -17,26 +25,28 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from srmeta.resize import imresize
 from srmeta.weighting.base import StepContext
-from srmeta.weighting.meta import LearnedWeighting
+from srmeta.weighting.meta import LearnedWeighting, probabilities_from_logits
 
 INPUTS = {"hr": 3, "lr_up": 3, "error": 1, "sr": 3}
+GRIDS = ("lr", "hr")
 
 
 class WeightNetFCN(nn.Module):
-    """``depth`` 3x3 conv + ReLU layers of ``width`` channels, then a 3x3 conv to one logit."""
+    """``depth`` 3x3 conv + ReLU layers of ``width`` channels, then a 3x3 conv to the logits."""
 
-    def __init__(self, in_channels: int, width: int = 32, depth: int = 3) -> None:
+    def __init__(self, in_channels: int, width: int = 32, depth: int = 3, out_channels: int = 1):
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
         for _ in range(depth):
             layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
             channels = width
-        head = nn.Conv2d(channels, 1, 3, padding=1)
+        head = nn.Conv2d(channels, out_channels, 3, padding=1)
         nn.init.zeros_(head.weight)
         nn.init.zeros_(head.bias)
         self.body = nn.Sequential(*layers, head)
@@ -45,43 +55,65 @@ class WeightNetFCN(nn.Module):
         return self.body(x)
 
 
-def weightnet_inputs(ctx: StepContext, names: Sequence[str], scale: int) -> torch.Tensor:
-    """The configured content channels, concatenated (``B x C_in x H x W``), no gradient."""
+def input_channels(names: Sequence[str], grid: str, scale: int) -> int:
+    """Channels the FCN sees: HR-sized inputs fold into ``s*s`` each on the LR grid."""
+    if grid == "hr":
+        return sum(INPUTS[name] for name in names)
+    return sum(INPUTS[name] * (1 if name == "lr_up" else scale * scale) for name in names)
+
+
+def weightnet_inputs(ctx: StepContext, names: Sequence[str], scale: int, grid: str = "hr"):
+    """The configured content channels, concatenated on the chosen grid, no gradient."""
     with torch.no_grad():
+        on_lr = grid == "lr"
+        fold = (lambda x: F.pixel_unshuffle(x, scale)) if on_lr else (lambda x: x)
         parts = {
-            "hr": lambda: ctx.hr,
-            "lr_up": lambda: imresize(ctx.lr.float(), float(scale)),
-            "error": lambda: (ctx.sr.detach().float() - ctx.hr.float()).abs().mean(1, keepdim=True),
-            "sr": lambda: ctx.sr.detach().float(),
+            "hr": lambda: fold(ctx.hr.float()),
+            "lr_up": lambda: ctx.lr.float() if on_lr else imresize(ctx.lr.float(), float(scale)),
+            "error": lambda: fold(
+                (ctx.sr.detach().float() - ctx.hr.float()).abs().mean(1, keepdim=True)
+            ),
+            "sr": lambda: fold(ctx.sr.detach().float()),
         }
-        return torch.cat([parts[name]().float() for name in names], dim=1)
+        return torch.cat([parts[name]() for name in names], dim=1)
 
 
 class WeightNet(LearnedWeighting):
     """The ``weightnet`` strategy: ``w = normalise(sigmoid(FCN(content)))``.
 
-    Options: ``inputs`` (any of hr, lr_up, error, sr), ``width``, ``depth``, plus the meta
-    options of :class:`LearnedWeighting` (``lr``, ``beta``, ``every``, ``ema``,
-    ``precondition``, ``cosine``).
+    Options: ``inputs`` (any of hr, lr_up, error, sr), ``width``, ``depth``, ``grid`` (lr or
+    hr), plus the meta options of :class:`LearnedWeighting` (``lr``, ``beta``, ``every``,
+    ``ema``, ``precondition``, ``cosine``). ``scale`` comes from the run, not the options.
     """
 
     name = "weightnet"
+    uses_scale = True
 
     def __init__(
         self,
+        scale: int,
         inputs: Sequence[str] = ("hr", "lr_up", "error"),
         width: int = 32,
         depth: int = 3,
+        grid: str = "lr",
         **options: Any,
     ) -> None:
         super().__init__(**options)
         unknown = [name for name in inputs if name not in INPUTS]
         if unknown or not inputs:
             raise ValueError(f"weightnet inputs must be among {sorted(INPUTS)}, got {list(inputs)}")
-        self.inputs = tuple(inputs)
-        self.net = WeightNetFCN(sum(INPUTS[name] for name in self.inputs), width, depth)
+        if grid not in GRIDS:
+            raise ValueError(f"weightnet grid must be lr or hr, got {grid!r}")
+        self.inputs, self.grid, self.scale = tuple(inputs), grid, int(scale)
+        folded = self.scale * self.scale if grid == "lr" else 1
+        channels = input_channels(self.inputs, grid, self.scale)
+        self.net = WeightNetFCN(channels, width, depth, out_channels=folded)
 
     def probabilities(self, ctx: StepContext) -> torch.Tensor:
         scale = ctx.hr.shape[-1] // ctx.lr.shape[-1]
-        logits = self.net(weightnet_inputs(ctx, self.inputs, scale))
-        return torch.sigmoid(logits).squeeze(1)
+        if scale != self.scale:
+            raise ValueError(f"this Weight-Net was built for x{self.scale}, the batch is x{scale}")
+        logits = self.net(weightnet_inputs(ctx, self.inputs, scale, self.grid))
+        if self.grid == "lr":
+            logits = F.pixel_shuffle(logits, scale)
+        return probabilities_from_logits(logits).squeeze(1)
