@@ -17,8 +17,10 @@ from PIL import Image
 from srmeta.atomic import check_writable
 from srmeta.config import load_config
 from srmeta.data.lr_cache import LRCache
+from srmeta.demo import add_demo_command
 from srmeta.errors import SrmetaError
 from srmeta.evaluate import PROTOCOLS, evaluate
+from srmeta.inference.commands import add_export_command, add_upscale_command
 from srmeta.report.cli_weights import add_weights_command
 from srmeta.tables import REPORT_FILES, describe, markdown_table, write_report
 from srmeta.train.loop import train
@@ -179,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(commands)
     _add_train(commands)
     add_weights_command(commands)
+    add_upscale_command(commands)
+    add_export_command(commands)
+    add_demo_command(commands)
     return parser
 
 

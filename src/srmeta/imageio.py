@@ -275,7 +275,8 @@ def _read_tiff16(p: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return (a[..., :3].copy(), a[..., 3].copy()) if a.shape[2] == 4 else (a, None)
 
 
-def _quantise(x: torch.Tensor, bit_depth: int) -> np.ndarray:
+def quantise(x: torch.Tensor, bit_depth: int) -> np.ndarray:
+    """Float [0, 1] to uint8 or uint16 (clamped; halves rounded up, as MATLAB)."""
     x = x.detach().to("cpu", torch.float64)
     if torch.isnan(x).any():
         raise ValueError("cannot quantise a tensor that contains NaN")
@@ -306,8 +307,8 @@ def from_tensor(
         alpha = alpha[0] if alpha.ndim == 3 and alpha.shape[0] == 1 else alpha
         if tuple(alpha.shape) != tuple(colour.shape[1:]):
             raise ValueError(f"alpha must be H x W = {tuple(colour.shape[1:])}")
-        a = _quantise(alpha, depth)
-    c = np.ascontiguousarray(_quantise(colour, depth).transpose(1, 2, 0))
+        a = quantise(alpha, depth)
+    c = np.ascontiguousarray(quantise(colour, depth).transpose(1, 2, 0))
     return ImageData(c, a, like.format if like is not None else "PNG")
 
 

@@ -157,7 +157,7 @@ def _looks_like_path(model: str | os.PathLike) -> bool:
 
 
 def load_model(model: str | os.PathLike, scale: int | None = None, **options: object) -> nn.Module:
-    """A model in eval mode, from a registered name, a weights file or a run folder.
+    """A model in eval mode, from a registered or bundled name, a weights file or a run folder.
 
     A registered name (``edsr``) builds a fresh model and needs ``scale``. Anything that
     looks like a path (has a separator or a weights suffix) or is an existing file or
@@ -166,6 +166,10 @@ def load_model(model: str | os.PathLike, scale: int | None = None, **options: ob
     options the weights cannot show, such as EDSR's ``res_scale``). A name wins over a
     same-named file in the working directory; write ``./edsr`` for the file.
     """
+    from srmeta.models.bundled import is_bundled_name, resolve_model_name
+
+    if is_bundled_name(model):  # default, srmeta-x2/x3/x4: weights shipped in the package
+        model = resolve_model_name(model, scale)
     if isinstance(model, str) and model.lower() in _REGISTRY and not _looks_like_path(model):
         if scale is None:
             raise ModelError(f"model '{model}' needs a scale ({get_descriptor(model).scales})")

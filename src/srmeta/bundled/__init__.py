@@ -1,0 +1,1 @@
+"""Bundled model weights (package data); see srmeta.models.bundled."""

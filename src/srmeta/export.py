@@ -1,0 +1,137 @@
+"""ONNX export: any srmeta model as a graph with dynamic batch, height and width.
+
+Uses torch's own exporter (``torch.onnx.export(dynamo=True)``, which needs ``onnxscript``),
+writes the file atomically, records the scale and architecture in the model's metadata,
+and checks the written file with onnxruntime against torch on a probe input before
+reporting success, so a file that exists is a file that works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from srmeta.atomic import atomic_open
+from srmeta.data.benchmarks import user_cache_dir
+from srmeta.errors import SrmetaError
+
+OPSET = 18
+TOLERANCE = 1e-4  # max abs difference in [0, 1] between onnxruntime and torch
+PROBE_SHAPE = (2, 3, 37, 29)  # odd sizes and a batch: catches static-shape exports
+
+
+def _require(module: str) -> None:
+    try:
+        __import__(module)
+    except ImportError:
+        raise SrmetaError(f"ONNX export needs {module}: pip install 'srmeta[onnx]'") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def onnx_bytes(model: nn.Module, scale: int, arch: str | None = None) -> bytes:
+    """The serialised ONNX model of ``model`` (float32, input ``lr``, output ``sr``)."""
+    for module in ("onnx", "onnxscript"):
+        _require(module)
+    model = model.float().cpu().eval()
+    example = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    dims = {0: torch.export.Dim("batch", max=1024), 2: torch.export.Dim("height", min=2),
+            3: torch.export.Dim("width", min=2)}  # fmt: skip
+    name = next(iter(_forward_argument_names(model)), "x")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates its steps
+            program = torch.onnx.export(
+                model, (example,), dynamo=True, opset_version=OPSET, input_names=["lr"],
+                output_names=["sr"], dynamic_shapes={name: dims}, verbose=False,
+            )  # fmt: skip
+    except Exception as err:  # the exporter raises many kinds; all mean "cannot export"
+        raise SrmetaError(
+            f"cannot export {type(model).__name__} to ONNX: {_first_line(err)}"
+        ) from None
+    proto = program.model_proto
+    for key, value in (("srmeta.scale", str(scale)), ("srmeta.arch", arch or "")):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    return proto.SerializeToString()
+
+
+def _forward_argument_names(model: nn.Module) -> list[str]:
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return [p for p in params if p != "self"]
+
+
+def check_onnx(model: nn.Module, path: str | os.PathLike) -> float:
+    """Max abs difference between onnxruntime on ``path`` and torch on a probe batch."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.rand(*PROBE_SHAPE, generator=torch.Generator().manual_seed(1))
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.inference_mode():
+        want = model.float().cpu().eval()(x).numpy()
+    if got.shape != want.shape:
+        raise SrmetaError(f"{path}: ONNX output {got.shape} differs from torch's {want.shape}")
+    return float(abs(got - want).max())
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike,
+    scale: int,
+    arch: str | None = None,
+    force: bool = False,
+) -> float:
+    """Write ``model`` to ``path`` as ONNX and verify it; returns the max abs difference.
+
+    The file appears only once complete, and is removed again if onnxruntime's output
+    differs from torch's by more than :data:`TOLERANCE`.
+    """
+    data = onnx_bytes(model, scale, arch)
+    target = Path(path)
+    with atomic_open(target, force=force) as handle:
+        handle.write(data)
+    _require("onnxruntime")
+    try:
+        difference = check_onnx(model, target)
+    except Exception:
+        target.unlink(missing_ok=True)
+        raise
+    if not difference <= TOLERANCE:
+        target.unlink(missing_ok=True)
+        raise SrmetaError(
+            f"the exported graph differs from torch by {difference:.2e} (> {TOLERANCE}); not kept"
+        )
+    return difference
+
+
+def _fingerprint(model: nn.Module, scale: int) -> str:
+    digest = hashlib.sha256(f"{type(model).__qualname__}|{scale}|{torch.__version__}".encode())
+    for key, tensor in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def onnx_cache_dir() -> Path:
+    """``$SRMETA_CACHE/onnx`` or ``<user cache>/onnx``."""
+    env = os.environ.get("SRMETA_CACHE")
+    return (Path(env).expanduser() if env else user_cache_dir()) / "onnx"
+
+
+def cached_onnx(model: nn.Module, scale: int) -> Path:
+    """An exported, verified ONNX file for ``model``, made once per weights and kept."""
+    path = onnx_cache_dir() / f"{_fingerprint(model, scale)}.onnx"
+    if not path.is_file():
+        export_onnx(model, path, scale, force=True)
+    return path

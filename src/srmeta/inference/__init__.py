@@ -1,0 +1,1 @@
+"""Inference: tiled upscaling of whole images, backends, the upscale command and API."""

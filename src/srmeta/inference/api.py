@@ -1,0 +1,129 @@
+"""``srmeta.upscale``: one call for a PIL image, a NumPy array or a file, same kind out.
+
+- PIL image -> PIL image of the same mode (L, LA, RGB, RGBA, I;16);
+- NumPy ``H x W`` / ``H x W x 1|3|4`` array -> the same layout and dtype (uint8, uint16, or
+  float in [0, 1], returned as float32 and not quantised);
+- a path -> the written file's path (``out``, default ``<stem>_x<factor><suffix>`` beside
+  it; never replaces a file unless ``force``).
+
+Upscalers are cached per (model, scale, device, backend), so calling it in a loop does not
+reload the model or re-measure its tiling.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from srmeta.errors import SrmetaError
+from srmeta.imageio import ImageData, read_image, write_image
+from srmeta.inference.jobs import Job, assign_targets
+from srmeta.inference.upscaler import Upscaler
+
+ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, str, os.PathLike)
+
+
+@lru_cache(maxsize=4)
+def _upscaler(model: str | None, scale: int | None, device: str, backend: str) -> Upscaler:
+    return Upscaler(model, scale, device, backend)
+
+
+def upscale(
+    image: Any,
+    scale: int | None = None,
+    *,
+    model: str | os.PathLike | None = None,
+    outscale: float | None = None,
+    device: str = "cpu",
+    backend: str = "torch",
+    out: str | os.PathLike | None = None,
+    force: bool = False,
+) -> Any:
+    """Upscale ``image`` by the model's ``scale`` (bundled x4 by default), or by ``outscale``.
+
+    Returns the same kind of object as given (see the module docstring).
+    """
+    upscaler = _upscaler(None if model is None else os.fspath(model), scale, device, backend)
+    if isinstance(image, Image.Image):
+        return _upscale_pil(upscaler, image, outscale)
+    if isinstance(image, np.ndarray):
+        return _upscale_array(upscaler, image, outscale)
+    if isinstance(image, (str, os.PathLike)):
+        return _upscale_file(upscaler, Path(image), outscale, out, force)
+    raise SrmetaError(
+        f"upscale takes a PIL image, a NumPy array or a path, not {type(image).__name__}"
+    )
+
+
+def _upscale_file(
+    upscaler: Upscaler, path: Path, outscale: float | None, out: Any, force: bool
+) -> Path:
+    job = Job(path)
+    factor = outscale if outscale is not None else upscaler.scale
+    assign_targets([job], None if out is None else os.fspath(out), factor, force)
+    if job.problem is not None:
+        raise SrmetaError(f"{path}: {job.problem}")
+    write_image(job.target, upscaler.upscale_image(read_image(path), outscale), force=force)
+    return job.target
+
+
+_PIL_MODES = {"L": (1, False, np.uint8), "LA": (1, True, np.uint8), "RGB": (3, False, np.uint8),
+              "RGBA": (3, True, np.uint8), "I;16": (1, False, np.uint16)}  # fmt: skip
+
+
+def _upscale_pil(upscaler: Upscaler, image: Image.Image, outscale: float | None) -> Image.Image:
+    mode = image.mode
+    if mode not in _PIL_MODES:
+        image, mode = image.convert("RGBA" if "A" in mode else "RGB"), None
+    result = _upscale_array(upscaler, np.asarray(image), outscale)
+    if mode == "I;16":
+        return Image.fromarray(result.astype(np.uint16), mode="I;16")
+    return Image.fromarray(result)
+
+
+def _upscale_array(upscaler: Upscaler, array: np.ndarray, outscale: float | None) -> np.ndarray:
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 2, 3, 4)):
+        raise SrmetaError(f"an image array is H x W or H x W x 1|2|3|4, got shape {array.shape}")
+    squeeze = array.ndim == 2
+    pixels = array[..., None] if squeeze else array
+    colour, alpha = (pixels[..., :-1], pixels[..., -1]) if pixels.shape[2] in (2, 4) else (
+        pixels, None)  # fmt: skip
+    if array.dtype in (np.uint8, np.uint16):
+        image = ImageData(np.ascontiguousarray(colour), None if alpha is None
+                          else np.ascontiguousarray(alpha), "PNG")  # fmt: skip
+        result = upscaler.upscale_image(image, outscale)
+        parts = [result.colour] + ([] if result.alpha is None else [result.alpha[..., None]])
+        merged = np.concatenate(parts, axis=2)
+    elif np.issubdtype(array.dtype, np.floating):
+        merged = _upscale_float(upscaler, colour, alpha, outscale)
+    else:
+        raise SrmetaError(f"image arrays are uint8, uint16 or float in [0, 1], not {array.dtype}")
+    return merged[..., 0] if squeeze else merged
+
+
+def _upscale_float(
+    upscaler: Upscaler, colour: np.ndarray, alpha: np.ndarray | None, outscale: float | None
+) -> np.ndarray:
+    """Float in, float out: the model's output clamped to [0, 1], without quantisation."""
+    from srmeta.inference.upscaler import LUMA, output_size
+    from srmeta.resize import imresize
+
+    lr = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1))).float()
+    gray = lr.shape[0] == 1
+    sr = upscaler.upscale_tensor(lr.expand(3, -1, -1) if gray else lr)
+    if gray:
+        sr = (sr * torch.tensor(LUMA).view(3, 1, 1)).sum(0, keepdim=True)
+    size = output_size(colour.shape[0], colour.shape[1],
+                       outscale if outscale is not None else upscaler.scale)  # fmt: skip
+    if tuple(sr.shape[-2:]) != size:
+        sr = imresize(sr, size=size)
+    parts = [sr.clamp(0, 1)]
+    if alpha is not None:
+        parts.append(imresize(torch.from_numpy(alpha[None].astype(np.float32)), size=size))
+    return torch.cat(parts).clamp(0, 1).numpy().transpose(1, 2, 0).astype(np.float32)

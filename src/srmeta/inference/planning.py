@@ -1,0 +1,100 @@
+"""How to tile a given network: its receptive field, and a tile size from a memory budget.
+
+Both are measured on the network itself rather than read from a table, so they hold for
+any architecture (and any weights file) srmeta can load:
+
+- the receptive-field radius is where the gradient of one central output pixel with
+  respect to a random input is non-zero (networks with global pooling reach the whole
+  probe and get ``None``: tiling cannot be exact for them);
+- the activation memory per LR pixel is the largest input+output of any layer, from
+  forward hooks on a small probe.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from srmeta.errors import SrmetaError
+from srmeta.inference.tiling import TilePlan
+
+PROBE = 96  # LR side of the receptive-field probe: enough for EDSR-baseline-sized nets
+DEFAULT_MEMORY_MIB = 256
+FALLBACK_CONTEXT = 16  # for networks without a bounded receptive field
+MIN_TILE, MAX_TILE = 32, 512
+
+
+def _probe_input(model: nn.Module, side: int) -> torch.Tensor:
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    generator = torch.Generator().manual_seed(0)
+    channels = getattr(model, "in_channels", 3)
+    return torch.rand(1, channels, side, side, generator=generator).to(device, dtype)
+
+
+def receptive_radius(model: nn.Module, scale: int, probe: int = PROBE) -> int | None:
+    """LR pixels on each side that one output pixel depends on; None when unbounded.
+
+    Uses the gradient of the output pixels of the central LR pixel (all ``scale x scale`` of
+    them) with respect to a random input: non-zero exactly where they depend on it.
+    """
+    x = _probe_input(model, probe).requires_grad_()
+    centre = probe // 2
+    with torch.enable_grad():
+        out = model(x)
+        pixel = slice(centre * scale, (centre + 1) * scale)
+        block = out[..., pixel, pixel]
+        (grad,) = torch.autograd.grad(block.sum(), x)
+    reached = grad.abs().sum(dim=(0, 1)) > 0
+    rows, cols = torch.nonzero(reached, as_tuple=True)
+    radius = int(max((rows - centre).abs().max(), (cols - centre).abs().max()))
+    return None if radius >= centre - 1 else radius
+
+
+def bytes_per_lr_pixel(model: nn.Module, probe: int = 32) -> float:
+    """Peak activation bytes per LR pixel of one inference pass (largest layer in + out)."""
+    largest = [0]
+
+    def hook(_module: nn.Module, inputs: tuple, output: object) -> None:
+        size = sum(t.numel() * t.element_size() for t in inputs if isinstance(t, torch.Tensor))
+        if isinstance(output, torch.Tensor):
+            size += output.numel() * output.element_size()
+        largest[0] = max(largest[0], size)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(_probe_input(model, probe))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return largest[0] / (probe * probe)
+
+
+def plan_tiles(
+    model: nn.Module,
+    scale: int,
+    memory_mib: float = DEFAULT_MEMORY_MIB,
+    tile: int | None = None,
+    batch_size: int = 1,
+) -> TilePlan:
+    """A :class:`TilePlan` for ``model``: exact context, tile side from ``memory_mib``.
+
+    Working memory is taken as twice the largest layer's input+output (a residual branch
+    keeps one more activation alive) for the whole batch of tiles.
+    """
+    radius = receptive_radius(model, scale)
+    context = FALLBACK_CONTEXT if radius is None else radius + 1
+    if tile is not None and tile <= 2 * context:
+        raise SrmetaError(
+            f"tile {tile} is too small for this network: each tile needs {context} pixels of"
+            f" context on every side, so at least {2 * context + 1}"
+        )
+    if tile is None:
+        per_pixel = 2.0 * bytes_per_lr_pixel(model) * batch_size
+        side = int(math.sqrt(memory_mib * 2**20 / per_pixel))
+        tile = max(min(side, MAX_TILE), MIN_TILE, 2 * context + 8)
+    return TilePlan(tile=tile, context=context, blend=min(4, max(tile - 2 * context - 1, 0)))

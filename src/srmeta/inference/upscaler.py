@@ -1,0 +1,168 @@
+"""Upscaling whole images: model, tiling, colour handling, quantisation.
+
+:class:`Upscaler` turns an :class:`~srmeta.imageio.ImageData` (8/16-bit, grey or RGB, with
+or without alpha) into the upscaled image of the same kind:
+
+- grey is replicated to RGB for the network, and the output brought back to one channel
+  with the BT.601 luma weights;
+- alpha is resized on its own with MATLAB bicubic (networks are trained on colour only);
+- ``outscale`` other than the model's scale resizes the model's output by the remainder
+  with MATLAB bicubic, so any final factor works;
+- the output is quantised row band by row band as tiling finishes them (MATLAB rounding,
+  as the evaluation protocol), so float memory stays one band of tiles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from srmeta.errors import SrmetaError
+from srmeta.imageio import ImageData, quantise
+from srmeta.inference.backends import BACKENDS, OnnxBackend, TorchBackend
+from srmeta.inference.planning import DEFAULT_MEMORY_MIB, plan_tiles
+from srmeta.inference.tiling import TilePlan, tile_count, upscale_tiled
+from srmeta.models.bundled import DEFAULT_SCALE, resolve_model_name
+from srmeta.models.registry import load_model
+from srmeta.resize import imresize
+
+LUMA = (0.299, 0.587, 0.114)  # BT.601; sums to 1, so grey in gives the same grey out
+
+
+def output_size(h: int, w: int, outscale: float) -> tuple[int, int]:
+    """``ceil(outscale * N)`` per side, as MATLAB's ``imresize`` (tolerant of float noise)."""
+    return math.ceil(h * outscale - 1e-9), math.ceil(w * outscale - 1e-9)
+
+
+class Upscaler:
+    """A loaded model ready to upscale images of any size.
+
+    Args:
+        model: a registered or bundled name (``default``, ``srmeta-x4``, ``edsr``...), a
+            weights file, a run folder, or an ``nn.Module`` (then ``scale`` is required).
+            None: the bundled model for ``scale`` (x4 by default).
+        scale: the model's SR factor; checked against the file's when both are known.
+        device: ``cpu`` or ``cuda`` (torch backend).
+        backend: ``torch``, or ``onnx`` (the model exported to ONNX, run by onnxruntime).
+        tile: LR tile side; None picks it from ``memory_mib``.
+        memory_mib: working-memory budget for one batch of tiles.
+        batch_size: tiles per forward (all tiles of an image have the same size).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | nn.Module | None = None,
+        scale: int | None = None,
+        device: str = "cpu",
+        backend: str = "torch",
+        tile: int | None = None,
+        memory_mib: float = DEFAULT_MEMORY_MIB,
+        batch_size: int = 4,
+        threads: int | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise SrmetaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        if batch_size < 1:
+            raise SrmetaError(f"batch size must be >= 1, got {batch_size}")
+        if isinstance(model, nn.Module):
+            if scale is None:
+                raise SrmetaError("an nn.Module model needs its scale")
+            module = model
+        else:
+            name = resolve_model_name(model, scale)
+            module = load_model(name, scale)
+        self.module = module.eval()
+        self.scale = int(scale if scale is not None else getattr(module, "scale", DEFAULT_SCALE))
+        self.memory_mib, self.batch_size, self._tile = memory_mib, batch_size, tile
+        self._plan: TilePlan | None = None
+        if backend == "onnx":
+            if device != "cpu":
+                raise SrmetaError("the onnx backend runs on the CPU; use --device cpu")
+            from srmeta.export import cached_onnx
+
+            self.run: Callable[[torch.Tensor], torch.Tensor] = OnnxBackend(
+                cached_onnx(self.module, self.scale), threads
+            )
+        else:
+            self.run = TorchBackend(self.module, device)
+
+    @property
+    def plan(self) -> TilePlan:
+        """The tile plan, measured on the network the first time it is needed."""
+        if self._plan is None:
+            self._plan = plan_tiles(self.module, self.scale, self.memory_mib, self._tile,
+                                    self.batch_size)  # fmt: skip
+        return self._plan
+
+    def tiles_for(self, h: int, w: int) -> int:
+        return tile_count(h, w, self.plan)
+
+    def upscale_rows(
+        self,
+        lr: torch.Tensor,
+        sink: Callable[[int, torch.Tensor], None],
+        on_tile: Callable[[int], None] | None = None,
+    ) -> None:
+        """Stream the model's output for ``lr`` (``3 x h x w`` in [0, 1]) to ``sink``."""
+        upscale_tiled(self.run, lr, self.scale, self.plan, sink, self.batch_size, on_tile)
+
+    def upscale_tensor(self, lr: torch.Tensor) -> torch.Tensor:
+        """The model's float output (``3 x sh x sw``, not clamped) for ``3 x h x w`` input."""
+        _, h, w = lr.shape
+        out = torch.empty(3, h * self.scale, w * self.scale)
+
+        def sink(top: int, rows: torch.Tensor) -> None:
+            out[:, top : top + rows.shape[1]] = rows
+
+        self.upscale_rows(lr.float(), sink)
+        return out
+
+    def upscale_image(
+        self,
+        image: ImageData,
+        outscale: float | None = None,
+        on_tile: Callable[[int], None] | None = None,
+    ) -> ImageData:
+        """The upscaled image, same bit depth, channels, alpha and format as ``image``."""
+        factor = float(outscale) if outscale is not None else float(self.scale)
+        if not math.isfinite(factor) or factor <= 0:
+            raise SrmetaError(f"outscale must be a positive number, got {outscale}")
+        depth, gray = image.bit_depth, image.is_gray
+        lr = image.to_tensor()
+        if gray:
+            lr = lr.expand(3, -1, -1)
+        h, w = image.height, image.width
+        channels = 1 if gray else 3
+        dtype = np.uint8 if depth == 8 else np.uint16
+        model_out = np.empty((h * self.scale, w * self.scale, channels), dtype=dtype)
+        luma = torch.tensor(LUMA).view(3, 1, 1)
+
+        def sink(top: int, rows: torch.Tensor) -> None:
+            if gray:
+                rows = (rows * luma).sum(0, keepdim=True)
+            model_out[top : top + rows.shape[1]] = quantise(rows, depth).transpose(1, 2, 0)
+
+        self.upscale_rows(lr, sink, on_tile)
+        size = output_size(h, w, factor)
+        colour = model_out
+        if size != model_out.shape[:2]:
+            colour = _resize_quantised(model_out, size, depth)
+        alpha = None
+        if image.alpha is not None:
+            resized = imresize(image.alpha_tensor(), size=size)
+            alpha = quantise(resized, depth)[0]
+        return ImageData(np.ascontiguousarray(colour), alpha, image.format)
+
+
+def _resize_quantised(pixels: np.ndarray, size: tuple[int, int], depth: int) -> np.ndarray:
+    """MATLAB bicubic of an ``H x W x C`` integer image to ``size`` (uint8: MATLAB's path)."""
+    chw = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+    if depth == 8:
+        return imresize(chw, size=size).numpy().transpose(1, 2, 0)
+    resized = imresize(chw.to(torch.float64) / 65535.0, size=size)
+    return quantise(resized, depth).transpose(1, 2, 0)

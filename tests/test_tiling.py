@@ -1,0 +1,117 @@
+"""Tiled inference against untiled inference, and the tile plan against hand-made nets."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from srmeta.inference.planning import bytes_per_lr_pixel, plan_tiles, receptive_radius
+from srmeta.inference.tiling import TilePlan, axis_window, tile_starts, upscale_tiled
+from srmeta.models.registry import load_model
+
+NETS = {
+    "edsr": {"n_resblocks": 2, "n_feats": 8},
+    "espcn": {"features": (8, 4)},
+    "fsrcnn": {"d": 8, "s": 4, "m": 1},
+    "imdn": {"n_feats": 12, "n_modules": 1},
+}
+
+
+def _tiled(model, lr, scale, plan, batch_size=3):
+    out = torch.full((3, lr.shape[1] * scale, lr.shape[2] * scale), float("nan"))
+    rows_seen: list[int] = []
+
+    def sink(top, rows):
+        rows_seen.append(top)
+        out[:, top : top + rows.shape[1]] = rows
+
+    with torch.no_grad():
+        upscale_tiled(model, lr, scale, plan, sink, batch_size)
+    assert rows_seen == sorted(rows_seen)  # finished rows arrive top to bottom
+    return out
+
+
+@pytest.mark.parametrize("arch", ["edsr", "espcn", "fsrcnn"])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_tiled_output_equals_untiled_output(arch, scale):
+    torch.manual_seed(scale)
+    model = load_model(arch, scale, **NETS[arch])
+    plan = plan_tiles(model, scale, tile=24)
+    lr = torch.rand(3, 53, 41)
+    with torch.no_grad():
+        whole = model(lr[None])[0]
+    tiled = _tiled(model, lr, scale, plan)
+    assert not torch.isnan(tiled).any()
+    assert float((tiled - whole).abs().max()) < 1e-4
+
+
+def test_a_network_with_global_attention_is_blended_without_seams_or_gaps():
+    torch.manual_seed(0)
+    model = load_model("imdn", 2, **NETS["imdn"])  # contrast-aware channel attention: global
+    plan = plan_tiles(model, 2, tile=32)
+    lr = torch.rand(3, 70, 45)
+    tiled = _tiled(model, lr, 2, plan)
+    with torch.no_grad():
+        whole = model(lr[None])[0]
+    assert not torch.isnan(tiled).any()
+    assert float((tiled - whole).abs().mean()) < 0.05  # close, but tiling cannot be exact
+
+
+def test_receptive_radius_of_hand_made_networks():
+    conv5 = nn.Sequential(nn.Conv2d(3, 12, 5, padding=2), nn.PixelShuffle(2))
+    assert receptive_radius(conv5, 2) == 2
+    two3 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Tanh(), nn.Conv2d(8, 27, 3, padding=1),
+                         nn.PixelShuffle(3))  # fmt: skip
+    assert receptive_radius(two3, 3) == 2
+
+    class GlobalMean(nn.Module):
+        def forward(self, x):
+            return nn.functional.interpolate(x + x.mean(dim=(2, 3), keepdim=True), scale_factor=2)
+
+    assert receptive_radius(GlobalMean(), 2) is None
+
+
+def test_memory_estimate_counts_the_largest_layer():
+    net = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 12, 3, padding=1),
+                        nn.PixelShuffle(2))  # fmt: skip
+    # largest layer in+out per LR pixel: the second conv, (64 + 12) float32 values
+    assert bytes_per_lr_pixel(net) == pytest.approx((64 + 12) * 4)
+    small = plan_tiles(net, 2, memory_mib=1).tile
+    large = plan_tiles(net, 2, memory_mib=64).tile
+    assert small < large
+
+
+def test_windows_keep_the_image_border_and_cover_every_pixel():
+    assert tile_starts(10, 16, 4) == [0]
+    starts = tile_starts(100, 32, 12)
+    assert starts[0] == 0 and starts[-1] == 100 - 32
+    assert all(b - a <= 32 - 12 for a, b in itertools.pairwise(starts))
+    first = axis_window(0, 32, 100, 2, context=3, blend=2)
+    assert float(first[0]) == 1.0 and float(first[-1]) == 0.0  # border kept, shared edge not
+    last = axis_window(68, 32, 100, 2, context=3, blend=2)
+    assert float(last[-1]) == 1.0 and float(last[0]) == 0.0
+    total = torch.zeros(200)
+    for start in starts:
+        total[start * 2 : (start + 32) * 2] += axis_window(start, 32, 100, 2, 3, 2)
+    assert bool((total > 0).all())
+
+
+def test_tiles_are_batched_and_equal_in_size():
+    shapes: list[tuple[int, ...]] = []
+
+    def spy(batch):
+        shapes.append(tuple(batch.shape))
+        return batch.repeat_interleave(2, -1).repeat_interleave(2, -2)
+
+    upscale_tiled(spy, torch.rand(3, 50, 61), 2, TilePlan(tile=20, context=2), lambda *_: None,
+                  batch_size=2)  # fmt: skip
+    assert {s[1:] for s in shapes} == {(3, 20, 20)}
+    assert max(s[0] for s in shapes) == 2
+
+
+def test_a_tile_smaller_than_its_overlap_is_refused():
+    with pytest.raises(ValueError, match="larger than the overlap"):
+        TilePlan(tile=10, context=4, blend=2)

@@ -1,0 +1,145 @@
+"""`srmeta upscale`, the Upscaler's image handling, `srmeta.upscale` and `srmeta demo`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import srmeta
+from srmeta.cli import main
+from srmeta.imageio import ImageData, read_image
+from srmeta.inference.upscaler import LUMA, Upscaler
+from srmeta.models.files import save_model_file
+from srmeta.models.registry import load_model
+from srmeta.resize import imresize
+
+OPTIONS = {"n_resblocks": 1, "n_feats": 8}
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny_x2.safetensors"
+    save_model_file(path, load_model("edsr", 2, **OPTIONS), "edsr", 2, OPTIONS)
+    return path
+
+
+def _rgb(h=21, w=17, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_gray_alpha_and_16_bit_keep_their_kind(model_file):
+    upscaler = Upscaler(model_file, tile=20)
+    rgb = _rgb()
+    gray = ImageData(rgb[..., :1].copy(), rgb[..., 1].copy(), "PNG")
+    out = upscaler.upscale_image(gray)
+    assert out.colour.shape == (42, 34, 1) and out.alpha.shape == (42, 34)
+    # oracle: the network on the replicated grey, then BT.601 luma; alpha by MATLAB bicubic
+    lr = torch.from_numpy(rgb[..., 0]).float().div(255).expand(3, -1, -1)[None]
+    with torch.no_grad():
+        sr = load_model(model_file)(lr)[0]
+    luma = (sr * torch.tensor(LUMA).view(3, 1, 1)).sum(0)
+    expected = torch.floor(luma.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+    assert np.abs(out.colour[..., 0].astype(int) - expected).max() <= 1
+    alpha = imresize(torch.from_numpy(rgb[..., 1]).float()[None] / 255, size=(42, 34))
+    assert np.abs(out.alpha.astype(int) - np.round(alpha[0].clamp(0, 1).numpy() * 255)).max() <= 1
+    deep = ImageData(rgb.astype(np.uint16) * 257, None, "TIFF")
+    out16 = upscaler.upscale_image(deep)
+    assert out16.colour.dtype == np.uint16 and out16.format == "TIFF"
+    out8 = upscaler.upscale_image(ImageData(rgb, None, "PNG"))
+    assert np.abs((out16.colour / 257.0) - out8.colour).max() <= 1.0
+
+
+def test_outscale_resizes_the_model_output_by_the_remainder(model_file):
+    upscaler = Upscaler(model_file)
+    image = ImageData(_rgb(), None, "PNG")
+    out = upscaler.upscale_image(image, outscale=3)
+    assert out.colour.shape == (63, 51, 3)
+    model_out = upscaler.upscale_image(image).colour
+    expected = imresize(torch.from_numpy(model_out.transpose(2, 0, 1).copy()), size=(63, 51))
+    assert np.array_equal(out.colour, expected.numpy().transpose(1, 2, 0))
+
+
+def _write_inputs(folder):
+    folder.mkdir()
+    Image.fromarray(_rgb(seed=1)).save(folder / "a.png")
+    Image.fromarray(_rgb(seed=2)[..., 0]).save(folder / "b.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (folder / "notes.txt").write_text("not an image")
+
+
+def test_a_folder_with_bad_files_writes_the_good_ones_and_fails_at_the_end(
+    tmp_path, model_file, capsys
+):
+    _write_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    code = main(["upscale", str(tmp_path / "in"), "-o", str(out), "--model", str(model_file),
+                 "--quiet"])  # fmt: skip
+    assert code == 2
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert read_image(out / "b.png").is_gray
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.png" in err[0]
+    # Existing outputs are kept without --force, replaced with it.
+    before = (out / "a.png").stat().st_mtime_ns
+    assert main(["upscale", str(tmp_path / "in" / "a.png"), "-o", str(out), "--model",
+                 str(model_file), "--quiet"]) == 2  # fmt: skip
+    assert "--force" in capsys.readouterr().err and (out / "a.png").stat().st_mtime_ns == before
+    assert main(["upscale", str(tmp_path / "in" / "a.png"), "-o", str(out), "--model",
+                 str(model_file), "--quiet", "--force"]) == 0  # fmt: skip
+
+
+def test_inputs_are_never_overwritten_and_globs_and_single_files_work(tmp_path, model_file, capsys):
+    _write_inputs(tmp_path / "in")
+    source = tmp_path / "in" / "a.png"
+    original = source.read_bytes()
+    code = main(["upscale", str(source), "-o", str(source), "--model", str(model_file),
+                 "--quiet", "--force"])  # fmt: skip
+    assert code == 2 and "overwrite an input" in capsys.readouterr().err
+    assert source.read_bytes() == original
+    assert main(["upscale", str(tmp_path / "in" / "[ab].png"), "--model", str(model_file),
+                 "--quiet"]) == 0  # fmt: skip
+    assert (tmp_path / "in" / "a_x2.png").is_file() and (tmp_path / "in" / "b_x2.png").is_file()
+    single = tmp_path / "single.jpg"
+    assert main(["upscale", str(source), "-o", str(single), "--model", str(model_file),
+                 "--outscale", "1.5", "--quiet"]) == 0  # fmt: skip
+    assert read_image(single).colour.shape == (32, 26, 3) and read_image(single).format == "JPEG"
+    assert main(["upscale", str(tmp_path / "missing.png"), "--model", str(model_file),
+                 "--quiet"]) == 2  # fmt: skip
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_python_api_returns_the_kind_it_was_given(tmp_path, model_file):
+    rgba = np.dstack([_rgb(), np.full((21, 17), 200, np.uint8)])
+    out = srmeta.upscale(rgba, model=model_file)
+    assert out.shape == (42, 34, 4) and out.dtype == np.uint8 and (out[..., 3] == 200).all()
+    gray = srmeta.upscale(_rgb()[..., 0], model=model_file)
+    assert gray.shape == (42, 34) and gray.dtype == np.uint8
+    floats = srmeta.upscale(_rgb().astype(np.float32) / 255, model=model_file)
+    assert floats.dtype == np.float32 and floats.shape == (42, 34, 3)
+    assert np.abs(floats * 255 - out[..., :3]).max() <= 0.5 + 1e-3
+    pil = srmeta.upscale(Image.fromarray(rgba), model=model_file)
+    assert isinstance(pil, Image.Image) and pil.mode == "RGBA" and pil.size == (34, 42)
+    Image.fromarray(_rgb()).save(tmp_path / "p.png")
+    written = srmeta.upscale(tmp_path / "p.png", model=model_file)
+    assert written == tmp_path / "p_x2.png" and read_image(written).colour.shape == (42, 34, 3)
+    with pytest.raises(srmeta.SrmetaError, match="exists"):
+        srmeta.upscale(tmp_path / "p.png", model=model_file)
+
+
+def test_bundled_models_load_by_name():
+    model = srmeta.load_model("srmeta-x4")
+    assert model.scale == 4
+    with pytest.raises(srmeta.SrmetaError, match="x4"):
+        srmeta.load_model("srmeta-x4", scale=2)
+
+
+def test_demo_writes_the_comparison_and_prints_scores(tmp_path, capsys):
+    figure = tmp_path / "demo.png"
+    assert main(["demo", "-o", str(figure)]) == 0
+    out = capsys.readouterr().out
+    assert "| bicubic |" in out and "| srmeta |" in out
+    assert read_image(figure).colour.shape == (256 + 18, 4 * 256, 3)
+    assert main(["demo", "-o", str(figure)]) == 2  # never replaced without --force
