@@ -108,10 +108,23 @@ def test_tiles_are_batched_and_equal_in_size():
 
     upscale_tiled(spy, torch.rand(3, 50, 61), 2, TilePlan(tile=20, context=2), lambda *_: None,
                   batch_size=2)  # fmt: skip
-    assert {s[1:] for s in shapes} == {(3, 20, 20)}
+    sizes = {s[1:] for s in shapes}
+    assert len(sizes) == 1 and all(side <= 20 for side in next(iter(sizes))[1:])
     assert max(s[0] for s in shapes) == 2
 
 
 def test_a_tile_smaller_than_its_overlap_is_refused():
     with pytest.raises(ValueError, match="larger than the overlap"):
         TilePlan(tile=10, context=4, blend=2)
+
+
+def test_tiles_shrink_to_the_smallest_size_that_needs_no_more_of_them():
+    from srmeta.inference.tiling import fitted_tile
+
+    assert fitted_tile(1024, 323, 46) == 291
+    for length, tile, overlap in [(1024, 323, 46), (100, 40, 10), (257, 64, 20), (64, 64, 8)]:
+        fitted = fitted_tile(length, tile, overlap)
+        assert fitted <= tile
+        count = len(tile_starts(length, fitted, overlap))
+        assert count == len(tile_starts(length, tile, overlap))
+        assert len(tile_starts(length, fitted - 1, overlap)) > count or fitted == length

@@ -103,6 +103,24 @@ def test_weightnet_update_increases_the_objective_on_a_fixed_batch():
     assert after > before + 1e-3
 
 
+def test_free_logits_maximising_the_objective_reach_the_softmax_of_the_reward():
+    """The temperature reading of beta: over free per-pixel values, argmax J is
+    q = softmax(r~ / beta), a closed-form oracle for the objective's two terms."""
+    torch.manual_seed(0)
+    reward = standardise(torch.randn(2, 6, 5))
+    for beta in (0.5, 2.0):
+        logits = torch.zeros(2, 6, 5, requires_grad=True)
+        optimizer = torch.optim.Adam([logits], lr=0.05)
+        for _ in range(1500):
+            optimizer.zero_grad()
+            (-objective(torch.sigmoid(logits), reward, beta)).backward()
+            optimizer.step()
+        p = torch.sigmoid(logits.detach())
+        q = p / p.sum(dim=(1, 2), keepdim=True)
+        expected = torch.softmax((reward / beta).flatten(1), dim=1).view_as(q)
+        assert torch.allclose(q, expected, atol=2e-3), float((q - expected).abs().max())
+
+
 def test_objective_terms():
     uniform = torch.full((1, 4, 4), 0.5)
     spike = torch.full((1, 4, 4), 1e-9)

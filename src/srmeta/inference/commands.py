@@ -47,7 +47,8 @@ def add_upscale_command(commands: argparse._SubParsersAction) -> None:
                         " --tile-memory)")  # fmt: skip
     parser.add_argument("--tile-memory", type=float, default=DEFAULT_MEMORY_MIB,
                         metavar="MIB", help="working-memory budget for tiles (MiB)")  # fmt: skip
-    parser.add_argument("--batch", type=_positive_int, default=4, help="tiles per forward")
+    parser.add_argument("--batch", type=_positive_int, default=1, help="tiles per forward"
+                        " (helps when tiles are small)")  # fmt: skip
     parser.add_argument("--threads", type=_positive_int, help="CPU threads")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--backend", default="torch", choices=BACKENDS)

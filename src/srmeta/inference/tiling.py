@@ -12,12 +12,14 @@ cross-fade hides the seams.
 
 Tiles are processed one row at a time and finished output rows are handed to a ``sink``
 straight away, so the float working memory is one band of tiles, whatever the image height.
-Every tile has the same size (the last tile of a row or column is aligned to the image's
-end), so tiles are batched.
+Every tile of an image has the same size (shrunk from the plan's side to the smallest that
+needs no more tiles, the last one of a row or column aligned to the image's end), so tiles
+are batched.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -60,6 +62,18 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [*starts, length - tile]
 
 
+def fitted_tile(length: int, tile: int, overlap: int) -> int:
+    """The smallest tile side that covers ``length`` with as few tiles as ``tile`` would.
+
+    A 1024-pixel side with tiles of 323 and an overlap of 46 needs 4 tiles; tiles of 291
+    cover it with 4 as well and compute 19% fewer pixels.
+    """
+    if length <= tile:
+        return length
+    count = math.ceil((length - overlap) / (tile - overlap))
+    return math.ceil((length - overlap) / count) + overlap
+
+
 def axis_window(
     start: int, size: int, length: int, scale: int, context: int, blend: int
 ) -> torch.Tensor:
@@ -91,8 +105,8 @@ def upscale_tiled(
     ``on_tile(n)`` reports progress after every batch of ``n`` tiles.
     """
     _, h, w = lr.shape
-    th, tw = min(plan.tile, h), min(plan.tile, w)
-    ys, xs = tile_starts(h, plan.tile, plan.overlap), tile_starts(w, plan.tile, plan.overlap)
+    th, tw = fitted_tile(h, plan.tile, plan.overlap), fitted_tile(w, plan.tile, plan.overlap)
+    ys, xs = tile_starts(h, th, plan.overlap), tile_starts(w, tw, plan.overlap)
     width = w * scale
     wx = [axis_window(x, tw, w, scale, plan.context, plan.blend) for x in xs]
     acc: torch.Tensor | None = None
@@ -139,5 +153,6 @@ def _run_row(
 
 def tile_count(h: int, w: int, plan: TilePlan) -> int:
     """How many tiles an ``h x w`` LR image takes."""
-    rows, cols = tile_starts(h, plan.tile, plan.overlap), tile_starts(w, plan.tile, plan.overlap)
+    th, tw = fitted_tile(h, plan.tile, plan.overlap), fitted_tile(w, plan.tile, plan.overlap)
+    rows, cols = tile_starts(h, th, plan.overlap), tile_starts(w, tw, plan.overlap)
     return len(rows) * len(cols)

@@ -62,7 +62,7 @@ class Upscaler:
         backend: str = "torch",
         tile: int | None = None,
         memory_mib: float = DEFAULT_MEMORY_MIB,
-        batch_size: int = 4,
+        batch_size: int = 1,
         threads: int | None = None,
     ) -> None:
         if backend not in BACKENDS:

@@ -8,10 +8,14 @@ They differ only in how the weight map is parametrised:
   (Shu et al. 2019, per pixel), trained on the reward.
 - ``weightnet``: ``w = normalise(sigmoid(FCN(content)))`` (see :mod:`weightnet`).
 
-Parametric weightings maximise ``J(phi) = mean(w * r~) + beta * H(p)`` where ``r~`` is the
-reward standardised over the batch and ``H`` the entropy of the per-image distribution
-``p / sum(p)``, divided by ``log(HW)`` so ``beta`` does not depend on the patch size. ``r``
-does not depend on ``phi``, so this is an exact gradient through the small net only.
+Parametric weightings maximise ``J(phi) = mean(w * r~) + beta * H(q)``, where ``r~`` is the
+reward standardised over the batch, ``q = p / sum(p)`` the per-image distribution the
+weights come from (``w = HW * q``) and ``H`` its entropy in nats. Since
+``mean(w * r~) = sum_i q_i r~_i``, the best distribution over free per-pixel values is
+``q ∝ exp(r~ / beta)``: ``beta`` is a temperature in units of the reward's standard
+deviation. (The first version divided ``H`` by ``log(HW)``; at 96 px patches that made the
+temperature 0.011 and Weight-Net collapsed onto a few regions, see docs/weightnet.md.)
+``r`` does not depend on ``phi``, so this is an exact gradient through the small net only.
 """
 
 from __future__ import annotations
@@ -45,17 +49,21 @@ def weights_from_probabilities(p: torch.Tensor) -> torch.Tensor:
     return p / p.mean(dim=(-2, -1), keepdim=True)
 
 
-def normalised_entropy(p: torch.Tensor) -> torch.Tensor:
-    """Entropy of ``p / sum(p)`` per image divided by ``log(HW)``: 1 for uniform, 0 for a spike."""
+def entropy(p: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of ``p / sum(p)`` per image: ``log(HW)`` for uniform, 0 for a spike."""
     q = p / p.sum(dim=(-2, -1), keepdim=True)
-    entropy = -(q * torch.log(q.clamp_min(1e-30))).sum(dim=(-2, -1))
-    return entropy / math.log(p.shape[-1] * p.shape[-2])
+    return -(q * torch.log(q.clamp_min(1e-30))).sum(dim=(-2, -1))
+
+
+def normalised_entropy(p: torch.Tensor) -> torch.Tensor:
+    """:func:`entropy` divided by ``log(HW)``: 1 for uniform, 0 for a spike (for logs)."""
+    return entropy(p) / math.log(p.shape[-1] * p.shape[-2])
 
 
 def objective(p: torch.Tensor, reward_std: torch.Tensor, beta: float) -> torch.Tensor:
-    """``J = mean(w * r~) + beta * mean_b H(p_b)``, to be maximised."""
+    """``J = mean(w * r~) + beta * mean_b H(q_b)``, to be maximised; optimum q ∝ e^(r~/beta)."""
     w = weights_from_probabilities(p)
-    return (w * reward_std).mean() + beta * normalised_entropy(p).mean()
+    return (w * reward_std).mean() + beta * entropy(p).mean()
 
 
 class MetaWeighting(WeightingStrategy):
@@ -114,7 +122,7 @@ class LearnedWeighting(MetaWeighting):
     net: nn.Module
 
     def __init__(
-        self, lr: float = 1e-3, beta: float = 0.1, every: int = 1, ema: float | None = None,
+        self, lr: float = 1e-3, beta: float = 1.0, every: int = 1, ema: float | None = None,
         precondition: str = "auto", cosine: bool = False,
     ) -> None:  # fmt: skip
         super().__init__(every, ema, precondition, cosine)
@@ -152,7 +160,8 @@ class LearnedWeighting(MetaWeighting):
                     dist.all_reduce(param.grad)
                     param.grad /= dist.get_world_size()
         self.optimizer.step()
-        return {"meta_objective": float(j.detach()), "reward_mean": float(reward.mean())}
+        return {"meta_objective": float(j.detach()), "reward_mean": float(reward.mean()),
+                "weight_entropy": float(normalised_entropy(p.detach()).mean())}  # fmt: skip
 
     def weights(self, ctx: StepContext) -> torch.Tensor:
         with torch.no_grad():
