@@ -132,6 +132,7 @@ def test_python_api_returns_the_kind_it_was_given(tmp_path, model_file):
 def test_bundled_models_load_by_name():
     model = srmeta.load_model("srmeta-x4")
     assert model.scale == 4
+    assert srmeta.load_model("default", scale=3).scale == 3
     with pytest.raises(srmeta.SrmetaError, match="x4"):
         srmeta.load_model("srmeta-x4", scale=2)
 
