@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from srmeta.imageio import from_tensor, read_image, write_image
+from srmeta.imageio import ImageData, read_image, write_image
 from srmeta.inference.upscaler import Upscaler
 from srmeta.metrics import lr_consistency, score
 from srmeta.resize import imresize
@@ -35,7 +35,7 @@ def run_demo(model: str | None, out: Path, force: bool) -> list[dict[str, float 
     hr = torch.from_numpy(read_image(sample_path()).colour_uint8().transpose(2, 0, 1).copy())
     lr = imresize(hr, 1.0 / SCALE)
     upscaler = Upscaler(model, SCALE)
-    lr_image = from_tensor(lr.float() / 255.0)
+    lr_image = ImageData(lr.permute(1, 2, 0).contiguous().numpy(), None, "PNG")
     model_sr = torch.from_numpy(upscaler.upscale_image(lr_image).colour.transpose(2, 0, 1).copy())
     bicubic_sr = imresize(lr, float(SCALE))
     rows: list[dict[str, float | str]] = []
@@ -45,7 +45,8 @@ def run_demo(model: str | None, out: Path, force: bool) -> list[dict[str, float 
                      "lr_consistency": lr_consistency(sr, lr, SCALE)})  # fmt: skip
     panels = [("LR (nearest)", lr.repeat_interleave(SCALE, 1).repeat_interleave(SCALE, 2)),
               ("bicubic", bicubic_sr), ("srmeta x4", model_sr), ("original", hr)]  # fmt: skip
-    write_image(out, from_tensor(_side_by_side(panels).float() / 255.0), force=force)
+    figure = _side_by_side(panels).permute(1, 2, 0).contiguous().numpy()
+    write_image(out, ImageData(figure, None, "PNG"), force=force)
     return rows
 
 

@@ -6,6 +6,12 @@ clear line, the latter a traceback.
 """
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (library errors can span pages)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
 class SrmetaError(Exception):
     """Base class for errors caused by user input; the CLI prints them on one line."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import io
 import os
 from pathlib import Path
@@ -19,7 +20,7 @@ from torch import nn
 
 from srmeta.atomic import atomic_open
 from srmeta.data.benchmarks import user_cache_dir
-from srmeta.errors import SrmetaError
+from srmeta.errors import SrmetaError, first_line
 
 OPSET = 18
 TOLERANCE = 1e-4  # max abs difference in [0, 1] between onnxruntime and torch
@@ -33,11 +34,6 @@ def _require(module: str) -> None:
         raise SrmetaError(f"ONNX export needs {module}: pip install 'srmeta[onnx]'") from None
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def onnx_bytes(model: nn.Module, scale: int, arch: str | None = None) -> bytes:
     """The serialised ONNX model of ``model`` (float32, input ``lr``, output ``sr``)."""
     for module in ("onnx", "onnxscript"):
@@ -46,7 +42,7 @@ def onnx_bytes(model: nn.Module, scale: int, arch: str | None = None) -> bytes:
     example = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     dims = {0: torch.export.Dim("batch", max=1024), 2: torch.export.Dim("height", min=2),
             3: torch.export.Dim("width", min=2)}  # fmt: skip
-    name = next(iter(_forward_argument_names(model)), "x")
+    name = next(p for p in inspect.signature(model.forward).parameters if p != "self")
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates its steps
             program = torch.onnx.export(
@@ -55,20 +51,13 @@ def onnx_bytes(model: nn.Module, scale: int, arch: str | None = None) -> bytes:
             )  # fmt: skip
     except Exception as err:  # the exporter raises many kinds; all mean "cannot export"
         raise SrmetaError(
-            f"cannot export {type(model).__name__} to ONNX: {_first_line(err)}"
+            f"cannot export {type(model).__name__} to ONNX: {first_line(err)}"
         ) from None
     proto = program.model_proto
     for key, value in (("srmeta.scale", str(scale)), ("srmeta.arch", arch or "")):
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     return proto.SerializeToString()
-
-
-def _forward_argument_names(model: nn.Module) -> list[str]:
-    import inspect
-
-    params = inspect.signature(model.forward).parameters
-    return [p for p in params if p != "self"]
 
 
 def check_onnx(model: nn.Module, path: str | os.PathLike) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,9 +24,8 @@ from PIL import Image
 from srmeta.errors import SrmetaError
 from srmeta.imageio import ImageData, read_image, write_image
 from srmeta.inference.jobs import Job, assign_targets
-from srmeta.inference.upscaler import Upscaler
-
-ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, str, os.PathLike)
+from srmeta.inference.upscaler import Upscaler, gray_from_rgb, output_size
+from srmeta.resize import imresize
 
 
 @lru_cache(maxsize=4)
@@ -73,8 +72,7 @@ def _upscale_file(
     return job.target
 
 
-_PIL_MODES = {"L": (1, False, np.uint8), "LA": (1, True, np.uint8), "RGB": (3, False, np.uint8),
-              "RGBA": (3, True, np.uint8), "I;16": (1, False, np.uint16)}  # fmt: skip
+_PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")  # kept as they are; others become RGB(A)
 
 
 def _upscale_pil(upscaler: Upscaler, image: Image.Image, outscale: float | None) -> Image.Image:
@@ -111,14 +109,11 @@ def _upscale_float(
     upscaler: Upscaler, colour: np.ndarray, alpha: np.ndarray | None, outscale: float | None
 ) -> np.ndarray:
     """Float in, float out: the model's output clamped to [0, 1], without quantisation."""
-    from srmeta.inference.upscaler import LUMA, output_size
-    from srmeta.resize import imresize
-
     lr = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1))).float()
     gray = lr.shape[0] == 1
     sr = upscaler.upscale_tensor(lr.expand(3, -1, -1) if gray else lr)
     if gray:
-        sr = (sr * torch.tensor(LUMA).view(3, 1, 1)).sum(0, keepdim=True)
+        sr = gray_from_rgb(sr)
     size = output_size(colour.shape[0], colour.shape[1],
                        outscale if outscale is not None else upscaler.scale)  # fmt: skip
     if tuple(sr.shape[-2:]) != size:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srmeta.errors import SrmetaError
+from srmeta.errors import SrmetaError, first_line
 
 BACKENDS = ("torch", "onnx")
 
@@ -54,8 +54,8 @@ class OnnxBackend:
                 str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as err:  # onnxruntime raises its own exception types
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise SrmetaError(f"{Path(path)}: not a usable ONNX model ({first})") from None
+            reason = first_line(err)
+            raise SrmetaError(f"{Path(path)}: not a usable ONNX model ({reason})") from None
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import sys
 import torch
 from tqdm import tqdm
 
-from srmeta.errors import SrmetaError
+from srmeta.errors import SrmetaError, first_line
 from srmeta.imageio import read_image, write_image
 from srmeta.inference.backends import BACKENDS
 from srmeta.inference.jobs import assign_targets, expand_inputs
@@ -79,7 +79,7 @@ def run_upscale(args: argparse.Namespace) -> int:
             except SrmetaError as err:
                 job.problem = str(err)
             except (RuntimeError, MemoryError) as err:  # e.g. out of memory on a huge image
-                job.problem = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                job.problem = first_line(err)
         if job.problem is not None:
             failed += 1
             message = job.problem if str(job.source) in job.problem else (

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from srmeta.errors import ImageError
 from srmeta.imageio import image_format_for_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -85,7 +86,7 @@ def assign_targets(jobs: list[Job], out: str | None, factor: float, force: bool)
             target = Path(out) / job.source.name
         try:
             image_format_for_path(target)
-        except Exception as err:  # an unknown extension is the job's problem, not fatal
+        except ImageError as err:  # an unknown extension is the job's problem, not fatal
             job.problem = str(err).split(": ", 1)[-1]
             continue
         resolved = target.resolve()

@@ -34,6 +34,11 @@ from srmeta.resize import imresize
 LUMA = (0.299, 0.587, 0.114)  # BT.601; sums to 1, so grey in gives the same grey out
 
 
+def gray_from_rgb(rgb: torch.Tensor) -> torch.Tensor:
+    """``3 x H x W`` -> ``1 x H x W`` with the BT.601 luma weights."""
+    return (rgb * torch.tensor(LUMA, dtype=rgb.dtype).view(3, 1, 1)).sum(0, keepdim=True)
+
+
 def output_size(h: int, w: int, outscale: float) -> tuple[int, int]:
     """``ceil(outscale * N)`` per side, as MATLAB's ``imresize`` (tolerant of float noise)."""
     return math.ceil(h * outscale - 1e-9), math.ceil(w * outscale - 1e-9)
@@ -140,11 +145,10 @@ class Upscaler:
         channels = 1 if gray else 3
         dtype = np.uint8 if depth == 8 else np.uint16
         model_out = np.empty((h * self.scale, w * self.scale, channels), dtype=dtype)
-        luma = torch.tensor(LUMA).view(3, 1, 1)
 
         def sink(top: int, rows: torch.Tensor) -> None:
             if gray:
-                rows = (rows * luma).sum(0, keepdim=True)
+                rows = gray_from_rgb(rows)
             model_out[top : top + rows.shape[1]] = quantise(rows, depth).transpose(1, 2, 0)
 
         self.upscale_rows(lr, sink, on_tile)

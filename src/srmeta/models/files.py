@@ -23,7 +23,7 @@ from safetensors import safe_open
 from torch import nn
 
 from srmeta.atomic import atomic_open
-from srmeta.errors import ModelError
+from srmeta.errors import ModelError, first_line
 from srmeta.models.registry import (
     ModelDescriptor,
     descriptors,
@@ -51,12 +51,6 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", normalize_options(self.options))
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of an exception's message (library errors can span pages)."""
-    lines = str(exc).strip().splitlines()
-    return lines[0].strip() if lines else type(exc).__name__
 
 
 def _fit_problem(descriptor: ModelDescriptor, spec: ModelSpec, state: Mapping) -> str | None:
@@ -124,7 +118,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
             metadata = dict(handle.metadata() or {})
             state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
     except Exception as exc:  # the parser raises assorted types for damaged files
-        raise ModelError(f"{path}: not a readable safetensors file ({_reason(exc)})") from exc
+        raise ModelError(f"{path}: not a readable safetensors file ({first_line(exc)})") from exc
     return state, metadata
 
 
@@ -138,7 +132,7 @@ def _torch_reason(exc: BaseException) -> str:
         return f"refused by the safe weights-only loader: {detail}"
     if isinstance(exc, EOFError):
         return "file is empty or truncated"
-    reason = _reason(exc)
+    reason = first_line(exc)
     if isinstance(exc, KeyError | IndexError) or len(reason) > 120:
         return "damaged, or not a PyTorch checkpoint"
     return reason
@@ -183,7 +177,7 @@ def _spec_from_metadata(path: Path, metadata: Mapping[str, str]) -> ModelSpec:
     except ModelError as exc:
         raise ModelError(f"{path}: {exc}") from exc
     except (KeyError, ValueError) as exc:
-        raise ModelError(f"{path}: malformed srmeta metadata ({_reason(exc)})") from exc
+        raise ModelError(f"{path}: malformed srmeta metadata ({first_line(exc)})") from exc
     return ModelSpec(arch, scale, options)
 
 
@@ -203,7 +197,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], M
     try:
         is_safetensors = _is_safetensors(source)
     except OSError as exc:
-        raise ModelError(f"{source}: cannot read ({_reason(exc)})") from exc
+        raise ModelError(f"{source}: cannot read ({first_line(exc)})") from exc
     if is_safetensors:
         state, metadata = _read_safetensors(source)
         if "srmeta.arch" in metadata:
@@ -238,7 +232,7 @@ def save_model_file(
     try:
         options_json = json.dumps(spec.options, sort_keys=True)
     except (TypeError, ValueError) as exc:
-        raise ModelError(f"model options must be JSON values ({_reason(exc)})") from exc
+        raise ModelError(f"model options must be JSON values ({first_line(exc)})") from exc
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     problem = _fit_problem(descriptor, spec, state)
     if problem is not None:
@@ -287,7 +281,7 @@ def meta_images_of(path: str | os.PathLike) -> list[str]:
         with safe_open(str(source), framework="pt", device="cpu") as handle:
             metadata = dict(handle.metadata() or {})
     except Exception as exc:  # the parser raises assorted types for damaged files
-        raise ModelError(f"{source}: not a readable safetensors file ({_reason(exc)})") from exc
+        raise ModelError(f"{source}: not a readable safetensors file ({first_line(exc)})") from exc
     return list(json.loads(metadata.get(META_IMAGES_KEY, "[]")))
 
 

@@ -162,8 +162,9 @@ def forward_with_rewards(
         loss_map = pixel_loss_map(sr, hr, kind, eps)
         sr_primal = fwAD.unpack_dual(sr).primal
         loss_primal, tangent = fwAD.unpack_dual(loss_map)
+        # The tangent is freed when the level closes: keep a copy.
         reward = torch.zeros_like(loss_primal) if tangent is None else tangent.detach().clone()
-    return sr_primal, loss_primal, reward.detach()
+    return sr_primal, loss_primal, reward
 
 
 def standardise(reward: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -213,7 +214,7 @@ class RewardEngine:
     def rewards(self, ctx: Any) -> torch.Tensor:
         """The ``B x H x W`` reward map of the step's training batch: the one the trainer's
         forward already carried (``ctx.reward``), else one jvp."""
-        if getattr(ctx, "reward", None) is not None:
+        if ctx.reward is not None:
             return ctx.reward
         _, reward = rewards(
             ctx.model, ctx.lr, ctx.hr, self.direction(ctx), ctx.loss_kind, ctx.loss_eps

@@ -3,10 +3,10 @@
 A small fully convolutional network looks at the content of a training patch (by default
 the HR patch, the bicubic-upsampled LR patch and the current absolute error) and outputs a
 logit per HR pixel. ``p = sigmoid(z)`` (floored at 1e-4) normalised per image gives
-weights with mean 1. The
-network is trained to put weight where the reward says a pixel's gradient helps the few-shot
-meta-dataset (:mod:`srmeta.weighting.meta`), so it learns *where* the loss should look
-rather than following a fixed "bigger loss, bigger weight" rule.
+weights with mean 1. The network is trained to put weight where the reward says a pixel's
+gradient helps the few-shot meta-dataset (:mod:`srmeta.weighting.meta`), so it learns
+*where* the loss should look rather than following a fixed "bigger loss, bigger weight"
+rule.
 
 By default the network runs on the LR grid: HR-sized inputs are folded into ``s*s`` channels
 per LR pixel (``pixel_unshuffle``) and its ``s*s`` output channels unfold back into one logit
