@@ -101,6 +101,25 @@ def test_gray_image_is_replicated_for_rgb_models(tmp_path, data_root):
                  progress=False)  # fmt: skip
 
 
+def test_lr_cache_keeps_gray_and_replicated_lr_apart(tmp_path, data_root):
+    """A gray image's LR for an RGB model (three replicated planes) and for a gray model
+    (one plane) are different files; reading one for the other used to crash (or worse)."""
+    folder = tmp_path / "gray"
+    folder.mkdir()
+    bridge = Image.open(data_root / "Set14" / "HR" / "bridge.png")
+    bridge.crop((0, 0, 120, 96)).save(folder / "bridge.png")
+    cache = LRCache(tmp_path / "cache")
+    fresh = {
+        m: evaluate(m, [str(folder)], [3], data_root=data_root, progress=False).images[0].psnr
+        for m in ("bicubic", _RGBOnlyBicubic)
+    }
+    for model in (_RGBOnlyBicubic, "bicubic", _RGBOnlyBicubic):
+        cached = evaluate(model, [str(folder)], [3], data_root=data_root, cache=cache,
+                          progress=False)  # fmt: skip
+        assert cached.images[0].psnr == fresh[model]
+    assert len(sorted((tmp_path / "cache").rglob("*.png"))) == 2
+
+
 def test_refuses_to_score_meta_dataset_images(data_root):
     with pytest.raises(SrmetaError, match="baby"):
         evaluate("bicubic", ["Set5"], [2], data_root=data_root, exclude={"baby"}, progress=False)

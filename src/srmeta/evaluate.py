@@ -272,7 +272,9 @@ def _make_lr(hr: torch.Tensor, dataset: HRDataset, path: Path, scale: int, job: 
     if job.protocol == "y-plane":  # double precision, unrounded, as the published pipeline
         return degradation.apply(hr.to(torch.float64) / 255.0, scale, index=index, quantize=False)
     make = lambda: degradation.apply(hr, scale, index=index)  # noqa: E731
-    return make() if job.cache is None else job.cache.get(dataset, path, scale, degradation, make)
+    if job.cache is None:
+        return make()
+    return job.cache.get(dataset, path, scale, degradation, make, channels=hr.shape[0])
 
 
 def _score_image(

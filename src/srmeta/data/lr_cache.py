@@ -1,4 +1,6 @@
-"""A disk cache of LR images, keyed by dataset folder, degradation (with its seed) and scale.
+"""A disk cache of LR images, keyed by dataset folder, degradation (with its seed), scale and
+channel count (a gray HR image is degraded as one plane for gray models and as three
+replicated planes for RGB models; the two LRs are different files).
 
 Random degradations are expensive to reproduce by hand and must be identical between the
 runs being compared; caching the LR PNGs makes both cheap. Writes are atomic, so an
@@ -32,15 +34,21 @@ class LRCache:
         self.root = Path(root) if root is not None else default_cache_dir()
 
     def path_for(
-        self, dataset: HRDataset, image: Path, scale: int, degradation: Degradation
+        self,
+        dataset: HRDataset,
+        image: Path,
+        scale: int,
+        degradation: Degradation,
+        channels: int = 3,
     ) -> Path:
         folder_key = hashlib.sha256(str(dataset.folder.resolve()).encode()).hexdigest()[:8]
+        name = f"{image.stem}.png" if channels == 3 else f"{image.stem}.c{channels}.png"
         return (
             self.root
             / f"{dataset.name}-{folder_key}"
             / f"{degradation.name}-{degradation.key()}"
             / f"x{scale}"
-            / f"{image.stem}.png"
+            / name
         )
 
     def get(
@@ -50,11 +58,16 @@ class LRCache:
         scale: int,
         degradation: Degradation,
         make: Callable[[], torch.Tensor],
+        channels: int = 3,
     ) -> torch.Tensor:
-        """The cached uint8 LR, or ``make()``'s result, stored for next time."""
-        path = self.path_for(dataset, image, scale, degradation)
+        """The cached uint8 LR with ``channels`` planes, or ``make()``'s result, stored for
+        next time. A cached file with another channel count (written by an older srmeta,
+        whose key lacked it) is made again and replaced."""
+        path = self.path_for(dataset, image, scale, degradation, channels)
         if path.is_file():
-            return load_hr(path)
+            cached = load_hr(path)
+            if cached.shape[0] == channels:
+                return cached
         lr = make()
         colour = lr.to(torch.float32) / 255.0
         write_image(path, from_tensor(colour, None), force=True)
