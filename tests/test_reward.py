@@ -47,7 +47,7 @@ def _brute_force(model, lr, hr, direction, kind):
 
 
 @pytest.mark.parametrize("arch", NETS)
-@pytest.mark.parametrize("kind", ["l1", "charbonnier"])
+@pytest.mark.parametrize("kind", ["l1", "charbonnier", "l2"])
 @pytest.mark.parametrize("preconditioner", ["identity", "adam"])
 def test_jvp_reward_equals_brute_force(arch, kind, preconditioner):
     torch.manual_seed(0)

@@ -29,7 +29,7 @@ def test_l2rw_is_the_positive_part_of_the_reward_normalised():
     ctx = _context()
     strategy = build_strategy("l2rw", {"precondition": "identity"})
     strategy.update(ctx)
-    direction = meta_gradient(ctx.model, ctx.meta_batch())
+    direction = meta_gradient(ctx.model, ctx.meta_batch(), "l2")  # the default meta loss
     _, reward = rewards(ctx.model, ctx.lr, ctx.hr, direction)
     positive = reward.clamp_min(0)
     expected = positive / positive.mean(dim=(1, 2), keepdim=True)
@@ -147,6 +147,21 @@ def test_adam_preconditioning_uses_the_optimiser_state():
     assert torch.allclose(p[name], g[name] / (v_hat.sqrt() + 1e-8))
 
 
+@pytest.mark.parametrize("meta_loss", ["train", "l2"])
+def test_meta_loss_option_chooses_the_loss_whose_gradient_is_g_m(meta_loss):
+    ctx = _context()
+    strategy = build_strategy("l2rw", {"precondition": "identity", "meta_loss": meta_loss})
+    direction = strategy.reward_direction(ctx)
+    meta = ctx.meta_batch()
+    error = ctx.model(meta["lr"]) - meta["hr"]
+    # Independent oracle: the plain autograd gradient of the mean squared / absolute error.
+    loss = (error**2).mean() if meta_loss == "l2" else error.abs().mean()
+    ctx.model.zero_grad()
+    loss.backward()
+    for name, param in ctx.model.named_parameters():
+        assert torch.allclose(direction[name], param.grad, atol=1e-7), name
+
+
 def test_strategy_state_round_trip():
     ctx = _context()
     a = build_strategy("weightnet", scale=2, options={"lr": 1e-2})
@@ -164,5 +179,7 @@ def test_bad_options_are_user_errors():
 
     with pytest.raises(SrmetaError, match="weightnet"):
         build_strategy("weightnet", scale=2, options={"inputs": ["depth"]})
+    with pytest.raises(SrmetaError, match="meta_loss"):
+        build_strategy("weightnet", scale=2, options={"meta_loss": "l3"})
     with pytest.raises(SrmetaError, match="unknown weighting"):
         build_strategy("focal", {})

@@ -169,7 +169,7 @@ class SchedulerConfig(_Section):
 
 
 class LossConfig(_Section):
-    kind: Literal["l1", "charbonnier"] = "l1"
+    kind: Literal["l1", "charbonnier", "l2"] = "l1"
     eps: Float = Field(1e-3, gt=0)
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import torch
 
-LOSS_KINDS = ("l1", "charbonnier")
+LOSS_KINDS = ("l1", "charbonnier", "l2")
 
 
 def pixel_loss_map(sr: torch.Tensor, hr: torch.Tensor, kind: str = "l1", eps: float = 1e-3):
-    """``B x H x W`` loss map: the channel mean of ``|e|`` (L1) or ``sqrt(e^2 + eps^2)``.
+    """``B x H x W`` loss map: the channel mean of ``|e|`` (L1), ``sqrt(e^2 + eps^2)``
+    (Charbonnier) or ``e^2`` (L2: the squared error PSNR is computed from).
 
     Computed in at least float32 (a bf16 SR output is promoted; float64 stays float64).
     """
@@ -23,6 +24,8 @@ def pixel_loss_map(sr: torch.Tensor, hr: torch.Tensor, kind: str = "l1", eps: fl
         rho = error.abs()
     elif kind == "charbonnier":
         rho = torch.sqrt(error * error + eps * eps)
+    elif kind == "l2":
+        rho = error * error
     else:
         raise ValueError(f"unknown loss kind {kind!r}; choose one of {LOSS_KINDS}")
     return rho.mean(dim=1)

@@ -73,9 +73,9 @@ class MetaWeighting(WeightingStrategy):
 
     def __init__(
         self, every: int = 1, ema: float | None = None, precondition: str = "auto",
-        cosine: bool = False,
+        cosine: bool = False, meta_loss: str = "l2",
     ) -> None:  # fmt: skip
-        self.engine = RewardEngine(every, ema, precondition, cosine)
+        self.engine = RewardEngine(every, ema, precondition, cosine, meta_loss)
         self.last_reward: torch.Tensor | None = None
 
     def needs_reward(self, step: int) -> bool:
@@ -123,9 +123,9 @@ class LearnedWeighting(MetaWeighting):
 
     def __init__(
         self, lr: float = 1e-3, beta: float = 1.0, every: int = 1, ema: float | None = None,
-        precondition: str = "auto", cosine: bool = False,
+        precondition: str = "auto", cosine: bool = False, meta_loss: str = "l2",
     ) -> None:  # fmt: skip
-        super().__init__(every, ema, precondition, cosine)
+        super().__init__(every, ema, precondition, cosine, meta_loss)
         self.lr, self.beta = lr, beta
         self._optimizer: torch.optim.Optimizer | None = None
 

@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.func import functional_call, jvp
 
-from srmeta.losses import pixel_loss_map
+from srmeta.losses import LOSS_KINDS, pixel_loss_map
 
 Params = dict[str, torch.Tensor]
 
@@ -180,17 +180,27 @@ class RewardEngine:
         ema: if set, ``g_M <- ema * g_M + (1 - ema) * g_new`` across recomputations.
         precondition: ``auto``, ``adam`` or ``identity`` (see :func:`precondition`).
         cosine: divide the direction by its norm, so the reward scale does not drift.
+        meta_loss: the pixel loss whose mean on the meta batch defines "better": ``l2``
+            (default), ``l1``, ``charbonnier``, or ``train`` (the training loss). ``l2`` is
+            the squared error that PSNR measures. Its gradient pulls on each meta pixel in
+            proportion to the pixel's error, so edges and texture shape g_M. L1's gradient
+            pulls equally on every pixel, so the flat majority sets the direction: with it the
+            reward carried no structure signal and Weight-Net stayed uniform
+            (docs/weightnet.md, "What the reward sees").
     """
 
     def __init__(
         self, every: int = 1, ema: float | None = None, precondition: str = "auto",
-        cosine: bool = False,
+        cosine: bool = False, meta_loss: str = "l2",
     ) -> None:  # fmt: skip
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         if precondition not in ("auto", "adam", "identity"):
             raise ValueError(f"precondition must be auto, adam or identity, not {precondition!r}")
+        if meta_loss != "train" and meta_loss not in LOSS_KINDS:
+            raise ValueError(f"meta_loss must be train or one of {LOSS_KINDS}, not {meta_loss!r}")
         self.every, self.ema, self.kind, self.cosine = every, ema, precondition, cosine
+        self.meta_loss = meta_loss
         self.meta_grad: Params | None = None
 
     def due(self, step: int) -> bool:
@@ -199,7 +209,8 @@ class RewardEngine:
     def direction(self, ctx: Any) -> Params:
         """``P g_M`` for this step (refreshing ``g_M`` when due)."""
         if self.due(ctx.step):
-            fresh = meta_gradient(ctx.model, ctx.meta_batch(), ctx.loss_kind, ctx.loss_eps)
+            kind = ctx.loss_kind if self.meta_loss == "train" else self.meta_loss
+            fresh = meta_gradient(ctx.model, ctx.meta_batch(), kind, ctx.loss_eps)
             if self.ema is not None and self.meta_grad is not None:
                 fresh = {
                     k: self.ema * self.meta_grad[k] + (1 - self.ema) * g for k, g in fresh.items()

@@ -83,7 +83,7 @@ class WeightNet(LearnedWeighting):
 
     Options: ``inputs`` (any of hr, lr_up, error, sr), ``width``, ``depth``, ``grid`` (lr or
     hr), plus the meta options of :class:`LearnedWeighting` (``lr``, ``beta``, ``every``,
-    ``ema``, ``precondition``, ``cosine``). ``scale`` comes from the run, not the options.
+    ``ema``, ``precondition``, ``cosine``, ``meta_loss``). ``scale`` comes from the run.
     """
 
     name = "weightnet"
