@@ -14,6 +14,11 @@ output MP/s = output megapixels / median seconds. OpenCV timings include the RGB
 flips (a few ms). For srmeta the time is split into the backend calls (the network), the
 uint8 quantisation and the rest (tiling, blending, copies): where the time goes.
 
+Memory against image size: srmeta alone upscales N = 512, 1024 and 2048 (outputs up to
+8192 x 8192) once each, in fresh processes, and the peak RSS is split into the image arrays
+(the uint8 input and output, which any in-memory upscaler must hold) and the rest: libraries,
+model, and the tiling's working memory, which the tile size bounds.
+
 Quality: PSNR / SSIM (Y, border 4) at x4 on Set5, Set14, BSD100 and Urban100 under the
 evaluation protocol (``rgb``). Images in the bundled model's meta-dataset (recorded in its
 file; none for a uniform-L1 model) are left out for every method, so all score the same set.
@@ -66,6 +71,8 @@ PSNR_METHODS = ("bicubic", "pil-bicubic", *OPENCV, "srmeta-torch")
 QUICK_METHODS = ("srmeta-torch", "pil-bicubic", "bicubic", *OPENCV)  # ONNX export is slow
 DATASETS, QUICK_DATASETS = ("Set5", "Set14", "BSD100", "Urban100"), ("Set5",)
 SIZES, QUICK_SIZES = (256, 1024), (64, 96)
+MEMORY_SIZES, QUICK_MEMORY_SIZES = (512, 1024, 2048), (96, 192)
+MEMORY_METHODS = ("srmeta-torch", "srmeta-onnx")
 RSS_LIMIT_MIB = 2048  # acceptance: a 4096 x 4096 output in under 2 GiB
 Upsample = Callable[[np.ndarray], np.ndarray]  # H x W x 3 RGB uint8 -> sH x sW x 3
 
@@ -156,11 +163,12 @@ def speed_child(spec: dict[str, Any]) -> dict[str, Any]:
             raise SystemExit(f"{spec['method']}: output shape {out.shape}")
         del out
     median = statistics.median(times)
+    image_mib = image.nbytes * (1 + SCALE**2) / 2**20  # uint8 input and output
     megapixels = image.shape[0] * image.shape[1] * SCALE**2 / 1e6
     row: dict[str, Any] = {
         "lr": list(image.shape[:2]), "seconds": times, "median_s": median,
         "mp_per_s": megapixels / median, "setup_rss_mib": setup_mib,
-        "peak_rss_mib": rss_mib("VmHWM"),
+        "peak_rss_mib": rss_mib("VmHWM"), "image_mib": image_mib,
     }  # fmt: skip
     if profile is not None:
         total = sum(times)
@@ -297,6 +305,7 @@ def markdown(payload: dict) -> str:
                 f" {p['blend']} | {p['tiles']} ({p['batch']}) | {p['model']:.0%} |"
                 f" {p['quantise']:.0%} | {p['other']:.0%} |"
             )
+    lines += memory_table(payload)
     sets = list(dict.fromkeys(c["set"] for cells in psnr.values() for c in cells.values()))
     left_out = payload.get("excluded") or []
     note = (f"; every method without the bundled model's meta images ({', '.join(left_out)})"
@@ -307,6 +316,30 @@ def markdown(payload: dict) -> str:
         by_set = {c["set"]: f"{c['psnr']:.2f} / {c['ssim']:.4f}" for c in cells.values()}
         lines.append(f"| {LABELS[method]} | " + " | ".join(by_set.get(s, "-") for s in sets) + " |")
     return "\n".join([*lines, "", *acceptance(payload)])
+
+
+def memory_table(payload: dict) -> list[str]:
+    """Peak RSS against image size, split into the image arrays and everything else."""
+    memory = payload.get("memory") or {}
+    sizes = payload.get("memory_sizes") or []
+    if not memory:
+        return []
+    lines = ["", "Peak RSS against image size (MiB): the total, the uint8 input + output arrays,"
+             " and the rest (libraries, model, tiling buffers):", "",
+             "| backend | " + " | ".join(f"{n}² → {n * SCALE}²: total / images / rest"
+                                       for n in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]  # fmt: skip
+    for method, cells in memory.items():
+        row = []
+        for n in sizes:
+            cell = cells.get(str(n))
+            if cell is None or "error" in cell:
+                row.append(_cell(cell, "peak_rss_mib", ".0f"))
+                continue
+            rest = cell["peak_rss_mib"] - cell["image_mib"]
+            row.append(f"{cell['peak_rss_mib']:.0f} / {cell['image_mib']:.0f} / {rest:.0f}")
+        lines.append(f"| {method.removeprefix('srmeta-')} | " + " | ".join(row) + " |")
+    return lines
 
 
 def acceptance(payload: dict) -> list[str]:
@@ -334,6 +367,14 @@ def acceptance(payload: dict) -> list[str]:
             ok = "under" if mine["peak_rss_mib"] < RSS_LIMIT_MIB else "NOT under"
             out.append(f"- {LABELS[method]}, {n} x {n} output: peak RSS"
                        f" {mine['peak_rss_mib']:.0f} MiB, {ok} {RSS_LIMIT_MIB} MiB.")  # fmt: skip
+    for method, cells in (payload.get("memory") or {}).items():
+        rows = [(int(n), c) for n, c in cells.items() if "peak_rss_mib" in c]
+        if len(rows) >= 2:
+            rest = [c["peak_rss_mib"] - c["image_mib"] for _, c in sorted(rows)]
+            images = [c["image_mib"] for _, c in sorted(rows)]
+            out.append(f"- {LABELS[method]}: from the smallest to the largest memory input the"
+                       f" image arrays grow by {images[-1] - images[0]:.0f} MiB and the rest of"
+                       f" the peak RSS by {rest[-1] - rest[0]:+.0f} MiB.")  # fmt: skip
     return out
 
 
@@ -366,12 +407,15 @@ def main() -> None:
     results = args.results or (Path(tempfile.gettempdir()) / "upscale_speed_quick.json"
                                if args.quick else RESULTS)  # fmt: skip
     sizes, datasets = (QUICK_SIZES, QUICK_DATASETS) if args.quick else (SIZES, DATASETS)
+    memory_sizes = QUICK_MEMORY_SIZES if args.quick else MEMORY_SIZES
     payload = {"environment": environment(args.threads), "quick": args.quick,
-               "sizes": list(sizes), "speed": {}, "psnr": {}}  # fmt: skip
+               "sizes": list(sizes), "memory_sizes": list(memory_sizes), "speed": {},
+               "memory": {}, "psnr": {}}  # fmt: skip
     if args.resume and results.is_file():
         old = json.loads(results.read_text())
         if old.get("environment") == payload["environment"] and old.get("quick") == args.quick:
-            payload["speed"], payload["psnr"] = old["speed"], old["psnr"]
+            for key in ("speed", "memory", "psnr"):
+                payload[key] = old.get(key, {})
 
     def save() -> None:
         results.parent.mkdir(parents=True, exist_ok=True)
@@ -394,6 +438,18 @@ def main() -> None:
                         "threads": args.threads, "repeats": 3 if size <= 256 else 1}  # fmt: skip
                 cells[str(size)] = run_child(spec)
                 print(f"speed {method} {size}: {cells[str(size)]}", flush=True)
+                save()
+        for size in memory_sizes:
+            path = Path(tmp) / f"lr{size}.npy"
+            np.save(path, natural_input(args.data_root, size))
+            for method in (m for m in methods if m in MEMORY_METHODS):
+                cells = payload["memory"].setdefault(method, {})
+                if "peak_rss_mib" in cells.get(str(size), {}):
+                    continue
+                spec = {"method": method, "input": str(path), "peers": args.peers,
+                        "threads": args.threads, "repeats": 1}  # fmt: skip
+                cells[str(size)] = run_child(spec)
+                print(f"memory {method} {size}: {cells[str(size)]}", flush=True)
                 save()
     from srmeta.models.bundled import bundled_path
     from srmeta.models.files import meta_images_of

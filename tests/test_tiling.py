@@ -22,15 +22,18 @@ NETS = {
 
 def _tiled(model, lr, scale, plan, batch_size=3):
     out = torch.full((3, lr.shape[1] * scale, lr.shape[2] * scale), float("nan"))
-    rows_seen: list[int] = []
+    sent = torch.zeros(out.shape[1:], dtype=torch.int64)
+    tops: list[int] = []
 
-    def sink(top, rows):
-        rows_seen.append(top)
-        out[:, top : top + rows.shape[1]] = rows
+    def sink(top, left, block):
+        tops.append(top)
+        out[:, top : top + block.shape[1], left : left + block.shape[2]] = block
+        sent[top : top + block.shape[1], left : left + block.shape[2]] += 1
 
     with torch.no_grad():
         upscale_tiled(model, lr, scale, plan, sink, batch_size)
-    assert rows_seen == sorted(rows_seen)  # finished rows arrive top to bottom
+    assert tops == sorted(tops)  # finished blocks arrive top to bottom
+    assert bool((sent == 1).all())  # every output pixel is handed on exactly once
     return out
 
 

@@ -38,9 +38,15 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root):
             cell = payload["speed"][method][size]
             assert "error" not in cell, (method, size, cell)
             assert cell["mp_per_s"] > 0 and cell["peak_rss_mib"] > 0
+    assert sorted(payload["memory"]) == ["srmeta-torch"] and payload["memory_sizes"] == [96, 192]
+    for size, cell in payload["memory"]["srmeta-torch"].items():
+        side = int(size)
+        assert cell["image_mib"] == side * side * 3 * (1 + 16) / 2**20  # uint8 in + x4 out
+        assert cell["peak_rss_mib"] > cell["image_mib"]
     profile = payload["speed"]["srmeta-torch"]["96"]["profile"]
     assert 0 < profile["model"] <= 1 and profile["tiles"] >= 1
     for method in methods:
         cell = payload["psnr"][method]["Set5"]
         assert cell["images"] == 5 and math.isfinite(cell["psnr"]) and cell["psnr"] > 20
+    assert "Peak RSS against image size" in done.stdout
     assert "## Upscaling speed" in done.stdout  # the Markdown is printed, the docs untouched

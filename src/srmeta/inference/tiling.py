@@ -10,8 +10,11 @@ gets weight is exactly what the untiled network computes, so the blend reproduce
 inference up to float rounding; for networks with global operations (channel attention) the
 cross-fade hides the seams.
 
-Tiles are processed one row at a time and finished output rows are handed to a ``sink``
-straight away, so the float working memory is one band of tiles, whatever the image height.
+Tiles are processed row by row, left to right, and every output block is handed to a
+``sink`` as soon as no later tile touches it. The float working memory is a batch of tile
+outputs, one tile-sized block, and a strip as wide as the image but only as high as the
+overlap between tile rows: it does not grow with the image's height, and grows with its
+width only through that thin strip.
 Every tile of an image has the same size (shrunk from the plan's side to the smallest that
 needs no more tiles, the last one of a row or column aligned to the image's end), so tiles
 are batched.
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 TileFn = Callable[[torch.Tensor], torch.Tensor]
-RowSink = Callable[[int, torch.Tensor], None]
+BlockSink = Callable[[int, int, torch.Tensor], None]  # (top, left, C x n x m)
 
 
 @dataclass(frozen=True)
@@ -95,60 +98,38 @@ def upscale_tiled(
     lr: torch.Tensor,
     scale: int,
     plan: TilePlan,
-    sink: RowSink,
+    sink: BlockSink,
     batch_size: int = 4,
     on_tile: Callable[[int], None] | None = None,
 ) -> None:
     """Run ``tile_fn`` (``B x C x t x t`` -> ``B x C' x ts x ts``) over ``lr`` (``C x h x w``).
 
-    Finished HR rows go to ``sink(first_row, rows)`` (``C' x n x W``, float32, top to bottom);
-    ``on_tile(n)`` reports progress after every batch of ``n`` tiles.
+    Finished HR blocks go to ``sink(top, left, block)`` (``block``: ``C' x n x m`` float32)
+    as soon as no later tile can touch them: tile rows top to bottom, left to right within
+    one. Each output pixel is sent exactly once. ``on_tile(n)`` reports progress after every
+    batch of ``n`` tiles. Working memory: a batch of tile outputs, one tile-sized block with
+    the columns it shares with the next tile, and a strip of the rows the next tile row
+    shares, across the width (``overlap * scale`` rows, not a tile's height).
     """
     _, h, w = lr.shape
     th, tw = fitted_tile(h, plan.tile, plan.overlap), fitted_tile(w, plan.tile, plan.overlap)
     ys, xs = tile_starts(h, th, plan.overlap), tile_starts(w, tw, plan.overlap)
-    width = w * scale
     wx = [axis_window(x, tw, w, scale, plan.context, plan.blend) for x in xs]
-    acc: torch.Tensor | None = None
-    weight = torch.zeros(0, width)
-    top = 0  # HR row of acc[:, 0]
+    band = _Band(w * scale)
     for row, y in enumerate(ys):
-        outputs = _run_row(tile_fn, [lr[:, y : y + th, x : x + tw] for x in xs], batch_size,
-                           on_tile)  # fmt: skip
-        bottom = (y + th) * scale
-        if acc is None:
-            acc = torch.zeros(outputs[0].shape[0], 0, width)
-        grow = bottom - top - acc.shape[1]
-        acc = torch.cat([acc, torch.zeros(acc.shape[0], grow, width)], dim=1)
-        weight = torch.cat([weight, torch.zeros(grow, width)], dim=0)
+        done = ys[row + 1] * scale if row + 1 < len(ys) else h * scale
+        band.start_row(y * scale, (y + th) * scale, done)
         wy = axis_window(y, th, h, scale, plan.context, plan.blend)
-        r0 = y * scale - top
-        for x, out, win_x in zip(xs, outputs, wx, strict=True):
-            window = wy[:, None] * win_x[None, :]
-            c0 = x * scale
-            acc[:, r0 : r0 + th * scale, c0 : c0 + tw * scale] += out.float() * window
-            weight[r0 : r0 + th * scale, c0 : c0 + tw * scale] += window
-        done = (ys[row + 1] * scale if row + 1 < len(ys) else h * scale) - top
-        finished = weight[:done]
-        if not bool((finished > 0).all()):
-            raise RuntimeError("tiling left output pixels without weight")  # a bug, not input
-        sink(top, acc[:, :done] / finished)
-        acc, weight, top = acc[:, done:], weight[done:], top + done
-
-
-def _run_row(
-    tile_fn: TileFn,
-    tiles: list[torch.Tensor],
-    batch_size: int,
-    on_tile: Callable[[int], None] | None,
-) -> list[torch.Tensor]:
-    outputs: list[torch.Tensor] = []
-    for i in range(0, len(tiles), batch_size):
-        chunk = tiles[i : i + batch_size]
-        outputs.extend(tile_fn(torch.stack(chunk)).unbind(0))
-        if on_tile is not None:
-            on_tile(len(chunk))
-    return outputs
+        tiles = [lr[:, y : y + th, x : x + tw] for x in xs]
+        for i in range(0, len(tiles), batch_size):
+            outputs = tile_fn(torch.stack(tiles[i : i + batch_size]))
+            for column, out in enumerate(outputs.unbind(0), start=i):
+                final = xs[column + 1] * scale if column + 1 < len(xs) else w * scale
+                window = wy[:, None] * wx[column][None, :]
+                band.add(out.float() * window, window, xs[column] * scale)
+                band.finish_columns(final, sink)
+            if on_tile is not None:
+                on_tile(outputs.shape[0])
 
 
 def tile_count(h: int, w: int, plan: TilePlan) -> int:
@@ -156,3 +137,63 @@ def tile_count(h: int, w: int, plan: TilePlan) -> int:
     th, tw = fitted_tile(h, plan.tile, plan.overlap), fitted_tile(w, plan.tile, plan.overlap)
     rows, cols = tile_starts(h, th, plan.overlap), tile_starts(w, tw, plan.overlap)
     return len(rows) * len(cols)
+
+
+class _Band:
+    """Weighted sums of one tile row's outputs, finished and handed on column by column.
+
+    ``block`` holds rows ``[top, bottom)`` of the columns from ``left`` to the current tile's
+    right edge; ``strip`` holds rows ``[done, bottom)`` across the width, the part the next
+    tile row adds to.
+    """
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.top = 0  # first output row not handed on yet
+        self.strip: torch.Tensor | None = None  # C x rows x width, from the tile row above
+        self.strip_weight = torch.zeros(0, width)
+
+    def start_row(self, tile_top: int, bottom: int, done: int) -> None:
+        self.tile_top, self.bottom, self.done = tile_top, bottom, done
+        self.left = 0
+        self.block: torch.Tensor | None = None
+        self.block_weight = torch.zeros(bottom - self.top, 0)
+        self.next_strip: torch.Tensor | None = None
+        self.next_weight = torch.zeros(bottom - done, self.width)
+
+    def add(self, weighted: torch.Tensor, window: torch.Tensor, x0: int) -> None:
+        """Add one tile's weighted output, whose columns start at HR column ``x0``."""
+        right = x0 + weighted.shape[-1]
+        grow = right - self.left - self.block_weight.shape[1]
+        rows = self.bottom - self.top
+        channels = weighted.shape[0]
+        new = torch.zeros(channels, rows, grow)
+        new_weight = torch.zeros(rows, grow)
+        if self.strip is not None:  # the tile row above's share of these new columns
+            first = right - grow
+            carried = self.strip.shape[1]
+            new[:, :carried] = self.strip[:, :, first:right]
+            new_weight[:carried] = self.strip_weight[:, first:right]
+        self.block = new if self.block is None else torch.cat([self.block, new], dim=2)
+        self.block_weight = torch.cat([self.block_weight, new_weight], dim=1)
+        r0, c0 = self.tile_top - self.top, x0 - self.left
+        self.block[:, r0:, c0:] += weighted
+        self.block_weight[r0:, c0:] += window
+
+    def finish_columns(self, final: int, sink: BlockSink) -> None:
+        """Hand on rows ``[top, done)`` of columns ``[left, final)``; keep the rest."""
+        assert self.block is not None
+        n, rows = final - self.left, self.done - self.top
+        weight = self.block_weight[:rows, :n]
+        if not bool((weight > 0).all()):
+            raise RuntimeError("tiling left output pixels without weight")  # a bug, not input
+        sink(self.top, self.left, self.block[:, :rows, :n] / weight)
+        if self.next_strip is None:
+            self.next_strip = torch.zeros(self.block.shape[0], self.bottom - self.done, self.width)
+        self.next_strip[:, :, self.left : final] = self.block[:, rows:, :n]
+        self.next_weight[:, self.left : final] = self.block_weight[rows:, :n]
+        self.block, self.block_weight = self.block[:, :, n:], self.block_weight[:, n:]
+        self.left = final
+        if final == self.width:  # the tile row is finished: its strip feeds the next one
+            self.strip, self.strip_weight = self.next_strip, self.next_weight
+            self.top = self.done

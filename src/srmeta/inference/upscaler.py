@@ -8,8 +8,8 @@ or without alpha) into the upscaled image of the same kind:
 - alpha is resized on its own with MATLAB bicubic (networks are trained on colour only);
 - ``outscale`` other than the model's scale resizes the model's output by the remainder
   with MATLAB bicubic, so any final factor works;
-- the output is quantised row band by row band as tiling finishes them (MATLAB rounding,
-  as the evaluation protocol), so float memory stays one band of tiles.
+- the output is quantised block by block as tiling finishes them (MATLAB rounding, as the
+  evaluation protocol), so float memory stays about one tile (see :mod:`tiling`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from srmeta.errors import SrmetaError
 from srmeta.imageio import ImageData, quantise
 from srmeta.inference.backends import BACKENDS, OnnxBackend, TorchBackend
 from srmeta.inference.planning import DEFAULT_MEMORY_MIB, plan_tiles
-from srmeta.inference.tiling import TilePlan, tile_count, upscale_tiled
+from srmeta.inference.tiling import BlockSink, TilePlan, tile_count, upscale_tiled
 from srmeta.models.bundled import DEFAULT_SCALE, resolve_model_name
 from srmeta.models.registry import load_model
 from srmeta.resize import imresize
@@ -107,13 +107,14 @@ class Upscaler:
     def tiles_for(self, h: int, w: int) -> int:
         return tile_count(h, w, self.plan)
 
-    def upscale_rows(
+    def upscale_blocks(
         self,
         lr: torch.Tensor,
-        sink: Callable[[int, torch.Tensor], None],
+        sink: BlockSink,
         on_tile: Callable[[int], None] | None = None,
     ) -> None:
-        """Stream the model's output for ``lr`` (``3 x h x w`` in [0, 1]) to ``sink``."""
+        """Stream the model's output for ``lr`` (``3 x h x w`` in [0, 1]) to
+        ``sink(top, left, block)``, each output pixel once."""
         upscale_tiled(self.run, lr, self.scale, self.plan, sink, self.batch_size, on_tile)
 
     def upscale_tensor(self, lr: torch.Tensor) -> torch.Tensor:
@@ -121,10 +122,10 @@ class Upscaler:
         _, h, w = lr.shape
         out = torch.empty(3, h * self.scale, w * self.scale)
 
-        def sink(top: int, rows: torch.Tensor) -> None:
-            out[:, top : top + rows.shape[1]] = rows
+        def sink(top: int, left: int, block: torch.Tensor) -> None:
+            out[:, top : top + block.shape[1], left : left + block.shape[2]] = block
 
-        self.upscale_rows(lr.float(), sink)
+        self.upscale_blocks(lr.float(), sink)
         return out
 
     def upscale_image(
@@ -146,12 +147,13 @@ class Upscaler:
         dtype = np.uint8 if depth == 8 else np.uint16
         model_out = np.empty((h * self.scale, w * self.scale, channels), dtype=dtype)
 
-        def sink(top: int, rows: torch.Tensor) -> None:
+        def sink(top: int, left: int, block: torch.Tensor) -> None:
             if gray:
-                rows = gray_from_rgb(rows)
-            model_out[top : top + rows.shape[1]] = quantise(rows, depth).transpose(1, 2, 0)
+                block = gray_from_rgb(block)
+            n, m = block.shape[1:]
+            model_out[top : top + n, left : left + m] = quantise(block, depth).transpose(1, 2, 0)
 
-        self.upscale_rows(lr, sink, on_tile)
+        self.upscale_blocks(lr, sink, on_tile)
         size = output_size(h, w, factor)
         colour = model_out
         if size != model_out.shape[:2]:
