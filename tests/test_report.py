@@ -21,6 +21,7 @@ from srmeta.report import (
     save_weight_figure,
     spearman,
     weight_maps,
+    weight_share_on_structure,
     weight_statistics,
 )
 from srmeta.report.cli_weights import add_weights_command
@@ -63,6 +64,14 @@ def test_weight_maps_match_the_image_and_are_normalised(maps):
         assert s["weight_min"] <= s["weight_mean"] <= s["weight_max"]
         for key in ("error", "structure", "reward"):
             assert -1 <= s[f"spearman_weight_{key}"] <= 1
+        assert 0 < s["weight_share_top20_structure"] < 1
+
+
+def test_weight_share_on_structure_by_hand():
+    structure = torch.tensor([[0.0, 5.0], [1.0, 3.0], [2.0, 4.0]])  # top 2 of 6: 5 and 4
+    weights = torch.tensor([[1.0, 2.0], [1.0, 1.0], [1.0, 4.0]])
+    assert weight_share_on_structure(weights, structure, fraction=1 / 3) == 6.0 / 10.0
+    assert weight_share_on_structure(torch.ones(3, 2), structure, fraction=0.5) == 0.5
 
 
 def test_weight_figure_is_a_png_and_is_not_overwritten(maps, tmp_path):

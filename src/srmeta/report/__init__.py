@@ -18,6 +18,7 @@ from srmeta.report.weight_maps import (
     spearman,
     structure_map,
     weight_maps,
+    weight_share_on_structure,
     weight_statistics,
 )
 
@@ -33,5 +34,6 @@ __all__ = [
     "spearman",
     "structure_map",
     "weight_maps",
+    "weight_share_on_structure",
     "weight_statistics",
 ]

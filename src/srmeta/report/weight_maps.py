@@ -248,9 +248,24 @@ def structure_map(hr: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(dx * dx + dy * dy)[0, 0]
 
 
+def weight_share_on_structure(
+    weights: torch.Tensor, structure: torch.Tensor, fraction: float = 0.2
+) -> float:
+    """Share of the total weight on the ``fraction`` of pixels with the most structure.
+
+    Uniform weights give ``fraction`` (0.2): a larger share means the weighting puts more
+    than their pixel count's worth of weight on edges and texture.
+    """
+    count = max(1, round(fraction * structure.numel()))
+    top = torch.argsort(structure.reshape(-1), descending=True, stable=True)[:count]
+    w = weights.reshape(-1).double()
+    return float(w[top].sum() / w.sum())
+
+
 def weight_statistics(maps: Sequence[WeightMaps]) -> list[dict[str, Any]]:
-    """Per image: weight mean/std/min/max and rank correlations of the weight map with the
-    error, the HR structure (Sobel magnitude of luma) and, for meta strategies, the reward.
+    """Per image: weight mean/std/min/max, the weight share on the 20% most structured
+    pixels, and rank correlations of the weight map with the error, the HR structure (Sobel
+    magnitude of luma) and, for meta strategies, the reward.
 
     A weighting that only re-discovers "weigh hard pixels" correlates with the error; one
     that concentrates on edges and texture correlates with structure. NaN marks a constant
@@ -259,6 +274,7 @@ def weight_statistics(maps: Sequence[WeightMaps]) -> list[dict[str, Any]]:
     rows = []
     for m in maps:
         w = m.weights.double()
+        structure = structure_map(m.hr)
         rows.append({
             "image": m.name,
             "weight_mean": float(w.mean()),
@@ -266,7 +282,8 @@ def weight_statistics(maps: Sequence[WeightMaps]) -> list[dict[str, Any]]:
             "weight_min": float(w.min()),
             "weight_max": float(w.max()),
             "spearman_weight_error": spearman(w, m.error),
-            "spearman_weight_structure": spearman(w, structure_map(m.hr)),
+            "spearman_weight_structure": spearman(w, structure),
+            "weight_share_top20_structure": weight_share_on_structure(w, structure),
             "spearman_weight_reward": None if m.reward is None else spearman(w, m.reward),
         })  # fmt: skip
     return rows
