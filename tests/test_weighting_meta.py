@@ -11,7 +11,12 @@ from srmeta.losses import pixel_loss_map
 from srmeta.models.registry import load_model
 from srmeta.weighting import StepContext, build_strategy
 from srmeta.weighting.meta import normalised_entropy, objective
-from srmeta.weighting.reward import meta_gradient, precondition, rewards, standardise
+from srmeta.weighting.reward import (
+    meta_gradient,
+    precondition,
+    rewards,
+    standardise,
+)
 
 
 def _context(step: int = 0, seed: int = 0) -> StepContext:
