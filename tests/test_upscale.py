@@ -133,6 +133,7 @@ def test_bundled_models_load_by_name():
     model = srmeta.load_model("srmeta-x4")
     assert model.scale == 4
     assert srmeta.load_model("default", scale=3).scale == 3
+    assert srmeta.load_model("srmeta-x2").scale == 2
     with pytest.raises(srmeta.SrmetaError, match="x4"):
         srmeta.load_model("srmeta-x4", scale=2)
 
