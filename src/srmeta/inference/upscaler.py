@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -112,10 +113,17 @@ class Upscaler:
         lr: torch.Tensor,
         sink: BlockSink,
         on_tile: Callable[[int], None] | None = None,
+        peak: float | None = None,
     ) -> None:
-        """Stream the model's output for ``lr`` (``3 x h x w`` in [0, 1]) to
-        ``sink(top, left, block)``, each output pixel once."""
-        upscale_tiled(self.run, lr, self.scale, self.plan, sink, self.batch_size, on_tile)
+        """Stream the model's output for ``lr`` (``3 x h x w``) to ``sink(top, left, block)``,
+        each output pixel once. ``lr`` is float in [0, 1], or integers up to ``peak``, which
+        are scaled to [0, 1] tile batch by tile batch (exactly as a float32 copy would be)."""
+        run = self.run
+        if not lr.is_floating_point():
+            if peak is None:
+                raise ValueError("integer input needs its peak value (255 or 65535)")
+            run = lambda batch: self.run(batch.float() / peak)  # noqa: E731
+        upscale_tiled(run, lr, self.scale, self.plan, sink, self.batch_size, on_tile)
 
     def upscale_tensor(self, lr: torch.Tensor) -> torch.Tensor:
         """The model's float output (``3 x sh x sw``, not clamped) for ``3 x h x w`` input."""
@@ -139,7 +147,11 @@ class Upscaler:
         if not math.isfinite(factor) or factor <= 0:
             raise SrmetaError(f"outscale must be a positive number, got {outscale}")
         depth, gray = image.bit_depth, image.is_gray
-        lr = image.to_tensor()
+        # The integer pixels as a C x H x W view: tiles become float one batch at a time, so
+        # no float copy of the whole input is ever made.
+        with warnings.catch_warnings():  # read-only arrays (np.asarray of PIL) are only read
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            lr = torch.from_numpy(image.colour).permute(2, 0, 1)
         if gray:
             lr = lr.expand(3, -1, -1)
         h, w = image.height, image.width
@@ -153,7 +165,7 @@ class Upscaler:
             n, m = block.shape[1:]
             model_out[top : top + n, left : left + m] = quantise(block, depth).transpose(1, 2, 0)
 
-        self.upscale_blocks(lr, sink, on_tile)
+        self.upscale_blocks(lr, sink, on_tile, peak=float(2**depth - 1))
         size = output_size(h, w, factor)
         colour = model_out
         if size != model_out.shape[:2]:
