@@ -14,10 +14,13 @@ output MP/s = output megapixels / median seconds. OpenCV timings include the RGB
 flips (a few ms). For srmeta the time is split into the backend calls (the network), the
 uint8 quantisation and the rest (tiling, blending, copies): where the time goes.
 
-Memory against image size: srmeta alone upscales N = 512, 1024 and 2048 (outputs up to
-8192 x 8192) once each, in fresh processes, and the peak RSS is split into the image arrays
-(the uint8 input and output, which any in-memory upscaler must hold) and the rest: libraries,
-model, and the tiling's working memory, which the tile size bounds.
+Memory against image size: srmeta alone upscales N x N inputs that are exactly 2, 4 and 8
+of its planned tiles per side (N = n (tile - overlap) + overlap; 600, 1154 and 2262 for the
+bundled x4's 323-pixel tile), once each, in fresh processes. Every size then runs the same
+tile, so only the image size changes. (Other sizes shrink the tile to the smallest side
+that needs no more tiles, and the activations shrink with it.) The peak RSS is split into
+the image arrays (the uint8 input and output, which any in-memory upscaler must hold) and
+the rest: libraries, model, and the tiling's working memory.
 
 Quality: PSNR / SSIM (Y, border 4) at x4 on Set5, Set14, BSD100 and Urban100 under the
 evaluation protocol (``rgb``). Images in the bundled model's meta-dataset (recorded in its
@@ -71,7 +74,7 @@ PSNR_METHODS = ("bicubic", "pil-bicubic", *OPENCV, "srmeta-torch")
 QUICK_METHODS = ("srmeta-torch", "pil-bicubic", "bicubic", *OPENCV)  # ONNX export is slow
 DATASETS, QUICK_DATASETS = ("Set5", "Set14", "BSD100", "Urban100"), ("Set5",)
 SIZES, QUICK_SIZES = (256, 1024), (64, 96)
-MEMORY_SIZES, QUICK_MEMORY_SIZES = (512, 1024, 2048), (96, 192)
+MEMORY_TILES, QUICK_MEMORY_SIZES = (2, 4, 8), (96, 192)  # tiles per side; quick: untiled
 MEMORY_METHODS = ("srmeta-torch", "srmeta-onnx")
 RSS_LIMIT_MIB = 2048  # acceptance: a 4096 x 4096 output in under 2 GiB
 Upsample = Callable[[np.ndarray], np.ndarray]  # H x W x 3 RGB uint8 -> sH x sW x 3
@@ -318,14 +321,23 @@ def markdown(payload: dict) -> str:
     return "\n".join([*lines, "", *acceptance(payload)])
 
 
+def whole_tile_sizes(counts: tuple[int, ...]) -> tuple[int, ...]:
+    """Input sides covered by exactly ``n`` unshrunk tiles of the bundled model's plan."""
+    from srmeta.inference.upscaler import Upscaler
+
+    plan = Upscaler(scale=SCALE).plan
+    return tuple(n * (plan.tile - plan.overlap) + plan.overlap for n in counts)
+
+
 def memory_table(payload: dict) -> list[str]:
     """Peak RSS against image size, split into the image arrays and everything else."""
     memory = payload.get("memory") or {}
     sizes = payload.get("memory_sizes") or []
     if not memory:
         return []
-    lines = ["", "Peak RSS against image size (MiB): the total, the uint8 input + output arrays,"
-             " and the rest (libraries, model, tiling buffers):", "",
+    lines = ["", "Peak RSS against image size (MiB), inputs of whole tiles (2, 4 and 8 per side,"
+             " the same tile for every size): the total, the uint8 input + output arrays, and"
+             " the rest (libraries, model, tiling buffers):", "",
              "| backend | " + " | ".join(f"{n}² → {n * SCALE}²: total / images / rest"
                                        for n in sizes) + " |",
              "|---|" + "---|" * len(sizes)]  # fmt: skip
@@ -407,7 +419,7 @@ def main() -> None:
     results = args.results or (Path(tempfile.gettempdir()) / "upscale_speed_quick.json"
                                if args.quick else RESULTS)  # fmt: skip
     sizes, datasets = (QUICK_SIZES, QUICK_DATASETS) if args.quick else (SIZES, DATASETS)
-    memory_sizes = QUICK_MEMORY_SIZES if args.quick else MEMORY_SIZES
+    memory_sizes = QUICK_MEMORY_SIZES if args.quick else whole_tile_sizes(MEMORY_TILES)
     payload = {"environment": environment(args.threads), "quick": args.quick,
                "sizes": list(sizes), "memory_sizes": list(memory_sizes), "speed": {},
                "memory": {}, "psnr": {}}  # fmt: skip
