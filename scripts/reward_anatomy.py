@@ -12,6 +12,8 @@ Spearman correlation of reward and structure, for several reward variants:
 - ``identity``: the same without preconditioning;
 - ``no_output_bias`` / ``output_bias_only``: the direction split into the last layer's bias
   (a brightness shift of every output pixel) and the rest;
+- ``meta_mse`` / ``meta_edges_l1``: ``adam`` with g_M of an L2 meta loss, or of the L1
+  loss on the meta batch's most structured 20% of pixels only;
 - ``pixel_cosine``: ``adam`` divided by each pixel's gradient norm in the P metric,
   estimated from random probes (``E[(J_i z)^2] = |grad l_i|_P^2`` for ``z ~ N(0, P)``).
 
@@ -28,7 +30,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call
 
 from srmeta.config import load_config
 from srmeta.data.meta import MetaSet
@@ -37,7 +38,13 @@ from srmeta.models import load_model
 from srmeta.report.weight_maps import spearman, structure_map
 from srmeta.train.checkpoint import list_states, load_state
 from srmeta.train.schedule import build_optimizer
-from srmeta.weighting.reward import adam_preconditioner, meta_gradient, rewards, trainable
+from srmeta.weighting.reward import (
+    adam_preconditioner,
+    loss_map_fn,
+    meta_gradient,
+    rewards,
+    trainable,
+)
 
 BINS = 5
 
@@ -67,17 +74,12 @@ def mean_gradient(grads: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tenso
     return {k: sum(g[k] for g in grads) / len(grads) for k in grads[0]}
 
 
-def custom_meta_gradient(model, batch, kind: str) -> dict[str, torch.Tensor]:
-    """g_M of an MSE meta loss, or of the L1 loss on the top structure quintile only."""
+def edge_meta_gradient(model, batch) -> dict[str, torch.Tensor]:
+    """g_M of the L1 loss on the top structure quintile of the meta batch only."""
     params = {k: p.requires_grad_() for k, p in trainable(model).items()}
-    buffers = {k: b.detach() for k, b in model.named_buffers()}
-    sr = functional_call(model, {**buffers, **params}, (batch["lr"],))
-    error = sr - batch["hr"]
-    if kind == "mse":
-        loss = (error**2).mean()
-    else:
-        _, bins = structure_bins(batch["hr"])
-        loss = (error.abs().mean(1) * (bins == BINS - 1)).sum() / (bins == BINS - 1).sum()
+    loss_map = loss_map_fn(model, batch["lr"], batch["hr"], "l1", 1e-3)(params)
+    edges = structure_bins(batch["hr"])[1] == BINS - 1
+    loss = (loss_map * edges).sum() / edges.sum()
     grads = torch.autograd.grad(loss, list(params.values()))
     return dict(zip(params, grads, strict=True))
 
@@ -130,8 +132,8 @@ def main() -> None:
     meta = MetaSet.from_config(meta_cfg)
     meta_batches = [meta.batch(args.step + i) for i in range(args.meta_batches)]
     g_meta = mean_gradient([meta_gradient(model, b) for b in meta_batches])
-    g_mse = mean_gradient([custom_meta_gradient(model, b, "mse") for b in meta_batches])
-    g_edges = mean_gradient([custom_meta_gradient(model, b, "edges") for b in meta_batches])
+    g_mse = mean_gradient([meta_gradient(model, b, "l2") for b in meta_batches])
+    g_edges = mean_gradient([edge_meta_gradient(model, b) for b in meta_batches])
 
     patches = TrainingPatches.from_config(cfg)
     lrs, hrs = [], []

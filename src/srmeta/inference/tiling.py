@@ -118,7 +118,7 @@ def upscale_tiled(
     band = _Band(w * scale)
     for row, y in enumerate(ys):
         done = ys[row + 1] * scale if row + 1 < len(ys) else h * scale
-        band.start_row(y * scale, (y + th) * scale, done)
+        band.start_row((y + th) * scale, done)
         wy = axis_window(y, th, h, scale, plan.context, plan.blend)
         tiles = [lr[:, y : y + th, x : x + tw] for x in xs]
         for i in range(0, len(tiles), batch_size):
@@ -144,7 +144,8 @@ class _Band:
 
     ``block`` holds rows ``[top, bottom)`` of the columns from ``left`` to the current tile's
     right edge; ``strip`` holds rows ``[done, bottom)`` across the width, the part the next
-    tile row adds to.
+    tile row adds to. A tile row starts at the row the previous one finished (``top``), so
+    its tiles cover the block's rows from the first.
     """
 
     def __init__(self, width: int) -> None:
@@ -153,8 +154,8 @@ class _Band:
         self.strip: torch.Tensor | None = None  # C x rows x width, from the tile row above
         self.strip_weight = torch.zeros(0, width)
 
-    def start_row(self, tile_top: int, bottom: int, done: int) -> None:
-        self.tile_top, self.bottom, self.done = tile_top, bottom, done
+    def start_row(self, bottom: int, done: int) -> None:
+        self.bottom, self.done = bottom, done
         self.left = 0
         self.block: torch.Tensor | None = None
         self.block_weight = torch.zeros(bottom - self.top, 0)
@@ -176,9 +177,9 @@ class _Band:
             new_weight[:carried] = self.strip_weight[:, first:right]
         self.block = new if self.block is None else torch.cat([self.block, new], dim=2)
         self.block_weight = torch.cat([self.block_weight, new_weight], dim=1)
-        r0, c0 = self.tile_top - self.top, x0 - self.left
-        self.block[:, r0:, c0:] += weighted
-        self.block_weight[r0:, c0:] += window
+        c0 = x0 - self.left
+        self.block[:, :, c0:] += weighted
+        self.block_weight[:, c0:] += window
 
     def finish_columns(self, final: int, sink: BlockSink) -> None:
         """Hand on rows ``[top, done)`` of columns ``[left, final)``; keep the rest."""
