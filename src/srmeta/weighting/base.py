@@ -26,6 +26,9 @@ class StepContext:
     define the pixel loss, which meta strategies differentiate. ``reward`` is the reward map
     when the trainer's forward already computed it (see :meth:`WeightingStrategy.reward_direction`).
     The trainer fills ``sr`` and ``loss_map`` after asking for the reward direction.
+    ``corrupt`` (bool, ``B``) marks the samples whose HR target the data side corrupted on
+    purpose; the trainer always fills it (all False for mixed-in meta samples and for data
+    that marks nothing). It is there for bookkeeping: a strategy that read it would cheat.
     """
 
     step: int
@@ -39,6 +42,7 @@ class StepContext:
     loss_kind: str = "l1"
     loss_eps: float = 1e-3
     reward: torch.Tensor | None = None
+    corrupt: torch.Tensor | None = None
 
 
 class WeightingStrategy:
@@ -81,8 +85,29 @@ class WeightingStrategy:
         return self
 
 
-def normalise_per_image(weights: torch.Tensor) -> torch.Tensor:
-    """Scale non-negative ``B x H x W`` weights to mean 1 per image (all-zero -> uniform)."""
-    mean = weights.mean(dim=(-2, -1), keepdim=True)
+SCOPES = ("image", "batch")
+
+
+def scope_dims(scope: str) -> tuple[int, ...]:
+    """The dimensions of a ``B x H x W`` map that one normalisation spans.
+
+    ``image``: each image's weights have mean 1, so a weighting can only move weight between
+    the pixels of one image. ``batch``: the whole batch has mean 1, so a whole image (a
+    corrupted target, say) can be turned down against the others.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"normalise must be image or batch, got {scope!r}")
+    return (-2, -1) if scope == "image" else (-3, -2, -1)
+
+
+def normalise(weights: torch.Tensor, scope: str = "image") -> torch.Tensor:
+    """Scale non-negative ``B x H x W`` weights to mean 1 per image or over the batch
+    (an all-zero group falls back to uniform weights)."""
+    mean = weights.mean(dim=scope_dims(scope), keepdim=True)
     uniform = torch.ones_like(weights)
     return torch.where(mean > 0, weights / mean.clamp_min(1e-12), uniform)
+
+
+def normalise_per_image(weights: torch.Tensor) -> torch.Tensor:
+    """Scale non-negative ``B x H x W`` weights to mean 1 per image (all-zero -> uniform)."""
+    return normalise(weights, "image")

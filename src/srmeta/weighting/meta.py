@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from srmeta.weighting.base import StepContext, WeightingStrategy, normalise_per_image
+from srmeta.weighting.base import StepContext, WeightingStrategy, normalise, scope_dims
 from srmeta.weighting.reward import RewardEngine, standardise
 
 P_FLOOR = 1e-4
@@ -47,26 +47,51 @@ def probabilities_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return P_FLOOR + (1.0 - P_FLOOR) * torch.sigmoid(logits)
 
 
-def weights_from_probabilities(p: torch.Tensor) -> torch.Tensor:
-    """``w = HW * p / sum(p)`` per image: mean 1, differentiable in ``p``."""
-    return p / p.mean(dim=(-2, -1), keepdim=True)
+def weights_from_probabilities(p: torch.Tensor, scope: str = "image") -> torch.Tensor:
+    """``w = N * p / sum(p)`` over each image (``N = HW``) or the whole batch (``N = BHW``):
+    mean 1 over the scope, differentiable in ``p``."""
+    return p / p.mean(dim=scope_dims(scope), keepdim=True)
 
 
-def entropy(p: torch.Tensor) -> torch.Tensor:
-    """Entropy (nats) of ``p / sum(p)`` per image: ``log(HW)`` for uniform, 0 for a spike."""
-    q = p / p.sum(dim=(-2, -1), keepdim=True)
-    return -(q * torch.log(q.clamp_min(1e-30))).sum(dim=(-2, -1))
+def entropy(p: torch.Tensor, scope: str = "image") -> torch.Tensor:
+    """Entropy (nats) of ``q = p / sum(p)`` over each image (shape ``B``) or over the whole
+    batch (shape ``1``): ``log(N)`` for uniform, 0 for a spike."""
+    dims = scope_dims(scope)
+    q = p / p.sum(dim=dims, keepdim=True)
+    return -(q * torch.log(q.clamp_min(1e-30))).sum(dim=dims).reshape(-1)
 
 
-def normalised_entropy(p: torch.Tensor) -> torch.Tensor:
-    """:func:`entropy` divided by ``log(HW)``: 1 for uniform, 0 for a spike (for logs)."""
-    return entropy(p) / math.log(p.shape[-1] * p.shape[-2])
+def normalised_entropy(p: torch.Tensor, scope: str = "image") -> torch.Tensor:
+    """:func:`entropy` divided by ``log(N)``: 1 for uniform, 0 for a spike (for logs)."""
+    count = math.prod(p.shape[d] for d in scope_dims(scope))
+    return entropy(p, scope) / math.log(count)
 
 
-def objective(p: torch.Tensor, reward_std: torch.Tensor, beta: float) -> torch.Tensor:
-    """``J = mean(w * r~) + beta * mean_b H(q_b)``, to be maximised; optimum q ∝ e^(r~/beta)."""
-    w = weights_from_probabilities(p)
-    return (w * reward_std).mean() + beta * entropy(p).mean()
+def objective(
+    p: torch.Tensor, reward_std: torch.Tensor, beta: float, scope: str = "image"
+) -> torch.Tensor:
+    """``J = mean(w * r~) + beta * mean H(q)``, to be maximised; optimum q ∝ e^(r~/beta).
+
+    With ``scope="batch"`` q is one distribution over every pixel of the batch, so the
+    same temperature reads the same way while whole images compete for weight.
+    """
+    w = weights_from_probabilities(p, scope)
+    return (w * reward_std).mean() + beta * entropy(p, scope).mean()
+
+
+LEVELS = ("pixel", "image")
+
+
+def image_means(values: torch.Tensor) -> torch.Tensor:
+    """``B x H x W`` -> the per-image mean, broadcast back to ``B x H x W``."""
+    return values.mean(dim=(-2, -1), keepdim=True).expand_as(values)
+
+
+def _check_level(level: str, scope: str) -> None:
+    if level not in LEVELS:
+        raise ValueError(f"level must be pixel or image, got {level!r}")
+    if level == "image" and scope == "image":
+        raise ValueError("level image needs normalise batch (one weight per image, mean 1)")
 
 
 class MetaWeighting(WeightingStrategy):
@@ -96,13 +121,25 @@ class MetaWeighting(WeightingStrategy):
 
 
 class L2RW(MetaWeighting):
-    """Learning to Reweight, per pixel: the positive part of the reward, normalised per image.
+    """Learning to Reweight: the positive part of the reward, normalised.
 
-    Needs a reward for every batch, so the jvp runs every step; ``every`` only spaces out
-    the meta-gradient refreshes.
+    ``level: pixel`` (default) weights each pixel by its own reward, normalised per image
+    (``normalise: image``) or over the batch; ``level: image`` gives every pixel of an image
+    the positive part of the image's mean reward, normalised over the batch: the per-example
+    form of Ren et al. (2018). Needs a reward for every batch, so the jvp runs every step;
+    ``every`` only spaces out the meta-gradient refreshes.
     """
 
     name = "l2rw"
+
+    def __init__(
+        self, level: str = "pixel", normalise: str | None = None, **options: Any
+    ) -> None:
+        super().__init__(**options)
+        self.level = level
+        self.scope = normalise or ("batch" if level == "image" else "image")
+        scope_dims(self.scope)
+        _check_level(level, self.scope)
 
     def update(self, ctx: StepContext) -> dict[str, float]:
         self.last_reward = self.engine.rewards(ctx)
@@ -112,14 +149,16 @@ class L2RW(MetaWeighting):
     def weights(self, ctx: StepContext) -> torch.Tensor:
         if self.last_reward is None:
             self.update(ctx)
-        return normalise_per_image(self.last_reward.clamp_min(0)).detach()
+        reward = self.last_reward if self.level == "pixel" else image_means(self.last_reward)
+        return normalise(reward.clamp_min(0), self.scope).detach()
 
 
 class LearnedWeighting(MetaWeighting):
     """A weight map from a small network trained on the reward every ``every`` steps.
 
     Subclasses set ``self.net`` and implement :meth:`probabilities` (``B x H x W`` in (0, 1),
-    differentiable in the net's parameters).
+    differentiable in the net's parameters). ``normalise`` is the scope over which the
+    weights have mean 1 (``image`` or ``batch``, see :func:`~srmeta.weighting.base.normalise`).
     """
 
     net: nn.Module
@@ -127,9 +166,13 @@ class LearnedWeighting(MetaWeighting):
     def __init__(
         self, lr: float = 1e-3, beta: float = 0.2, every: int = 1, ema: float | None = None,
         precondition: str = "auto", cosine: bool = False, meta_loss: str = "l2",
+        normalise: str = "image",
     ) -> None:  # fmt: skip
         super().__init__(every, ema, precondition, cosine, meta_loss)
-        self.lr, self.beta = lr, beta
+        if not (isinstance(beta, (int, float)) and beta >= 0):
+            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+        scope_dims(normalise)
+        self.lr, self.beta, self.scope = lr, beta, normalise
         self._optimizer: torch.optim.Optimizer | None = None
 
     @property
@@ -154,7 +197,7 @@ class LearnedWeighting(MetaWeighting):
         reward = self.engine.rewards(ctx)
         self.last_reward = reward
         p = self.probabilities(ctx)
-        j = objective(p, standardise(reward), self.beta)
+        j = objective(p, standardise(reward), self.beta, self.scope)
         self.optimizer.zero_grad(set_to_none=True)
         (-j).backward()
         if dist.is_available() and dist.is_initialized():  # keep the weighting net in sync
@@ -163,12 +206,13 @@ class LearnedWeighting(MetaWeighting):
                     dist.all_reduce(param.grad)
                     param.grad /= dist.get_world_size()
         self.optimizer.step()
+        spread = normalised_entropy(p.detach(), self.scope).mean()
         return {"meta_objective": float(j.detach()), "reward_mean": float(reward.mean()),
-                "weight_entropy": float(normalised_entropy(p.detach()).mean())}  # fmt: skip
+                "weight_entropy": float(spread)}  # fmt: skip
 
     def weights(self, ctx: StepContext) -> torch.Tensor:
         with torch.no_grad():
-            return weights_from_probabilities(self.probabilities(ctx)).detach()
+            return weights_from_probabilities(self.probabilities(ctx), self.scope).detach()
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "net": self.net.state_dict(),
@@ -183,15 +227,28 @@ class LearnedWeighting(MetaWeighting):
 
 
 class MetaWeightNet(LearnedWeighting):
-    """Meta-Weight-Net per pixel: an MLP (1 -> hidden -> 1, sigmoid) of the pixel's loss."""
+    """Meta-Weight-Net: an MLP (1 -> hidden -> 1, sigmoid) of a loss value.
+
+    ``level: pixel`` (default) applies it to each pixel's loss; ``level: image`` to each
+    image's mean loss, one weight per image normalised over the batch, the per-example form
+    of Shu et al. (2019).
+    """
 
     name = "mwnet"
 
-    def __init__(self, hidden: int = 100, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self, hidden: int = 100, level: str = "pixel", normalise: str | None = None,
+        **options: Any,
+    ) -> None:  # fmt: skip
+        scope = normalise or ("batch" if level == "image" else "image")
+        _check_level(level, scope)
+        super().__init__(normalise=scope, **options)
+        self.level = level
         self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
     def probabilities(self, ctx: StepContext) -> torch.Tensor:
-        loss = ctx.loss_map.detach().unsqueeze(-1)
-        logits = self.net(loss.to(next(self.net.parameters()).dtype))
-        return probabilities_from_logits(logits).squeeze(-1)
+        loss = ctx.loss_map.detach()
+        if self.level == "image":
+            loss = loss.mean(dim=(-2, -1), keepdim=True)
+        logits = self.net(loss.unsqueeze(-1).to(next(self.net.parameters()).dtype))
+        return probabilities_from_logits(logits).squeeze(-1).expand_as(ctx.loss_map)

@@ -15,8 +15,19 @@ as on the HR grid, at ``1/s^2`` of the cost and with an ``s`` times wider view o
 content; on that grid the bicubic-upsampled LR patch is represented by the LR patch itself
 (the upsampling is a fixed function of it). ``grid: hr`` keeps the plain HR-resolution FCN.
 
-The last layer starts at zero: training begins from uniform weights (plain L1) and moves
-away from them only as far as the reward pushes.
+Inputs (option ``inputs``, any combination): ``hr`` the target patch, ``lr`` the LR patch,
+``lr_up`` its bicubic upsampling, ``error`` the current absolute error, ``sr`` the current
+output, ``consistency`` the LR-consistency residual ``imresize(HR, 1/s) - LR``. The last
+one says whether a target agrees with its own input: a blurred, shifted or compressed target
+no longer downsamples to the LR it is paired with.
+
+``image_head: true`` adds a per-image logit offset computed from the spatial mean of the last
+hidden features. A pixel-local net sees only its receptive field; the head lets evidence
+gathered over the whole patch (this target looks corrupted) move the whole image, which
+matters when ``normalise: batch`` lets images compete for weight.
+
+The last layer (and the image head) starts at zero: training begins from uniform weights
+(plain L1) and moves away from them only as far as the reward pushes.
 """
 
 from __future__ import annotations
@@ -32,14 +43,26 @@ from srmeta.resize import imresize
 from srmeta.weighting.base import StepContext
 from srmeta.weighting.meta import LearnedWeighting, probabilities_from_logits
 
-INPUTS = {"hr": 3, "lr_up": 3, "error": 1, "sr": 3}
+# name -> (channels, whether the input lives on the LR grid)
+INPUTS = {
+    "hr": (3, False),
+    "lr": (3, True),
+    "lr_up": (3, True),
+    "error": (1, False),
+    "sr": (3, False),
+    "consistency": (3, True),
+}
 GRIDS = ("lr", "hr")
 
 
 class WeightNetFCN(nn.Module):
-    """``depth`` 3x3 conv + ReLU layers of ``width`` channels, then a 3x3 conv to the logits."""
+    """``depth`` 3x3 conv + ReLU layers of ``width`` channels, then a 3x3 conv to the logits;
+    with ``image_head``, plus a linear map of the mean hidden feature added to every logit."""
 
-    def __init__(self, in_channels: int, width: int = 32, depth: int = 3, out_channels: int = 1):
+    def __init__(
+        self, in_channels: int, width: int = 32, depth: int = 3, out_channels: int = 1,
+        image_head: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
@@ -50,16 +73,27 @@ class WeightNetFCN(nn.Module):
         nn.init.zeros_(head.weight)
         nn.init.zeros_(head.bias)
         self.body = nn.Sequential(*layers, head)
+        self.image_head: nn.Linear | None = None
+        if image_head:
+            self.image_head = nn.Linear(channels, out_channels)
+            nn.init.zeros_(self.image_head.weight)
+            nn.init.zeros_(self.image_head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        if self.image_head is None:
+            return self.body(x)
+        features = self.body[:-1](x)
+        offset = self.image_head(features.mean(dim=(-2, -1)))
+        return self.body[-1](features) + offset[:, :, None, None]
 
 
 def input_channels(names: Sequence[str], grid: str, scale: int) -> int:
     """Channels the FCN sees: HR-sized inputs fold into ``s*s`` each on the LR grid."""
-    if grid == "hr":
-        return sum(INPUTS[name] for name in names)
-    return sum(INPUTS[name] * (1 if name == "lr_up" else scale * scale) for name in names)
+    total = 0
+    for name in names:
+        channels, on_lr = INPUTS[name]
+        total += channels * (scale * scale if grid == "lr" and not on_lr else 1)
+    return total
 
 
 def weightnet_inputs(ctx: StepContext, names: Sequence[str], scale: int, grid: str = "hr"):
@@ -67,9 +101,18 @@ def weightnet_inputs(ctx: StepContext, names: Sequence[str], scale: int, grid: s
     with torch.no_grad():
         on_lr = grid == "lr"
         fold = (lambda x: F.pixel_unshuffle(x, scale)) if on_lr else (lambda x: x)
+
+        def consistency() -> torch.Tensor:
+            residual = imresize(ctx.hr.float(), 1 / scale) - ctx.lr.float()
+            return residual if on_lr else imresize(residual, float(scale))
+
         parts = {
             "hr": lambda: fold(ctx.hr.float()),
+            "lr": lambda: ctx.lr.float()
+            if on_lr
+            else F.interpolate(ctx.lr.float(), scale_factor=scale, mode="nearest"),
             "lr_up": lambda: ctx.lr.float() if on_lr else imresize(ctx.lr.float(), float(scale)),
+            "consistency": consistency,
             "error": lambda: fold(
                 (ctx.sr.detach().float() - ctx.hr.float()).abs().mean(1, keepdim=True)
             ),
@@ -81,9 +124,10 @@ def weightnet_inputs(ctx: StepContext, names: Sequence[str], scale: int, grid: s
 class WeightNet(LearnedWeighting):
     """The ``weightnet`` strategy: ``w = normalise(sigmoid(FCN(content)))``.
 
-    Options: ``inputs`` (any of hr, lr_up, error, sr), ``width``, ``depth``, ``grid`` (lr or
-    hr), plus the meta options of :class:`LearnedWeighting` (``lr``, ``beta``, ``every``,
-    ``ema``, ``precondition``, ``cosine``, ``meta_loss``). ``scale`` comes from the run.
+    Options: ``inputs`` (any of hr, lr, lr_up, error, sr, consistency), ``width``,
+    ``depth``, ``grid`` (lr or hr), ``image_head``, plus the meta options of
+    :class:`LearnedWeighting` (``lr``, ``beta``, ``every``, ``ema``, ``precondition``,
+    ``cosine``, ``meta_loss``, ``normalise``). ``scale`` comes from the run.
     """
 
     name = "weightnet"
@@ -96,6 +140,7 @@ class WeightNet(LearnedWeighting):
         width: int = 32,
         depth: int = 3,
         grid: str = "lr",
+        image_head: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -107,7 +152,8 @@ class WeightNet(LearnedWeighting):
         self.inputs, self.grid, self.scale = tuple(inputs), grid, int(scale)
         folded = self.scale * self.scale if grid == "lr" else 1
         channels = input_channels(self.inputs, grid, self.scale)
-        self.net = WeightNetFCN(channels, width, depth, out_channels=folded)
+        self.image_head = bool(image_head)
+        self.net = WeightNetFCN(channels, width, depth, folded, self.image_head)
 
     def probabilities(self, ctx: StepContext) -> torch.Tensor:
         scale = ctx.hr.shape[-1] // ctx.lr.shape[-1]
