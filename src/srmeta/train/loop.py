@@ -6,6 +6,14 @@ map -> the weighting strategy's ``update`` and ``weights`` -> weighted mean -> o
 step -> schedule -> EMA. Validation uses the published protocol (:mod:`srmeta.evaluate`),
 checkpoints hold the complete state, and ``resume="auto"`` continues a killed run to the
 same weights an uninterrupted one reaches (bitwise on CPU with deterministic settings).
+
+Options that change what a step trains on or with, all decided here rather than in each
+strategy: ``train.init_from`` warm-starts the weights (only) from a model file or run;
+``train.weighting.start_step`` runs plain uniform steps, with no strategy work at all, until
+that step; ``data.meta.mix`` turns the meta images into training data (``add`` appends each
+step's meta batch, ``only`` trains on it alone), the baselines a meta weighting must beat.
+Where the data marks corrupted HR targets (``batch["corrupt"]``), the log reports how much
+of the loss weight went to them (:func:`corrupt_weight_sums`).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +34,7 @@ from tqdm import tqdm
 
 from srmeta.atomic import atomic_write_text
 from srmeta.config import (
+    ConfigError,
     ExperimentConfig,
     config_hash,
     config_to_yaml,
@@ -33,20 +43,64 @@ from srmeta.config import (
 )
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches, make_loader
-from srmeta.errors import SrmetaError
+from srmeta.errors import ModelError, SrmetaError, first_line
 from srmeta.losses import pixel_loss_map
-from srmeta.models.files import META_IMAGES_KEY, save_model_file
-from srmeta.models.registry import load_model
+from srmeta.models.files import (
+    META_IMAGES_KEY,
+    meta_images_of,
+    read_model_file,
+    resolve_run_file,
+    save_model_file,
+)
+from srmeta.models.registry import get_descriptor, load_model
 from srmeta.train import checkpoint as ckpt
 from srmeta.train.distributed import World, barrier, init_world, rank_device, shutdown
 from srmeta.train.runlog import RunLog, truncate_after
 from srmeta.train.schedule import build_optimizer, build_scheduler
 from srmeta.train.validate import validate
-from srmeta.weighting import StepContext, build_strategy
+from srmeta.weighting import StepContext, Uniform, build_strategy
 from srmeta.weighting.reward import forward_with_rewards
 
 LAST_MODEL = "model_last.safetensors"
 BEST_MODEL = "model_best.safetensors"
+CORRUPTION_FILE = "corruption.json"
+INIT_FROM_KEY = "srmeta.init_from"
+
+
+def corrupt_weight_sums(weights: torch.Tensor, corrupt: torch.Tensor) -> torch.Tensor:
+    """``[weight on corrupted samples, all weight, corrupted pixels, all pixels]`` (float64).
+
+    ``weights`` are the ``B x H x W`` weights the SR loss used, ``corrupt`` the ``B`` flags.
+    Sums, not ratios, so that steps and DDP ranks add up: over a logging window the share
+    of weight on corrupted targets is ``s[0] / s[1]``, and ``s[2] / s[3]`` is what uniform
+    weights would give on the same samples, the baseline the share is to be read against.
+    """
+    per_sample = weights.detach().to(torch.float64).flatten(1).sum(dim=1)
+    pixels = torch.full_like(per_sample, float(weights[0].numel()))
+    flags = corrupt.to(device=per_sample.device, dtype=torch.float64)
+    return torch.stack(
+        [(per_sample * flags).sum(), per_sample.sum(), (pixels * flags).sum(), pixels.sum()]
+    )
+
+
+def corrupt_shares(sums: torch.Tensor) -> dict[str, float]:
+    """``corrupt_weight_share`` and ``corrupt_pixel_share`` from :func:`corrupt_weight_sums`
+    added over a window; empty when the window held no corrupted sample (undefined then)."""
+    weight_corrupt, weight_all, pixels_corrupt, pixels_all = (float(v) for v in sums)
+    if pixels_corrupt == 0 or weight_all <= 0:
+        return {}
+    return {
+        "corrupt_weight_share": weight_corrupt / weight_all,
+        "corrupt_pixel_share": pixels_corrupt / pixels_all,
+    }
+
+
+def init_file(source: Path) -> Path:
+    """The weights file ``train.init_from`` names: the file itself, or in a run folder
+    ``model_last`` (where the run ended; ``model_best`` only when there is no last)."""
+    if source.is_dir() and (source / LAST_MODEL).is_file():
+        return source / LAST_MODEL
+    return resolve_run_file(source) if source.is_dir() else source
 
 
 @dataclass
@@ -77,6 +131,11 @@ class Trainer:
         random.seed(cfg.seed)
 
         self.model: nn.Module = load_model(cfg.model.arch, cfg.scale, **cfg.model.options)
+        resume_path = self._resume_path(resume)
+        # A resumed run's checkpoint holds the weights (and the record of init_from).
+        self.init_from: dict[str, Any] | None = None
+        if resume_path is None and cfg.train.init_from is not None:
+            self.init_from = self._warm_start(Path(cfg.train.init_from).expanduser())
         self.model.to(self.device).train()
         self.net: nn.Module = self.model
         if self.world.distributed:
@@ -92,15 +151,20 @@ class Trainer:
         self.meta: MetaSet | None = MetaSet.from_config(cfg)
         if self.strategy.needs_meta and self.meta is None:
             raise SrmetaError(f"weighting '{weighting.name}' needs data.meta (a meta-dataset)")
+        self._mix = cfg.data.meta.mix if cfg.data.meta is not None else "none"
+        self._uniform = Uniform()  # the weighting before train.weighting.start_step
+        # Per logging window, summed over steps: see corrupt_weight_sums.
+        self._corrupt_window = torch.zeros(4, dtype=torch.float64, device=self.device)
         # The dual forward bypasses DDP's hooks and would carry bf16 tangents: plain jvp there.
         self._fused_rewards = not self.world.distributed and not cfg.train.bf16
         self.step = 0
         self.best: dict[str, Any] = {"psnr": None, "step": None}
         self.log = RunLog(self.run_dir, enabled=self.world.is_main)
-        self._start(resume)
+        self._start(resume_path)
 
     # -- state -------------------------------------------------------------------------
-    def _start(self, resume: str | None) -> None:
+    def _resume_path(self, resume: str | None) -> Path | None:
+        """The checkpoint to continue from; refuses to start afresh over an existing run."""
         path = ckpt.find_resume_state(self.run_dir, resume)
         if path is None:
             existing = ckpt.list_states(self.run_dir)
@@ -109,7 +173,50 @@ class Trainer:
                     f"{self.run_dir} already holds a run (checkpoint at step {existing[-1][0]});"
                     " continue it with --resume auto or set another output_dir"
                 )
-        else:
+        return path
+
+    def _warm_start(self, source: Path) -> dict[str, Any]:
+        """Load ``train.init_from``'s weights into the fresh model, before the optimizer and
+        the EMA copy are built from it; refuse a file of another model, naming what differs
+        (a silent partial load would train something else than the config says)."""
+        try:
+            file = init_file(source)
+            state, spec = read_model_file(file)
+        except ModelError as err:
+            raise ConfigError(f"train.init_from: {err}") from None
+        descriptor = get_descriptor(self.cfg.model.arch)
+        differs = []
+        if spec.arch != descriptor.name:
+            differs.append(f"architecture {spec.arch}, not {descriptor.name}")
+        if spec.scale is not None and spec.scale != self.cfg.scale:
+            differs.append(f"scale x{spec.scale}, not x{self.cfg.scale}")
+        if spec.arch == descriptor.name:
+            want = descriptor.options_with_defaults(self.cfg.model.options)
+            for key in sorted(set(want) | set(spec.options)):
+                if spec.options.get(key) != want.get(key):
+                    differs.append(f"{key}={spec.options.get(key)!r}, not {want.get(key)!r}")
+        if differs:
+            raise ConfigError(
+                f"train.init_from: {file} holds another model than this run's"
+                f" ({'; '.join(differs)})"
+            )
+        try:
+            self.model.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            why = first_line(err)
+            raise ConfigError(f"train.init_from: {file}: weights do not fit ({why})") from None
+        # Images the source learned from stay out of this run's evaluation too.
+        return {"file": str(file.resolve()), "meta_images": meta_images_of(file)}
+
+    def excluded_images(self) -> list[str]:
+        """Image stems evaluation must not score: this run's meta images and those the
+        ``init_from`` weights were trained with."""
+        names = list(self.meta.names) if self.meta is not None else []
+        inherited = self.init_from["meta_images"] if self.init_from is not None else []
+        return list(dict.fromkeys([*names, *inherited]))
+
+    def _start(self, path: Path | None) -> None:
+        if path is not None:
             self._restore(ckpt.load_state(path, self.device))
             if self.world.is_main:
                 truncate_after(self.log.path, self.step)
@@ -131,6 +238,7 @@ class Trainer:
         ckpt.restore_rng(state["rng"])
         self.step = int(state["step"])
         self.best = dict(state["best"])
+        self.init_from = state.get("init_from")
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -143,6 +251,7 @@ class Trainer:
             "weighting": self.strategy.state_dict(),
             "rng": ckpt.rng_state(),
             "best": self.best,
+            "init_from": self.init_from,
         }
 
     def inference_model(self) -> nn.Module:
@@ -151,8 +260,11 @@ class Trainer:
 
     def _save_model(self, name: str, extra: dict[str, str]) -> None:
         meta = {"srmeta.config_hash": self.hash, "srmeta.step": str(self.step), **extra}
-        if self.meta is not None:  # so evaluation can refuse to score on them
-            meta[META_IMAGES_KEY] = json.dumps(self.meta.names)
+        excluded = self.excluded_images()
+        if excluded:  # so evaluation can refuse to score on them
+            meta[META_IMAGES_KEY] = json.dumps(excluded)
+        if self.init_from is not None:
+            meta[INIT_FROM_KEY] = self.init_from["file"]
         save_model_file(
             self.run_dir / name,
             self.inference_model(),
@@ -176,15 +288,40 @@ class Trainer:
         meta, device, rank = self.meta, self.device, self.world.rank
         return lambda: {k: v.to(device) for k, v in meta.batch(step, rank).items()}
 
+    def step_inputs(
+        self, step: int, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """LR, HR and corrupt flags the SR step of ``step`` trains on: ``batch``, with this
+        step's meta batch appended under ``data.meta.mix: add`` (its samples not corrupt).
+        A batch without ``corrupt`` flags marks nothing."""
+        device = self.device
+        lr = batch["lr"].to(device, non_blocking=True)
+        hr = batch["hr"].to(device, non_blocking=True)
+        flags = batch.get("corrupt")
+        if flags is None:
+            corrupt = torch.zeros(len(lr), dtype=torch.bool, device=device)
+        else:
+            corrupt = flags.to(device=device, dtype=torch.bool).reshape(len(lr))
+        if self._mix == "add" and self.meta is not None:
+            extra = self.meta.batch(step, self.world.rank)
+            lr = torch.cat([lr, extra["lr"].to(device)])
+            hr = torch.cat([hr, extra["hr"].to(device)])
+            none = torch.zeros(len(extra["lr"]), dtype=torch.bool, device=device)
+            corrupt = torch.cat([corrupt, none])
+        return lr, hr, corrupt
+
     def train_step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One SR update on ``batch``; returns what the strategy wants logged."""
-        lr = batch["lr"].to(self.device, non_blocking=True)
-        hr = batch["hr"].to(self.device, non_blocking=True)
+        lr, hr, corrupt = self.step_inputs(step, batch)
         loss_cfg = self.cfg.train.loss
         ctx = StepContext(step, lr, hr, None, None, self.model, self.optimizer,  # type: ignore[arg-type]
                           self._meta_batch(step), loss_cfg.kind, loss_cfg.eps)  # fmt: skip
+        ctx.corrupt = corrupt
+        # Before start_step the base weighting stands in: uniform, no rewards, no learning.
+        started = step >= self.cfg.train.weighting.start_step
+        strategy = self.strategy if started else self._uniform
         # One forward for both the SR step and the rewards, where the forward can be dual.
-        direction = self.strategy.reward_direction(ctx) if self._fused_rewards else None
+        direction = strategy.reward_direction(ctx) if self._fused_rewards else None
         if direction is not None:
             ctx.sr, ctx.loss_map, ctx.reward = forward_with_rewards(
                 self.model, lr, hr, direction, loss_cfg.kind, loss_cfg.eps
@@ -195,9 +332,11 @@ class Trainer:
                 ctx.sr = self.net(lr)
             ctx.loss_map = pixel_loss_map(ctx.sr, hr, loss_cfg.kind, loss_cfg.eps)
         loss_map = ctx.loss_map
-        logs = self.strategy.update(ctx)
-        loss = (self.strategy.weights(ctx) * loss_map).mean()
-        extra = self.strategy.extra_loss(ctx)
+        logs = strategy.update(ctx)
+        weights = strategy.weights(ctx)
+        loss = (weights * loss_map).mean()
+        self._corrupt_window += corrupt_weight_sums(weights.expand_as(loss_map), corrupt)
+        extra = strategy.extra_loss(ctx)
         if extra is not None:
             logs["extra_loss"] = extra.detach()
             loss = loss + extra
@@ -225,8 +364,7 @@ class Trainer:
         cfg, total = self.cfg, self.cfg.train.steps
         if self.step >= total:
             return self._result({})
-        dataset = TrainingPatches.from_config(cfg, self.world.rank, self.world.world_size)
-        loader = make_loader(dataset, self.step, total, cfg.data.train.workers)
+        loader = self._batches()
         show = self.progress and self.world.is_main
         bar = tqdm(total=total, initial=self.step, disable=not show, desc=cfg.name)
         last_val: dict[str, float] = {}
@@ -238,6 +376,7 @@ class Trainer:
                 bar.update(1)
                 if self.step % cfg.train.log_every == 0 or self.step == total:
                     values = {k: self._global_mean(v) for k, v in logs.items()}
+                    values.update(self._corrupt_log())
                     now = time.perf_counter()
                     values["lr"] = self.optimizer.param_groups[0]["lr"]
                     values["sec_per_step"] = (now - tick) / cfg.train.log_every
@@ -254,10 +393,36 @@ class Trainer:
             self.log.close()
         return self._result(last_val)
 
+    def _batches(self) -> Iterable[dict[str, torch.Tensor]]:
+        """The batches of steps ``self.step..steps-1``: training patches, or under
+        ``data.meta.mix: only`` the meta batches alone (the pool is then not even loaded)."""
+        total, rank = self.cfg.train.steps, self.world.rank
+        if self._mix == "only" and self.meta is not None:
+            meta = self.meta
+            return (meta.batch(step, rank) for step in range(self.step, total))
+        dataset = TrainingPatches.from_config(self.cfg, rank, self.world.world_size)
+        record = getattr(dataset, "corruption_record", None)  # once the data side has it
+        if record is not None and self.world.is_main:
+            text = json.dumps(record(), indent=2, sort_keys=True) + "\n"
+            atomic_write_text(self.run_dir / CORRUPTION_FILE, text, force=True)
+        return make_loader(dataset, self.step, total, self.cfg.data.train.workers)
+
+    def _corrupt_log(self) -> dict[str, float]:
+        """The window's corrupt shares (summed over ranks), then a fresh window.
+
+        Every rank reduces every time, so the collective never depends on local data. A
+        window cut by a resume covers only its steps after the resume.
+        """
+        window = self._corrupt_window.clone()
+        if self.world.distributed:
+            torch.distributed.all_reduce(window)
+        self._corrupt_window.zero_()
+        return corrupt_shares(window)
+
     def _validate(self) -> dict[str, float]:
         scores: dict[str, float] = {}
         if self.world.is_main:
-            names = self.meta.names if self.meta is not None else []
+            names = self.excluded_images()
             scores = validate(self.inference_model(), self.cfg, self.device, exclude=names,
                               log=self.log, step=self.step)  # fmt: skip
             self.model.train()
