@@ -193,6 +193,80 @@ def test_degradations_are_validated_and_built(tmp_path: Path) -> None:
     assert cfg.train_degradation() == Degradation(noise=3)
 
 
+def test_corrupt_section_reads_the_four_kinds(tmp_path: Path) -> None:
+    assert load_config(_write(tmp_path, MINIMAL)).data.train.corrupt is None
+    text = "name: a\nscale: 4\nmodel: {arch: x}\ndata: {train: {corrupt: %s}}\n"
+    cases = [
+        ("{fraction: 0.5, blur: 1.5, seed: 0}", {"blur": 1.5, "shift": None, "seed": 0}),
+        ("{fraction: 0.5, shift: [2, 4]}", {"shift": (2, 4), "blur": None}),
+        ("{fraction: 0.5, shift: 3}", {"shift": (3, 3)}),  # one distance for every image
+        ("{fraction: 0.5, jpeg: 20}", {"jpeg": 20, "noise": None}),
+        ("{fraction: 0.5, noise: 15, seed: 7}", {"noise": 15.0, "seed": 7}),
+        ("{fraction: 0, blur: 1, shift: 1, noise: 1, jpeg: 100}", {"fraction": 0.0}),
+        ("{fraction: 1, noise: 1e-1}", {"fraction": 1.0, "noise": 0.1}),
+    ]
+    for body, want in cases:
+        cfg = load_config(_write(tmp_path, text % body))
+        corrupt = cfg.data.train.corrupt
+        assert corrupt is not None
+        assert {k: getattr(corrupt, k) for k in want} == want
+        again = load_config(_write(tmp_path, config_to_yaml(cfg), "again.yaml"))
+        assert again == cfg and config_hash(again) == config_hash(cfg)
+    path = _write(tmp_path, _with(data={"train": {"corrupt": {"fraction": 0.5, "jpeg": 20}}}))
+    cfg = load_config(path, ["data.train.corrupt.fraction=0.25", "data.train.corrupt.shift=2"])
+    assert cfg.data.train.corrupt is not None
+    assert (cfg.data.train.corrupt.fraction, cfg.data.train.corrupt.shift) == (0.25, (2, 2))
+    assert config_hash(cfg) != config_hash(load_config(path))
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected"),
+    [
+        (
+            {"fraction": 1.5, "blur": 1},
+            "config: data.train.corrupt.fraction: Input should be less than or equal to 1"
+            " (got 1.5)",
+        ),
+        (
+            {"fraction": 0.5},
+            "config: data.train.corrupt: give at least one of blur, shift, noise or jpeg",
+        ),
+        (
+            {"fraction": 0.5, "jpeg": 20, "sigma": 2},
+            "config: data.train.corrupt.sigma: unknown key",
+        ),
+        ({"jpeg": 20}, "config: data.train.corrupt.fraction: Field required"),
+        (
+            {"fraction": 0.5, "shift": [4, 2]},
+            "config: data.train.corrupt: shift: range low 4 is above high 2",
+        ),
+    ],
+)
+def test_corrupt_errors_name_the_key(tmp_path: Path, corrupt: dict, expected: str) -> None:
+    assert _error(tmp_path, _with(data={"train": {"corrupt": corrupt}})) == expected
+
+
+def test_corrupt_values_are_range_checked(tmp_path: Path) -> None:
+    for bad in (
+        {"shift": 0},
+        {"shift": [1, 2, 3]},
+        {"shift": 2.5},
+        {"shift": True},
+        {"jpeg": 0},
+        {"jpeg": 101},
+        {"blur": 0},
+        {"noise": -1},
+        {"noise": True},
+    ):
+        message = _error(tmp_path, _with(data={"train": {"corrupt": {"fraction": 0.5, **bad}}}))
+        assert message.startswith(f"config: data.train.corrupt.{next(iter(bad))}")
+    assert "data.train.corrupt.fraction" in _error(
+        tmp_path, _with(data={"train": {"corrupt": {"fraction": -0.1, "jpeg": 20}}})
+    )
+    message = _error(tmp_path, MINIMAL, ["data.train.corrupt.sigma=2"])
+    assert "data.train.corrupt.sigma: unknown key" in message
+
+
 def test_other_cross_checks(tmp_path: Path) -> None:
     assert "name:" in _error(tmp_path, _with(name="a/b"))
     assert "device:" in _error(tmp_path, _with(device="gpu"))

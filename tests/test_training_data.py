@@ -6,6 +6,8 @@ sees; tiny synthetic images in ``tmp_path`` cover augmentation and edge cases.
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +16,12 @@ import torch
 import yaml
 from PIL import Image
 
-from srmeta.config import ConfigError, MetaConfig, load_config
-from srmeta.data.benchmarks import find_dataset
+from srmeta.config import ConfigError, CorruptConfig, MetaConfig, load_config
+from srmeta.data.benchmarks import dataset_info, find_dataset
+from srmeta.data.corrupt import CORRUPT_STREAM, DIRECTIONS, shift_image
 from srmeta.data.meta import MetaSet, resolve_meta_files
-from srmeta.data.training import TrainingPatches, make_loader
-from srmeta.degrade import Degradation
+from srmeta.data.training import TrainingPatches, dihedral, make_loader
+from srmeta.degrade import Degradation, rng_for
 from srmeta.errors import DatasetError
 from srmeta.resize import imresize
 
@@ -70,7 +73,8 @@ def _png(path: Path, array: np.ndarray) -> Path:
 def test_batch_shapes_dtypes_and_ranges(patches) -> None:
     assert len(patches.images) == 91 and not patches.skipped  # all of T91 is >= 48 px
     batch = patches[0]
-    assert set(batch) == {"lr", "hr", "index"}
+    assert set(batch) == {"lr", "hr", "index", "corrupt"}
+    assert batch["corrupt"].dtype == torch.bool and not batch["corrupt"].any()
     lr, hr, index = batch["lr"], batch["hr"], batch["index"]
     p = PATCH // SCALE
     assert lr.shape == (BATCH, 3, p, p) and lr.dtype == torch.float32
@@ -285,3 +289,229 @@ def test_meta_set_from_config(tmp_path, data_root) -> None:
     assert meta is not None and meta.names == ["bird"]
     assert meta.batch(0)["hr"].shape == (2, 3, 32, 32)
     assert meta.batch(0)["lr"].shape == (2, 3, 16, 16)
+
+
+# ---------------------------------------------------------------- the 590-image training pool
+
+
+def test_general100_and_bsds400_complete_the_590_image_pool(data_root) -> None:
+    general, bsds = find_dataset("General100", data_root), find_dataset("BSDS400", data_root)
+    assert len(general) == 100 and {f.suffix for f in general.files} == {".png"}
+    assert len(bsds) == 399 and {f.suffix for f in bsds.files} == {".jpg"}
+    for name, count in (("T91", 91), ("General100", 100), ("BSDS400", 399)):
+        info = dataset_info(name)
+        assert info is not None and info.images == count and info.role == "train"
+    assert 91 + len(general) + len(bsds) == 590
+    # BSDS400 is BSDS500 train + test, never val (= BSD100), and lacks Set5 woman's source.
+    stems = {f.stem for f in bsds.files}
+    assert not stems & {f.stem for f in find_dataset("BSD100", data_root).files}
+    assert "302003" not in stems
+    assert TrainingPatches(bsds.files[:2], 4, 48, 2, BICUBIC, True, seed=0).images[0].shape[0] == 3
+
+
+# ---------------------------------------------------------------- corrupted targets
+
+NOISY_SHIFT = CorruptConfig(fraction=0.5, shift=(2, 4), noise=15, seed=0)
+
+
+@pytest.fixture(scope="module")
+def corrupted(t91) -> TrainingPatches:
+    return _patches(t91, corrupt=NOISY_SHIFT)
+
+
+def _u8(x: torch.Tensor) -> torch.Tensor:
+    return (x * 255).round().to(torch.uint8)
+
+
+def test_corruption_count_and_choice_follow_the_seed(t91, corrupted) -> None:
+    # round(0.5 * 91) = round(45.5) = 46 and round(0.5 * 5) = 2 (halves to even);
+    # round(0.34 * 10) = 3.
+    assert sum(corrupted.corrupted) == 46 and len(corrupted.corrupted) == 91
+    assert sum(_patches(t91[:10], corrupt=CorruptConfig(fraction=0.34, jpeg=50)).corrupted) == 3
+    assert sum(_patches(t91[:5], corrupt=CorruptConfig(fraction=0.5, jpeg=50)).corrupted) == 2
+    # The documented draw: 46 of 91 without replacement from SeedSequence([seed, STREAM]).
+    rng = np.random.default_rng(np.random.SeedSequence([0, CORRUPT_STREAM]))
+    chosen = set(rng.choice(91, 46, replace=False).tolist())
+    assert [i for i, flag in enumerate(corrupted.corrupted) if flag] == sorted(chosen)
+    again = _patches(t91, corrupt=NOISY_SHIFT)
+    assert again.corrupted == corrupted.corrupted
+    assert again.corruption_params == corrupted.corruption_params
+    for step in (0, 5, 999):
+        assert _same(again[step], corrupted[step])
+    small = [
+        _patches(t91[:20], corrupt=CorruptConfig(fraction=0.5, jpeg=50, seed=s)) for s in (0, 1)
+    ]
+    assert small[0].corrupted != small[1].corrupted
+    assert sum(small[0].corrupted) == sum(small[1].corrupted) == 10
+    none = _patches(t91[:5], corrupt=CorruptConfig(fraction=0.0, noise=5))
+    assert not any(none.corrupted) and not none[0]["corrupt"].any()
+
+
+def test_corruption_record_is_json_and_names_the_corrupted_images(corrupted) -> None:
+    record = json.loads(json.dumps(corrupted.corruption_record()))
+    chosen = [i for i, flag in enumerate(corrupted.corrupted) if flag]
+    assert record["pool_size"] == 91 and record["stream"] == CORRUPT_STREAM
+    assert record["corrupt"] == {
+        "fraction": 0.5, "blur": None, "shift": [2, 4], "noise": 15.0, "jpeg": None, "seed": 0,
+    }  # fmt: skip
+    assert record["corrupted"] == [corrupted.files[i].stem for i in chosen]
+    assert record["corrupted_names"] == [f"T91/{corrupted.files[i].stem}" for i in chosen]
+    assert [p["name"] for p in record["params"]] == record["corrupted_names"]
+    assert all(set(p) == {"name", "shift", "noise"} for p in record["params"])
+    assert record["held_out"] == [] and record["skipped"] == []
+
+
+def test_batches_flag_corrupt_samples_lr_stays_clean_and_targets_differ_exactly_there(
+    t91, patches, corrupted
+) -> None:
+    p = PATCH
+    for step in range(6):
+        clean, dirty = patches[step], corrupted[step]
+        plan = corrupted.rank_plan(step)
+        flags = [corrupted.corrupted[i] for i, *_ in plan]
+        assert dirty["corrupt"].tolist() == flags
+        assert torch.equal(dirty["lr"], clean["lr"]) and torch.equal(dirty["index"], clean["index"])
+        for b, (i, top, left, transform) in enumerate(plan):
+            assert torch.equal(dirty["hr"][b], clean["hr"][b]) == (not flags[b])
+            crop = corrupted.targets[i][:, top : top + p, left : left + p]
+            assert torch.equal(_u8(dirty["hr"][b]), dihedral(crop, transform))
+    assert any(corrupted[s]["corrupt"].any() for s in range(6))
+    # Each rank's flags and targets are its slice of the global batch's.
+    kw = {"corrupt": NOISY_SHIFT, "batch_size": 4}
+    single = _patches(t91[:12], **kw)[3]
+    ranks = [_patches(t91[:12], rank=r, world_size=2, **kw)[3] for r in (0, 1)]
+    for key in ("corrupt", "hr", "lr"):
+        assert torch.equal(torch.cat([r[key] for r in ranks]), single[key])
+
+
+def test_shift_moves_the_target_by_the_drawn_offset(t91) -> None:
+    # Hand-made: out[y, x] = in[clamp(y + 1), clamp(x - 2)].
+    tiny = torch.arange(12).reshape(1, 3, 4)
+    assert shift_image(tiny, 1, -2).tolist() == [[[4, 4, 4, 5], [8, 8, 8, 9], [8, 8, 8, 9]]]
+    data = _patches(t91[:8], corrupt=CorruptConfig(fraction=1, shift=(2, 4), seed=3))
+    assert all(data.corrupted)
+    directions = set()
+    for i, (clean, target) in enumerate(zip(data.images, data.targets, strict=True)):
+        params = data.corruption_params[i]
+        assert params is not None
+        dy, dx = params["shift"]
+        # The draws the docs promise: distance in 2..4, then one of four directions.
+        rng = np.random.default_rng(np.random.SeedSequence([3, i, CORRUPT_STREAM]))
+        distance = int(rng.integers(2, 5))
+        uy, ux = DIRECTIONS[int(rng.integers(4))]
+        assert (dy, dx) == (uy * distance, ux * distance) and 2 <= abs(dy + dx) <= 4
+        directions.add((uy, ux))
+        h, w = clean.shape[-2:]
+        ys, xs = slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx))
+        src_ys = slice(ys.start + dy, ys.stop + dy)
+        src_xs = slice(xs.start + dx, xs.stop + dx)
+        assert torch.equal(target[:, ys, xs], clean[:, src_ys, src_xs])  # interior pixels
+        rows = np.clip(np.arange(h) + dy, 0, h - 1)
+        cols = np.clip(np.arange(w) + dx, 0, w - 1)
+        assert np.array_equal(target.numpy(), clean.numpy()[:, rows][:, :, cols])
+    assert len(directions) > 1
+
+
+def test_blurred_impulse_is_the_gaussian_kernel(tmp_path) -> None:
+    impulse = np.zeros((15, 15, 3), np.uint8)
+    impulse[7, 7] = 255
+    path = _png(tmp_path / "impulse.png", impulse)
+    data = _patches([path], scale=2, patch_size=4, batch_size=2,
+                    corrupt=CorruptConfig(fraction=1, blur=1.0))  # fmt: skip
+    # sigma 1 -> support 2 * ceil(3) + 1 = 7; g(a, b) = exp(-(a^2 + b^2) / 2), sum 1.
+    a = np.arange(-3, 4, dtype=np.float64)
+    g = np.exp(-(a[:, None] ** 2 + a[None, :] ** 2) / 2)
+    expected = np.zeros((3, 15, 15), np.uint8)
+    expected[:, 4:11, 4:11] = np.floor(255 * g / g.sum() + 0.5).astype(np.uint8)
+    # Centre 255 / 2.5059^2 = 40.6; 3 px out 255 e^-4.5 / 6.28 = 0.45.
+    assert expected[0, 7, 7] == 41 and expected[0, 4, 7] == 0
+    assert np.array_equal(data.targets[0].numpy(), expected)
+    assert data.corruption_params == [{"blur": 1.0}]
+
+
+def test_noise_and_jpeg_corruption_match_their_oracles(tmp_path) -> None:
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (16, 20, 3)).astype(np.uint8)
+    path = _png(tmp_path / "img.png", image)
+    kw = {"scale": 2, "patch_size": 8, "batch_size": 2}
+    noisy = _patches([path], corrupt=CorruptConfig(fraction=1, noise=15, seed=4), **kw)
+    field = np.random.default_rng(np.random.SeedSequence([4, 0, CORRUPT_STREAM])).standard_normal(
+        (3, 16, 20)
+    )
+    want = np.clip(np.floor(image.transpose(2, 0, 1) + 15 * field + 0.5), 0, 255)
+    assert np.array_equal(noisy.targets[0].numpy(), want.astype(np.uint8))
+    jpeg = _patches([path], corrupt=CorruptConfig(fraction=1, jpeg=20), **kw)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=20)
+    want = np.array(Image.open(buf).convert("RGB")).transpose(2, 0, 1)
+    assert np.array_equal(jpeg.targets[0].numpy(), want)
+    assert not np.array_equal(want, image.transpose(2, 0, 1))
+
+
+def test_corrupt_from_config(tmp_path, data_root) -> None:
+    config = {
+        "name": "t",
+        "scale": 4,
+        "data_root": str(data_root),
+        "model": {"arch": "espcn"},
+        "data": {"train": {"patch_size": 48, "batch_size": 4,
+                           "corrupt": {"fraction": 0.5, "jpeg": 20, "seed": 2}}},
+    }  # fmt: skip
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    data = TrainingPatches.from_config(load_config(path))
+    assert sum(data.corrupted) == 46
+    assert data.corruption_record()["corrupt"]["seed"] == 2
+
+
+# ---------------------------------------------------------------- meta images held out
+
+
+def _meta_config(tmp_path: Path, data_root: Path, meta: dict) -> TrainingPatches:
+    config = {
+        "name": "t",
+        "scale": 4,
+        "data_root": str(data_root),
+        "model": {"arch": "espcn"},
+        "data": {"train": {"patch_size": 48, "batch_size": 4}, "meta": meta},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return TrainingPatches.from_config(load_config(path))
+
+
+def test_meta_images_in_the_pool_are_held_out(tmp_path, data_root) -> None:
+    data = _meta_config(tmp_path, data_root, {"dataset": "T91", "names": ["t1", "tt9"]})
+    assert len(data.files) == len(data.images) == 89
+    assert [p.stem for p in data.held_out] == ["t1", "tt9"]
+    assert not {"t1", "tt9"} & {p.stem for p in data.files}
+    assert data.corruption_record()["held_out"] == ["T91/t1", "T91/tt9"]
+    # Compared as resolved paths: a roundabout spelling of the same file is still held out.
+    folder = find_dataset("T91", data_root).folder
+    roundabout = str(folder / ".." / folder.name / "t2.png")
+    data = _meta_config(tmp_path, data_root, {"images": [roundabout]})
+    assert len(data.files) == 90 and [p.stem for p in data.held_out] == ["t2"]
+    # A meta set from another dataset leaves the pool whole.
+    data = _meta_config(tmp_path, data_root, {"dataset": "Set5", "names": ["bird"]})
+    assert len(data.files) == 91 and data.held_out == []
+
+
+# ---------------------------------------------------------------- degradation mixtures
+
+
+def test_mixed_degradation_pool_draws_per_sample_and_redraws_identically(t91) -> None:
+    degradation = Degradation.parse("noise:0-20 blur:iso:0.2-4")
+    kw = {"degradation": degradation, "batch_size": 4, "corrupt": NOISY_SHIFT}
+    data = _patches(t91[:12], **kw)
+    for step in (0, 3):
+        batch = data[step]
+        params = []
+        for b, index in enumerate(batch["index"].tolist()):
+            drawn = degradation.sample(rng_for(degradation.seed, index))
+            assert 0.2 <= drawn.sigma_x <= 4 and 0 <= drawn.noise <= 20
+            params.append((drawn.sigma_x, drawn.noise))
+            # LR is the sample's own degradation of the clean HR crop, not of the target.
+            clean = data.hr_patches(step)[b]
+            assert torch.equal(_u8(batch["lr"][b]), degradation.apply(clean, SCALE, index=index))
+        assert len(set(params)) == 4  # every sample of the step has its own parameters
+        assert _same(batch, data[step]) and _same(batch, _patches(t91[:12], **kw)[step])

@@ -95,6 +95,43 @@ class ModelConfig(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+def _int_pair(value: Any) -> Any:
+    """``shift: 3`` means ``[3, 3]``: one distance for every corrupted image."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    return value
+
+
+ShiftRange = Annotated[
+    tuple[Annotated[StrictInt, Field(ge=1)], Annotated[StrictInt, Field(ge=1)]],
+    BeforeValidator(_int_pair),
+]
+
+
+class CorruptConfig(_Section):
+    """Deliberately corrupted HR *targets* for a seeded fraction of the training pool.
+
+    Label noise of a known kind and amount is how a weighting strategy is tested: a good one
+    should down-weight exactly the corrupted samples, which the batches flag. Kinds apply in
+    the order blur, shift, noise, jpeg; see :mod:`srmeta.data.corrupt` for the draws.
+    """
+
+    fraction: Float = Field(ge=0, le=1)
+    blur: Float | None = Field(None, gt=0)  # Gaussian sigma, HR pixels
+    shift: ShiftRange | None = None  # distance in HR pixels, drawn per image from [low, high]
+    noise: Float | None = Field(None, gt=0)  # Gaussian sigma, 8-bit levels
+    jpeg: StrictInt | None = Field(None, ge=1, le=100)  # quality
+    seed: StrictInt = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _some_kind(self) -> CorruptConfig:
+        if all(getattr(self, k) is None for k in ("blur", "shift", "noise", "jpeg")):
+            raise ValueError("give at least one of blur, shift, noise or jpeg")
+        if self.shift is not None and self.shift[0] > self.shift[1]:
+            raise ValueError(f"shift: range low {self.shift[0]} is above high {self.shift[1]}")
+        return self
+
+
 class TrainDataConfig(_Section):
     datasets: NameList = Field(default_factory=lambda: ["T91"])
     patch_size: StrictInt = Field(96, ge=1)
@@ -102,6 +139,7 @@ class TrainDataConfig(_Section):
     workers: StrictInt = Field(0, ge=0)
     degradation: DegradationSpec = "bicubic"
     augment: StrictBool = True
+    corrupt: CorruptConfig | None = None
 
 
 class MetaConfig(_Section):

@@ -164,7 +164,7 @@ def rng_for(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, index]))
 
 
-def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Pillow JPEG round trip in memory of a uint8 ``C x H x W`` (C = 1 or 3), default 4:2:0."""
     channels = x.shape[0]
     if channels not in (1, 3):
@@ -410,7 +410,7 @@ class Degradation(_Spec):
         if img.dtype == torch.uint8 or quantize or s.jpeg is not None:
             x = to_uint8(x)
             if s.jpeg is not None:
-                x = _jpeg(x, s.jpeg)
+                x = jpeg_roundtrip(x, s.jpeg)
             if img.dtype == torch.uint8:
                 return x
             x = x.to(torch.float64)

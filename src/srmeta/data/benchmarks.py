@@ -38,6 +38,14 @@ KNOWN_DATASETS: tuple[DatasetInfo, ...] = (
     DatasetInfo("BSD100", ("B100",), 100, "test", "BSDS500 val split, decoded from JPEG"),
     DatasetInfo("Urban100", (), 100, "test", "SelfExSR release, full-resolution HR"),
     DatasetInfo("T91", (), 91, "train", "SRCNN training set (t*.png, tt*.png)"),
+    DatasetInfo("General100", (), 100, "train", "FSRCNN's General-100 (im_*.png, from BMP)"),
+    DatasetInfo(
+        "BSDS400",
+        (),
+        399,
+        "train",
+        "BSDS500 train + test splits, original JPEGs (*.jpg); without 302003 (Set5 woman)",
+    ),
 )
 
 
@@ -122,6 +130,19 @@ def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
     """Cut right and bottom so height and width are multiples of ``scale`` (the protocol)."""
     h, w = image.shape[-2:]
     return image[..., : h - h % scale, : w - w % scale]
+
+
+def as_rgb(image: torch.Tensor) -> torch.Tensor:
+    """A uint8 ``C x H x W`` with C = 3: gray images are replicated, so batches stack.
+
+    Lives here (not in ``training``) so that both training patches and the meta-set can use
+    it without the one importing the other's module in a cycle.
+    """
+    if image.shape[0] == 3:
+        return image
+    if image.shape[0] == 1:
+        return image.expand(3, -1, -1).contiguous()
+    raise DatasetError(f"expected 1 or 3 channels, got {image.shape[0]}")
 
 
 def load_hr(path: Path, max_pixels: int | None = None) -> torch.Tensor:

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from srmeta.config import ConfigError, ExperimentConfig, MetaConfig
-from srmeta.data.benchmarks import IMAGE_SUFFIXES, find_dataset, load_hr, mod_crop
-from srmeta.data.training import as_rgb
+from srmeta.data.benchmarks import IMAGE_SUFFIXES, as_rgb, find_dataset, load_hr, mod_crop
 from srmeta.degrade import Degradation
 from srmeta.errors import DatasetError
 

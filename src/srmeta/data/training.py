@@ -22,19 +22,31 @@ The degradation of global sample ``j`` of ``step`` uses image index ``step * bat
 a global sample counter, unique per (step, rank, b) and returned as ``index``. Random
 degradations therefore follow the degradation's own ``seed:`` (vary it to change the draws),
 not the experiment seed.
+
+The pool is the configured datasets in order, less images smaller than the patch
+(:attr:`TrainingPatches.skipped`) and less the meta-dataset's images
+(:attr:`TrainingPatches.held_out`): a meta image that is also trained on would leak the meta
+objective into the training loss. With ``data.train.corrupt``, a seeded fixed subset of the
+pool has its HR *target* corrupted once at load time (:mod:`srmeta.data.corrupt`); the LR
+input is still made from the clean HR crop and the target is the same crop of the corrupted
+image, so only the label is wrong. Corruption adds no draws to the batch generator, so the
+plan (and the LR) of every step is the same with and without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from srmeta.config import ConfigError, ExperimentConfig
-from srmeta.data.benchmarks import find_dataset, load_hr
+from srmeta.config import ConfigError, CorruptConfig, ExperimentConfig
+from srmeta.data.benchmarks import as_rgb, find_dataset, load_hr
+from srmeta.data.corrupt import CORRUPT_STREAM, corrupt_image, corrupted_indices
+from srmeta.data.meta import resolve_meta_files
 from srmeta.degrade import Degradation
 from srmeta.errors import DatasetError
 
@@ -42,13 +54,21 @@ STEPS_LIMIT = 2**31 - 1
 """``len(TrainingPatches)``: the step index space; loaders pick a range out of it."""
 
 
-def as_rgb(image: torch.Tensor) -> torch.Tensor:
-    """A uint8 ``C x H x W`` with C = 3: gray images are replicated, so batches stack."""
-    if image.shape[0] == 3:
-        return image
-    if image.shape[0] == 1:
-        return image.expand(3, -1, -1).contiguous()
-    raise DatasetError(f"expected 1 or 3 channels, got {image.shape[0]}")
+__all__ = [
+    "STEPS_LIMIT",
+    "StepSampler",
+    "TrainingPatches",
+    "as_rgb",
+    "dihedral",
+    "make_loader",
+    "qualified_name",
+]
+
+
+def qualified_name(path: Path) -> str:
+    """``<dataset folder>/<stem>`` (``T91/t1`` for ``T91/HR/t1.png``): stems alone may clash."""
+    folder = path.parent.parent if path.parent.name == "HR" else path.parent
+    return f"{folder.name}/{path.stem}"
 
 
 def dihedral(image: torch.Tensor, transform: int) -> torch.Tensor:
@@ -83,6 +103,11 @@ class TrainingPatches(Dataset):
     patch in either dimension are skipped (listed in :attr:`skipped`); none left is an error.
     Gray images are replicated to 3 channels. With ``world_size`` ranks, each rank gets its
     own ``batch_size // world_size`` samples of the step's global batch (module docstring).
+
+    Files in ``exclude`` (compared as resolved paths) are left out and listed in
+    :attr:`held_out`. With ``corrupt``, :attr:`corrupted` flags the pool images whose target
+    is corrupted, :attr:`corruption_params` holds what was drawn for each (None if clean),
+    and :meth:`corruption_record` is the JSON-safe record of both.
     """
 
     def __init__(
@@ -96,6 +121,8 @@ class TrainingPatches(Dataset):
         seed: int,
         rank: int = 0,
         world_size: int = 1,
+        corrupt: CorruptConfig | None = None,
+        exclude: Collection[Path] = (),
     ) -> None:
         _check_geometry(scale, patch_size, batch_size, world_size)
         if not 0 <= rank < world_size:
@@ -111,10 +138,16 @@ class TrainingPatches(Dataset):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        self.corrupt = corrupt
         self.files: list[Path] = []
         self.skipped: list[Path] = []
+        self.held_out: list[Path] = []
         self.images: list[torch.Tensor] = []
+        excluded = {Path(p).resolve() for p in exclude}
         for path in files:
+            if Path(path).resolve() in excluded:
+                self.held_out.append(Path(path))
+                continue
             image = load_hr(Path(path))
             if min(image.shape[-2:]) < patch_size:
                 self.skipped.append(Path(path))
@@ -126,14 +159,27 @@ class TrainingPatches(Dataset):
                 f"no training image is at least {patch_size}x{patch_size} pixels"
                 f" ({len(self.skipped)} given); lower data.train.patch_size"
             )
+        # Targets alias the clean images except where corrupted (a copy only for those).
+        self.targets: list[torch.Tensor] = list(self.images)
+        self.corrupted: list[bool] = [False] * len(self.images)
+        self.corruption_params: list[dict[str, Any] | None] = [None] * len(self.images)
+        if corrupt is not None:
+            for i in corrupted_indices(len(self.images), corrupt):
+                self.targets[i], self.corruption_params[i] = corrupt_image(
+                    self.images[i], corrupt, i
+                )
+                self.corrupted[i] = True
 
     @classmethod
     def from_config(
         cls, cfg: ExperimentConfig, rank: int = 0, world_size: int = 1
     ) -> TrainingPatches:
-        """The training patches of ``cfg.data.train`` (datasets concatenated in order)."""
+        """The training patches of ``cfg.data.train`` (datasets concatenated in order), less
+        the images of ``cfg.data.meta`` (held out) and with ``data.train.corrupt`` applied."""
         train = cfg.data.train
         files = [f for name in train.datasets for f in find_dataset(name, cfg.data_root).files]
+        meta = cfg.data.meta
+        exclude = resolve_meta_files(meta, cfg.data_root) if meta is not None else []
         return cls(
             files,
             scale=cfg.scale,
@@ -144,7 +190,30 @@ class TrainingPatches(Dataset):
             seed=cfg.seed,
             rank=rank,
             world_size=world_size,
+            corrupt=train.corrupt,
+            exclude=exclude,
         )
+
+    def corruption_record(self) -> dict[str, Any]:
+        """What the pool is and which targets are corrupted, JSON-safe, to save with a run.
+
+        Which images are corrupted follows from the config and the pool alone, but the pool
+        depends on the files found under the data root, so a run records the outcome.
+        """
+        chosen = [i for i, flag in enumerate(self.corrupted) if flag]
+        return {
+            "pool_size": len(self.files),
+            "corrupt": None if self.corrupt is None else self.corrupt.model_dump(mode="json"),
+            "stream": CORRUPT_STREAM,
+            "corrupted": [self.files[i].stem for i in chosen],
+            "corrupted_names": [qualified_name(self.files[i]) for i in chosen],
+            "params": [
+                {"name": qualified_name(self.files[i]), **(self.corruption_params[i] or {})}
+                for i in chosen
+            ],
+            "held_out": [qualified_name(p) for p in self.held_out],
+            "skipped": [qualified_name(p) for p in self.skipped],
+        }
 
     def __len__(self) -> int:
         return STEPS_LIMIT
@@ -170,29 +239,47 @@ class TrainingPatches(Dataset):
             out.append((i, top, left, int(rng.integers(8))))
         return out
 
-    def hr_patches(self, step: int) -> torch.Tensor:
-        """This rank's uint8 ``B/W x 3 x p x p`` HR patches of ``step`` (augmented)."""
+    def rank_plan(self, step: int) -> list[tuple[int, int, int, int]]:
+        """This rank's slice of :meth:`plan`."""
         first = self.rank * self.per_rank
+        return self.plan(step)[first : first + self.per_rank]
+
+    def _cut(
+        self, images: list[torch.Tensor], plan: list[tuple[int, int, int, int]]
+    ) -> torch.Tensor:
         p = self.patch_size
         patches = []
-        for i, top, left, transform in self.plan(step)[first : first + self.per_rank]:
-            patch = self.images[i][:, top : top + p, left : left + p]
+        for i, top, left, transform in plan:
+            patch = images[i][:, top : top + p, left : left + p]
             patches.append(dihedral(patch, transform) if self.augment else patch)
         return torch.stack(patches)
 
+    def hr_patches(self, step: int) -> torch.Tensor:
+        """This rank's clean uint8 ``B/W x 3 x p x p`` HR patches of ``step`` (augmented)."""
+        return self._cut(self.images, self.rank_plan(step))
+
+    def target_patches(self, step: int) -> torch.Tensor:
+        """The same crops of the targets: :meth:`hr_patches` except on corrupted images."""
+        return self._cut(self.targets, self.rank_plan(step))
+
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
-        """``lr`` float32 ``B x 3 x p/s x p/s``, ``hr`` float32 ``B x 3 x p x p`` (both [0, 1]),
-        ``index`` int64 ``B`` (the degradation index of each sample)."""
+        """``lr`` float32 ``B x 3 x p/s x p/s`` (from the clean HR), ``hr`` float32
+        ``B x 3 x p x p`` (the target, corrupted where flagged; both [0, 1]), ``index`` int64
+        ``B`` (the degradation index of each sample), ``corrupt`` bool ``B`` (whether the
+        sample's target is corrupted; all False without ``data.train.corrupt``)."""
         step = int(step)
         if not 0 <= step < STEPS_LIMIT:
             raise IndexError(f"step {step} outside 0..{STEPS_LIMIT - 1}")
-        hr = self.hr_patches(step)
+        plan = self.rank_plan(step)
+        hr = self._cut(self.images, plan)
+        target = hr if self.corrupt is None else self._cut(self.targets, plan)
         first = self.first_index(step)
         lr = self.degradation.apply(hr, self.scale, index=first, quantize=True)
         return {
             "lr": lr.to(torch.float32) / 255.0,
-            "hr": hr.to(torch.float32) / 255.0,
+            "hr": target.to(torch.float32) / 255.0,
             "index": torch.arange(first, first + self.per_rank, dtype=torch.int64),
+            "corrupt": torch.tensor([self.corrupted[i] for i, *_ in plan], dtype=torch.bool),
         }
 
 
