@@ -353,6 +353,7 @@ def test_corruption_record_is_json_and_names_the_corrupted_images(corrupted) -> 
     assert record["pool_size"] == 91 and record["stream"] == CORRUPT_STREAM
     assert record["corrupt"] == {
         "fraction": 0.5, "blur": None, "shift": [2, 4], "noise": 15.0, "jpeg": None, "seed": 0,
+        "drop": False,
     }  # fmt: skip
     assert record["corrupted"] == [corrupted.files[i].stem for i in chosen]
     assert record["corrupted_names"] == [f"T91/{corrupted.files[i].stem}" for i in chosen]
@@ -515,3 +516,14 @@ def test_mixed_degradation_pool_draws_per_sample_and_redraws_identically(t91) ->
             assert torch.equal(_u8(batch["lr"][b]), degradation.apply(clean, SCALE, index=index))
         assert len(set(params)) == 4  # every sample of the step has its own parameters
         assert _same(batch, data[step]) and _same(batch, _patches(t91[:12], **kw)[step])
+
+
+def test_drop_leaves_the_images_corruption_would_choose_out_of_the_pool(t91, corrupted) -> None:
+    oracle = _patches(t91, corrupt=NOISY_SHIFT.model_copy(update={"drop": True}))
+    clean = [f for f, flag in zip(corrupted.files, corrupted.corrupted, strict=True) if not flag]
+    assert oracle.files == clean and len(oracle.files) == 91 - 46
+    assert not any(oracle.corrupted) and not oracle[3]["corrupt"].any()
+    for image, target in zip(oracle.images, oracle.targets, strict=True):
+        assert target is image
+    record = oracle.corruption_record()
+    assert record["dropped"] == corrupted.corruption_record()["corrupted_names"]

@@ -122,6 +122,9 @@ class CorruptConfig(_Section):
     noise: Float | None = Field(None, gt=0)  # Gaussian sigma, 8-bit levels
     jpeg: StrictInt | None = Field(None, ge=1, le=100)  # quality
     seed: StrictInt = Field(0, ge=0)
+    # Leave the chosen images out of the pool instead of corrupting them: the same pool's
+    # clean part, i.e. the oracle that knows which targets are wrong.
+    drop: StrictBool = False
 
     @model_validator(mode="after")
     def _some_kind(self) -> CorruptConfig:
@@ -154,6 +157,10 @@ class MetaConfig(_Section):
     degradation: DegradationSpec = "bicubic"
     batch_size: StrictInt = Field(4, ge=1)
     patch_size: StrictInt | None = Field(None, ge=1)
+    # Baselines that use the meta images as training data instead of as a meta objective:
+    # ``add`` appends each step's meta batch to the training batch (the meta images
+    # oversampled into the pool), ``only`` trains on the meta batch alone (fine-tuning).
+    mix: Literal["none", "add", "only"] = "none"
 
     @model_validator(mode="after")
     def _one_source(self) -> MetaConfig:
@@ -214,6 +221,9 @@ class LossConfig(_Section):
 class WeightingConfig(_Section):
     name: str = Field("uniform", min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
+    # Steps before this one train with uniform weights and no strategy work at all: a meta
+    # weighting then starts from a network that already reconstructs, not from noise.
+    start_step: StrictInt = Field(0, ge=0)
 
 
 class TrainConfig(_Section):
@@ -229,6 +239,9 @@ class TrainConfig(_Section):
     log_every: StrictInt = Field(50, ge=1)
     checkpoint_every: StrictInt = Field(500, ge=1)
     keep_checkpoints: StrictInt = Field(2, ge=1)
+    # Warm start: the weights (only) of an srmeta model file or run folder, BasicSR's
+    # ``pretrain_network_g``; optimizer, schedule and EMA start fresh at step 0.
+    init_from: str | None = Field(None, min_length=1)
 
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -267,6 +280,19 @@ class ExperimentConfig(_Section):
         for where, size in checks:
             if size is not None and size % s:
                 raise ValueError(f"{where}: {size} is not divisible by scale {s}")
+        if self.data.meta is not None and self.data.meta.mix == "add":
+            meta_p, train_p = self.meta_patch_size(), self.data.train.patch_size
+            if meta_p != train_p:  # the two batches are concatenated into one tensor
+                raise ValueError(
+                    f"data.meta.patch_size: {meta_p} differs from data.train.patch_size"
+                    f" {train_p}, which data.meta.mix: add needs equal"
+                )
+        start, steps = self.train.weighting.start_step, self.train.steps
+        if 0 < start >= steps:
+            raise ValueError(
+                f"train.weighting.start_step: {start} is not below train.steps {steps},"
+                " so the weighting would never run"
+            )
         return self
 
     def train_degradation(self) -> Degradation:

@@ -163,7 +163,18 @@ class TrainingPatches(Dataset):
         self.targets: list[torch.Tensor] = list(self.images)
         self.corrupted: list[bool] = [False] * len(self.images)
         self.corruption_params: list[dict[str, Any] | None] = [None] * len(self.images)
-        if corrupt is not None:
+        self.dropped: list[Path] = []
+        if corrupt is not None and corrupt.drop:
+            chosen = set(corrupted_indices(len(self.images), corrupt))
+            self.dropped = [f for i, f in enumerate(self.files) if i in chosen]
+            self.files = [f for i, f in enumerate(self.files) if i not in chosen]
+            self.images = [im for i, im in enumerate(self.images) if i not in chosen]
+            self.targets = list(self.images)
+            self.corrupted = [False] * len(self.images)
+            self.corruption_params = [None] * len(self.images)
+            if not self.images:
+                raise DatasetError("data.train.corrupt.drop left no training image")
+        elif corrupt is not None:
             for i in corrupted_indices(len(self.images), corrupt):
                 self.targets[i], self.corruption_params[i] = corrupt_image(
                     self.images[i], corrupt, i
@@ -213,6 +224,7 @@ class TrainingPatches(Dataset):
             ],
             "held_out": [qualified_name(p) for p in self.held_out],
             "skipped": [qualified_name(p) for p in self.skipped],
+            "dropped": [qualified_name(p) for p in self.dropped],
         }
 
     def __len__(self) -> int:
