@@ -1,0 +1,261 @@
+"""Meta-weighting experiments: settings x arms x seeds, as resumable background runs.
+
+    # a pinned copy of the code, so later edits never mix into a running comparison
+    git worktree add ../srmeta-grid <commit>
+    python benchmarks/meta_experiments.py run --code ../srmeta-grid --data-root ../shared/data \\
+        --settings A1,A2,A3,A4,B --seeds 0,1,2 --jobs 2
+    python benchmarks/meta_experiments.py report       # JSON + docs/experiments.md tables
+    python benchmarks/meta_experiments.py run --smoke  # every setting and arm, a few steps
+
+``run`` starts one process per run (``--jobs`` at a time, one thread each): first the
+warm start of each (setting, seed), then its arms. Each run is an ``srmeta train`` run
+folder under ``--out`` (default ``runs/meta_experiments``), continued with ``--resume auto``
+when interrupted, then scored per image on the test sets. Its ``result.json`` is written
+atomically at the end and records the commit of the code that ran; finished runs are
+skipped, so ``run`` can be repeated until the grid is done. The batch's commit is fixed in
+``<out>/manifest.json``: a later ``run`` from other code is refused.
+
+``report`` pairs every arm with ``uniform`` of the same seed per test image
+(:mod:`meta_stats`) and writes ``benchmarks/results/meta_experiments.json`` and the tables
+of ``docs/experiments.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from meta_grid import ARMS, SETTINGS, Budget, arm_config, warm_config  # noqa: E402
+
+REPO = HERE.parent
+RESULTS = REPO / "benchmarks" / "results" / "meta_experiments.json"
+DOC = REPO / "docs" / "experiments.md"
+WARM = "warm"
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    setting: str
+    arm: str  # an arm name, or "warm"
+    seed: int
+
+    def folder(self, out: Path) -> Path:
+        return out / self.setting / f"seed{self.seed}" / self.arm
+
+    def warm(self) -> Job:
+        return Job(self.setting, WARM, self.seed)
+
+
+def git_commit(code: Path) -> tuple[str, bool]:
+    """``(commit, dirty)`` of the tree at ``code``."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(code), *args], check=True,
+                              capture_output=True, text=True).stdout.strip()  # fmt: skip
+
+    return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _budget(args: argparse.Namespace) -> Budget:
+    pool = tuple(args.pool.split(",")) if args.pool else None
+    if args.smoke:
+        base = Budget.smoke(pool) if pool else Budget.smoke()
+    else:
+        base = Budget(pool=pool) if pool else Budget()
+    changes = {k: v for k, v in (("warm_steps", args.warm_steps), ("steps", args.steps)) if v}
+    return dataclasses.replace(base, **changes)
+
+
+# -------------------------------------------------------------------------- one run
+
+
+def _log_means(metrics: Path, key: str, skip_first: bool = False) -> float | None:
+    values = []
+    if metrics.is_file():
+        for line in metrics.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if key in row and row[key] is not None:
+                values.append(float(row[key]))
+    if skip_first and len(values) > 1:
+        values = values[1:]  # the first window also holds the start-up
+    return sum(values) / len(values) if values else None
+
+
+def run_job(job: Job, out: Path, budget: Budget, data_root: str, commit: str) -> dict[str, Any]:
+    """Train (resuming if interrupted) and score one run; writes and returns its result."""
+    import srmeta
+    from srmeta.config import validate_config
+    from srmeta.evaluate import evaluate
+    from srmeta.train.loop import train
+
+    folder = job.folder(out)
+    setting = SETTINGS[job.setting]
+    if job.arm == WARM:
+        cfg = warm_config(setting, budget, job.seed, str(folder))
+    else:
+        init = job.warm().folder(out) / "model_last.safetensors"
+        cfg = arm_config(setting, job.arm, budget, job.seed, str(folder), str(init))
+    cfg["data_root"] = data_root
+    start = time.perf_counter()
+    train(validate_config(cfg), resume="auto", progress=False)
+    result: dict[str, Any] = {
+        "setting": job.setting, "arm": job.arm, "seed": job.seed, "commit": commit,
+        "srmeta": str(Path(srmeta.__file__).resolve().parent),
+        "budget": dataclasses.asdict(budget), "config": cfg,
+    }  # fmt: skip
+    metrics = folder / "metrics.jsonl"
+    result["sec_per_step"] = _log_means(metrics, "sec_per_step", skip_first=True)
+    result["corrupt_weight_share"] = _log_means(metrics, "corrupt_weight_share")
+    if job.arm != WARM:
+        report = evaluate(
+            str(folder / "model_last.safetensors"), list(budget.test_sets), [4],
+            degradation=setting.target_degradation, data_root=data_root,
+            hr_crop=budget.hr_crop, progress=False,
+        )  # fmt: skip
+        result["scores"] = {f"{r.dataset}/{r.image}": r.psnr for r in report.images}
+        result["ssim"] = {f"{r.dataset}/{r.image}": r.ssim for r in report.images}
+    result["wall_s"] = time.perf_counter() - start
+    _write_json(folder / "result.json", result)
+    return result
+
+
+# -------------------------------------------------------------------------- scheduling
+
+
+def _jobs(settings: list[str], arms: list[str], seeds: list[int]) -> list[Job]:
+    jobs = []
+    for setting in settings:
+        for seed in seeds:
+            jobs.append(Job(setting, WARM, seed))
+            jobs.extend(Job(setting, arm, seed) for arm in arms)
+    return jobs
+
+
+def _check_manifest(out: Path, commit: str, budget: Budget, force: bool) -> None:
+    manifest = out / "manifest.json"
+    want = {"commit": commit, "budget": dataclasses.asdict(budget)}
+    if manifest.is_file() and not force:
+        have = json.loads(manifest.read_text(encoding="utf-8"))
+        if have != want:
+            raise SystemExit(
+                f"{out} holds runs of commit {have['commit'][:10]} with budget {have['budget']};"
+                f" this is {commit[:10]} with {want['budget']}: use another --out"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(manifest, want)
+
+
+def _spawn(job: Job, args: argparse.Namespace, code: Path, out: Path) -> subprocess.Popen:
+    folder = job.folder(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(code / "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(code / "benchmarks" / "meta_experiments.py"), "one",
+           "--setting", job.setting, "--arm", job.arm, "--seed", str(job.seed),
+           "--out", str(out), "--data-root", args.data_root]  # fmt: skip
+    cmd += ["--smoke"] if args.smoke else []
+    cmd += ["--warm-steps", str(args.warm_steps)] if args.warm_steps else []
+    cmd += ["--steps", str(args.steps)] if args.steps else []
+    cmd += ["--pool", args.pool] if args.pool else []
+    log = (folder / "log.txt").open("a", encoding="utf-8")
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(code))
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    code = Path(args.code).resolve()
+    out = Path(args.out).resolve()
+    commit, dirty = git_commit(code)
+    if dirty and not (args.smoke or args.allow_dirty):
+        raise SystemExit(f"{code} has uncommitted changes: pin a clean worktree (see --help)")
+    budget = _budget(args)
+    _check_manifest(out, commit, budget, force=args.smoke)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    jobs = _jobs(args.settings.split(","), args.arms.split(","), seeds)
+    todo = [j for j in jobs if not (j.folder(out) / "result.json").is_file()]
+    print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done; commit {commit[:10]}", flush=True)
+    if args.jobs == 0:  # in-process (smoke tests)
+        for job in todo:
+            run_job(job, out, budget, args.data_root, commit)
+        return
+    running: dict[Job, subprocess.Popen] = {}
+    failed: set[Job] = set()
+    while todo or running:
+        for job, proc in list(running.items()):
+            if proc.poll() is not None:
+                del running[job]
+                ok = proc.returncode == 0 and (job.folder(out) / "result.json").is_file()
+                print(f"{'done' if ok else 'FAILED'}: {job}", flush=True)
+                if not ok:
+                    failed.add(job)
+        blocked = {j for j in todo if j.arm != WARM and j.warm() in failed}
+        todo = [j for j in todo if j not in blocked]
+        ready = [j for j in todo
+                 if j.arm == WARM or (j.warm().folder(out) / "result.json").is_file()]  # fmt: skip
+        while ready and len(running) < args.jobs:
+            job = ready.pop(0)
+            todo.remove(job)
+            running[job] = _spawn(job, args, code, out)
+            print(f"start: {job}", flush=True)
+        time.sleep(2)
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed; see their log.txt")
+
+
+def cmd_one(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    commit, _ = git_commit(REPO)
+    run_job(Job(args.setting, args.arm, args.seed), Path(args.out).resolve(), _budget(args),
+            args.data_root, commit)  # fmt: skip
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from meta_report import write_report
+
+    write_report(Path(args.out).resolve(), RESULTS, DOC)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "one", "report"):
+        p = sub.add_parser(name)
+        p.add_argument("--out", default=str(REPO / "runs" / "meta_experiments"))
+        if name == "report":
+            continue
+        p.add_argument("--data-root", default=os.environ.get("SRMETA_DATA", "../shared/data"))
+        p.add_argument("--smoke", action="store_true", help="tiny model, a few steps")
+        p.add_argument("--warm-steps", type=int, default=None)
+        p.add_argument("--steps", type=int, default=None)
+        p.add_argument("--pool", default=None, help="training datasets or folders, comma-separated")
+    run = sub.choices["run"]
+    run.add_argument("--settings", default=",".join(SETTINGS))
+    run.add_argument("--arms", default=",".join(ARMS))
+    run.add_argument("--seeds", default="0,1,2")
+    run.add_argument("--jobs", type=int, default=2, help="parallel runs; 0 = in this process")
+    run.add_argument("--code", default=str(REPO), help="the (pinned) source tree to run")
+    run.add_argument("--allow-dirty", action="store_true")
+    one = sub.choices["one"]
+    one.add_argument("--setting", required=True, choices=sorted(SETTINGS))
+    one.add_argument("--arm", required=True, choices=[WARM, *ARMS])
+    one.add_argument("--seed", type=int, required=True)
+    args = parser.parse_args(argv)
+    {"run": cmd_run, "one": cmd_one, "report": cmd_report}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Tables of the meta-weighting experiments: results JSON and docs/experiments.md sections."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from docs_section import update_section
+from meta_grid import ARMS, SETTINGS
+from meta_stats import summarise_setting
+
+
+def collect(out: Path) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
+    """``setting -> arm -> seed -> result`` of every finished arm run under ``out``."""
+    found: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
+    for path in sorted(out.glob("*/seed*/*/result.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        if "scores" not in result:  # a warm start
+            continue
+        by_arm = found.setdefault(result["setting"], {})
+        by_arm.setdefault(result["arm"], {})[int(result["seed"])] = result
+    return found
+
+
+def _fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _table(name: str, block: dict[str, Any], sets: list[str]) -> str:
+    head = ["arm", "seeds", *sets, "Δ vs uniform (dB)", "95% CI", "gap closed",
+            "weight on corrupted", "step time ×"]  # fmt: skip
+    lines = [f"### {name}: {SETTINGS[name].summary}", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
+    for arm in [a for a in ARMS if a in block["arms"]]:
+        row = block["arms"][arm]
+        delta = row["delta_vs_uniform"]
+        lo, hi = delta["ci95"]
+        ci = "–" if lo is None else f"[{lo:+.3f}, {hi:+.3f}]"
+        cells = [arm, ",".join(map(str, row["seeds"])),
+                 *(_fmt(row["psnr"].get(s)) for s in sets),
+                 _fmt(delta["mean"], 3, signed=True), ci, _fmt(row["gap_closed"]),
+                 _fmt(row["corrupt_weight_share"]), _fmt(row["step_time_ratio"])]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(out: Path, results_path: Path, doc: Path) -> dict[str, Any]:
+    """Summarise every finished run under ``out`` into ``results_path`` and ``doc``."""
+    found = collect(out)
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    report: dict[str, Any] = {"manifest": manifest, "settings": {}}
+    tables = []
+    for name in [s for s in SETTINGS if s in found]:
+        any_result = next(iter(next(iter(found[name].values())).values()))
+        sets = list(any_result["budget"]["test_sets"])
+        block = summarise_setting(found[name], sets)
+        block["summary"] = SETTINGS[name].summary
+        block["test_degradation"] = SETTINGS[name].target_degradation
+        report["settings"][name] = block
+        tables.append(_table(name, block, sets))
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = results_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, results_path)
+    budget = manifest.get("budget", {})
+    intro = (
+        f"Made by `python benchmarks/meta_experiments.py report` from the runs of commit "
+        f"`{manifest.get('commit', '?')[:10]}` (warm start {budget.get('warm_steps')} steps, "
+        f"arms {budget.get('steps')} steps, batch {budget.get('batch_size')} x "
+        f"{budget.get('patch_size')} px). PSNR (Y, the protocol) per test set, mean over seeds;"
+        " Δ is the paired per-image difference to `uniform` of the same seed, pooled over all"
+        " test images, with a two-level (seeds, images) bootstrap 95% interval."
+    )
+    update_section("meta-tables", intro + "\n\n" + "\n\n".join(tables), doc)
+    return report

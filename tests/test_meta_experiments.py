@@ -1,0 +1,92 @@
+"""The meta-weighting experiment harness: statistics against hand computations, and a smoke
+run of every setting and arm (a few steps of a tiny model)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import meta_experiments  # noqa: E402
+from meta_grid import ARMS, SETTINGS  # noqa: E402
+from meta_report import write_report  # noqa: E402
+from meta_stats import bootstrap_ci, gap_closed, paired_deltas, summarise_setting  # noqa: E402
+
+
+def test_paired_deltas_use_the_images_and_seeds_both_arms_have():
+    arm = {0: {"S/a": 30.0, "S/b": 28.0}, 1: {"S/a": 31.0, "S/b": 27.5}, 2: {"S/a": 1.0}}
+    base = {0: {"S/a": 29.5, "S/b": 28.0, "S/c": 5.0}, 1: {"S/a": 30.0, "S/b": 28.0}}
+    deltas = paired_deltas(arm, base)
+    assert deltas.tolist() == [[0.5, 0.0], [1.0, -0.5]]
+
+
+def test_bootstrap_interval_of_a_constant_difference_is_that_constant():
+    lo, hi = bootstrap_ci(np.full((3, 20), 0.25))
+    assert lo == pytest.approx(0.25) and hi == pytest.approx(0.25)
+    rng = np.random.default_rng(0)
+    deltas = 0.3 + rng.normal(0, 0.2, size=(3, 100))
+    lo, hi = bootstrap_ci(deltas)
+    assert lo < deltas.mean() < hi and hi - lo < 0.3
+    # the standard error of a mean of 300 values of sd 0.2 is 0.0115: the interval is wider
+    # than +-1.96 * 0.0115 only through the seed level, so it must be at least that wide
+    assert hi - lo > 2 * 1.96 * 0.2 / np.sqrt(300) * 0.8
+
+
+def test_gap_closed_is_the_share_of_the_uniform_to_oracle_gap():
+    assert gap_closed(29.5, 29.0, 30.0) == pytest.approx(0.5)
+    assert gap_closed(28.8, 29.0, 30.0) == pytest.approx(-0.2)
+    assert gap_closed(29.0, 29.0, 29.0) is None
+
+
+def test_summary_block_of_a_setting():
+    def result(scores, seconds, share):
+        return {"scores": scores, "sec_per_step": seconds, "corrupt_weight_share": share,
+                "commit": "abc"}  # fmt: skip
+
+    results = {
+        "uniform": {0: result({"Set5/a": 30.0, "Set14/b": 26.0}, 1.0, 0.5)},
+        "oracle": {0: result({"Set5/a": 31.0, "Set14/b": 27.0}, 1.0, None)},
+        "l2rw_image": {0: result({"Set5/a": 30.5, "Set14/b": 26.5}, 2.0, 0.3)},
+    }
+    block = summarise_setting(results, ["Set5", "Set14"])["arms"]["l2rw_image"]
+    assert block["psnr"] == {"Set5": 30.5, "Set14": 26.5}
+    assert block["delta_vs_uniform"]["mean"] == pytest.approx(0.5)
+    assert block["gap_closed"] == pytest.approx(0.5)
+    assert block["corrupt_weight_share"] == 0.3 and block["step_time_ratio"] == 2.0
+
+
+def test_smoke_runs_every_setting_and_arm(tmp_path, data_root):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for path in sorted((Path(data_root) / "T91").rglob("*.png"))[:8]:
+        shutil.copy(path, pool / path.name)
+    out = tmp_path / "grid"
+    meta_experiments.main(["run", "--smoke", "--jobs", "0", "--seeds", "0", "--out", str(out),
+                           "--data-root", str(data_root), "--pool", str(pool)])  # fmt: skip
+    results, doc = tmp_path / "results.json", tmp_path / "experiments.md"
+    report = write_report(out, results, doc)
+    assert set(report["settings"]) == set(SETTINGS)
+    for name, block in report["settings"].items():
+        assert set(block["arms"]) == set(ARMS), name
+        uniform = block["arms"]["uniform"]
+        assert uniform["delta_vs_uniform"]["mean"] == 0.0
+        for arm, row in block["arms"].items():
+            assert row["seeds"] == [0] and np.isfinite(row["psnr"]["Set5"]), (name, arm)
+        share = block["arms"]["uniform"]["corrupt_weight_share"]
+        assert (share is None) == (name == "B"), (name, share)
+    saved = json.loads(results.read_text())
+    assert saved["settings"]["A1"]["arms"]["weightnet_best"]["commits"]
+    text = doc.read_text()
+    assert "### A1" in text and "weightnet_best" in text
+    # every run recorded the code it ran, and a second `run` has nothing left to do
+    result = json.loads((out / "A2" / "seed0" / "oracle" / "result.json").read_text())
+    assert len(result["commit"]) == 40
+    meta_experiments.main(["run", "--smoke", "--jobs", "0", "--seeds", "0", "--out", str(out),
+                           "--data-root", str(data_root), "--pool", str(pool)])  # fmt: skip
