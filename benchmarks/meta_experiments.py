@@ -99,6 +99,7 @@ def run_job(job: Job, out: Path, budget: Budget, data_root: str, commit: str) ->
     """Train (resuming if interrupted) and score one run; writes and returns its result."""
     import srmeta
     from srmeta.config import validate_config
+    from srmeta.data.lr_cache import LRCache
     from srmeta.evaluate import evaluate
     from srmeta.train.loop import train
 
@@ -124,7 +125,7 @@ def run_job(job: Job, out: Path, budget: Budget, data_root: str, commit: str) ->
         report = evaluate(
             str(folder / "model_last.safetensors"), list(budget.test_sets), [4],
             degradation=setting.target_degradation, data_root=data_root,
-            hr_crop=budget.hr_crop, progress=False,
+            hr_crop=budget.hr_crop, progress=False, cache=LRCache(out / "lr_cache"),
         )  # fmt: skip
         result["scores"] = {f"{r.dataset}/{r.image}": r.psnr for r in report.images}
         result["ssim"] = {f"{r.dataset}/{r.image}": r.ssim for r in report.images}
@@ -170,6 +171,7 @@ def _spawn(job: Job, args: argparse.Namespace, code: Path, out: Path) -> subproc
     cmd += ["--warm-steps", str(args.warm_steps)] if args.warm_steps else []
     cmd += ["--steps", str(args.steps)] if args.steps else []
     cmd += ["--pool", args.pool] if args.pool else []
+    cmd += ["--extra-arms", str(Path(args.extra_arms).resolve())] if args.extra_arms else []
     log = (folder / "log.txt").open("a", encoding="utf-8")
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(code))
 
@@ -242,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--warm-steps", type=int, default=None)
         p.add_argument("--steps", type=int, default=None)
         p.add_argument("--pool", default=None, help="training datasets or folders, comma-separated")
+        p.add_argument("--extra-arms", default=None,
+                       help="JSON file {name: arm spec} of more arms (variants under study)")
     run = sub.choices["run"]
     run.add_argument("--settings", default=",".join(SETTINGS))
     run.add_argument("--arms", default=",".join(ARMS))
@@ -251,9 +255,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--allow-dirty", action="store_true")
     one = sub.choices["one"]
     one.add_argument("--setting", required=True, choices=sorted(SETTINGS))
-    one.add_argument("--arm", required=True, choices=[WARM, *ARMS])
+    one.add_argument("--arm", required=True)
     one.add_argument("--seed", type=int, required=True)
     args = parser.parse_args(argv)
+    if getattr(args, "extra_arms", None):
+        ARMS.update(json.loads(Path(args.extra_arms).read_text(encoding="utf-8")))
     {"run": cmd_run, "one": cmd_one, "report": cmd_report}[args.command](args)
 
 

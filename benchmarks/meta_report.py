@@ -35,7 +35,8 @@ def _table(name: str, block: dict[str, Any], sets: list[str]) -> str:
             "weight on corrupted", "step time ×"]  # fmt: skip
     lines = [f"### {name}: {SETTINGS[name].summary}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
-    for arm in [a for a in ARMS if a in block["arms"]]:
+    order = [a for a in ARMS if a in block["arms"]] + sorted(set(block["arms"]) - set(ARMS))
+    for arm in order:
         row = block["arms"][arm]
         delta = row["delta_vs_uniform"]
         lo, hi = delta["ci95"]
