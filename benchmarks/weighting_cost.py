@@ -52,8 +52,16 @@ STRATEGIES: dict[str, dict] = {
     "weightnet k=1": {"name": "weightnet", "options": {"every": 1}},
     "weightnet k=4": {"name": "weightnet", "options": {"every": 4}},
     "l2rw (g_M every step)": {"name": "l2rw", "options": {"every": 1}},
+    "l2rw image": {"name": "l2rw", "options": {"every": 1, "level": "image"}},
     "mwnet k=1": {"name": "mwnet", "options": {"every": 1}},
-}
+    "mwnet image k=1": {"name": "mwnet", "options": {"every": 1, "level": "image"}},
+    "weightnet batch+head+consistency k=1": {"name": "weightnet", "options": {
+        "every": 1, "normalise": "batch", "image_head": True,
+        "inputs": ["hr", "lr", "consistency"]}},
+    "weightnet batch+head+consistency k=4": {"name": "weightnet", "options": {
+        "every": 4, "normalise": "batch", "image_head": True,
+        "inputs": ["hr", "lr", "consistency"]}},
+}  # fmt: skip
 META = {"dataset": "Urban100", "names": [f"img_{i:03d}" for i in range(91, 96)],
         "batch_size": 4}  # fmt: skip
 

@@ -174,6 +174,7 @@ class LearnedWeighting(MetaWeighting):
         scope_dims(normalise)
         self.lr, self.beta, self.scope = lr, beta, normalise
         self._optimizer: torch.optim.Optimizer | None = None
+        self._last_logs: dict[str, float] = {}  # repeated on steps without an update
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -193,7 +194,7 @@ class LearnedWeighting(MetaWeighting):
 
     def update(self, ctx: StepContext) -> dict[str, float]:
         if ctx.reward is None and not self.needs_reward(ctx.step):
-            return {}
+            return dict(self._last_logs)
         reward = self.engine.rewards(ctx)
         self.last_reward = reward
         p = self.probabilities(ctx)
@@ -207,8 +208,9 @@ class LearnedWeighting(MetaWeighting):
                     param.grad /= dist.get_world_size()
         self.optimizer.step()
         spread = normalised_entropy(p.detach(), self.scope).mean()
-        return {"meta_objective": float(j.detach()), "reward_mean": float(reward.mean()),
-                "weight_entropy": float(spread)}  # fmt: skip
+        self._last_logs = {"meta_objective": float(j.detach()), "reward_mean": float(reward.mean()),
+                           "weight_entropy": float(spread)}  # fmt: skip
+        return dict(self._last_logs)
 
     def weights(self, ctx: StepContext) -> torch.Tensor:
         with torch.no_grad():

@@ -21,10 +21,13 @@ output, ``consistency`` the LR-consistency residual ``imresize(HR, 1/s) - LR``. 
 one says whether a target agrees with its own input: a blurred, shifted or compressed target
 no longer downsamples to the LR it is paired with.
 
-``image_head: true`` adds a per-image logit offset computed from the spatial mean of the last
-hidden features. A pixel-local net sees only its receptive field; the head lets evidence
-gathered over the whole patch (this target looks corrupted) move the whole image, which
-matters when ``normalise: batch`` lets images compete for weight.
+``image_head: true`` adds a per-image logit offset, a linear map of the spatial means of the
+last hidden features and of the absolute inputs. A pixel-local net sees only its receptive
+field; the head lets evidence gathered over the whole patch (this target looks corrupted)
+move the whole image, which matters when ``normalise: batch`` lets images compete for
+weight. The mean absolute inputs give it that evidence directly (the mean |consistency
+residual| alone separates blurred targets from clean ones), rather than only through
+features the per-pixel objective shaped.
 
 The last layer (and the image head) starts at zero: training begins from uniform weights
 (plain L1) and moves away from them only as far as the reward pushes.
@@ -57,7 +60,8 @@ GRIDS = ("lr", "hr")
 
 class WeightNetFCN(nn.Module):
     """``depth`` 3x3 conv + ReLU layers of ``width`` channels, then a 3x3 conv to the logits;
-    with ``image_head``, plus a linear map of the mean hidden feature added to every logit."""
+    with ``image_head``, plus a linear map of the mean hidden features and mean absolute
+    inputs added to every logit of the image."""
 
     def __init__(
         self, in_channels: int, width: int = 32, depth: int = 3, out_channels: int = 1,
@@ -75,7 +79,7 @@ class WeightNetFCN(nn.Module):
         self.body = nn.Sequential(*layers, head)
         self.image_head: nn.Linear | None = None
         if image_head:
-            self.image_head = nn.Linear(channels, out_channels)
+            self.image_head = nn.Linear(channels + in_channels, out_channels)
             nn.init.zeros_(self.image_head.weight)
             nn.init.zeros_(self.image_head.bias)
 
@@ -83,7 +87,8 @@ class WeightNetFCN(nn.Module):
         if self.image_head is None:
             return self.body(x)
         features = self.body[:-1](x)
-        offset = self.image_head(features.mean(dim=(-2, -1)))
+        summary = torch.cat([features.mean(dim=(-2, -1)), x.abs().mean(dim=(-2, -1))], dim=1)
+        offset = self.image_head(summary)
         return self.body[-1](features) + offset[:, :, None, None]
 
 
