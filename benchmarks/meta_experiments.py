@@ -10,10 +10,15 @@
 ``run`` starts one process per run (``--jobs`` at a time, one thread each): first the
 warm start of each (setting, seed), then its arms. Each run is an ``srmeta train`` run
 folder under ``--out`` (default ``runs/meta_experiments``), continued with ``--resume auto``
-when interrupted, then scored per image on the test sets. Its ``result.json`` is written
-atomically at the end and records the commit of the code that ran; finished runs are
-skipped, so ``run`` can be repeated until the grid is done. The batch's commit is fixed in
-``<out>/manifest.json``: a later ``run`` from other code is refused.
+when interrupted, then scored per image on the test sets. Its result (per-image PSNR, step
+time, weight on corrupted samples, the config and the commit of the code that ran) is
+written atomically at the end to the run folder and to the committed record
+(``--record``, default ``benchmarks/results/meta_runs/<setting>/seed<k>/<arm>.json``);
+recorded runs are skipped, so ``run`` can be repeated, in later sessions too, until the grid
+is done. The batch's commit and budget are fixed in ``<record>/manifest.json``: a later
+``run`` from other code is refused. Runs are deterministic on the CPU
+(``train.deterministic``), so a warm start recomputed in a later session is bitwise the one
+the earlier arms started from.
 
 ``report`` pairs every arm with ``uniform`` of the same seed per test image
 (:mod:`meta_stats`) and writes ``benchmarks/results/meta_experiments.json`` and the tables
@@ -38,6 +43,7 @@ from meta_grid import ARMS, SETTINGS, Budget, arm_config, warm_config  # noqa: E
 
 REPO = HERE.parent
 RESULTS = REPO / "benchmarks" / "results" / "meta_experiments.json"
+RECORD = REPO / "benchmarks" / "results" / "meta_runs"
 DOC = REPO / "docs" / "experiments.md"
 WARM = "warm"
 
@@ -53,6 +59,9 @@ class Job:
 
     def warm(self) -> Job:
         return Job(self.setting, WARM, self.seed)
+
+    def record(self, record: Path) -> Path:
+        return record / self.setting / f"seed{self.seed}" / f"{self.arm}.json"
 
 
 def git_commit(code: Path) -> tuple[str, bool]:
@@ -95,7 +104,9 @@ def _log_means(metrics: Path, key: str, skip_first: bool = False) -> float | Non
     return sum(values) / len(values) if values else None
 
 
-def run_job(job: Job, out: Path, budget: Budget, data_root: str, commit: str) -> dict[str, Any]:
+def run_job(
+    job: Job, out: Path, budget: Budget, data_root: str, commit: str, record: Path
+) -> dict[str, Any]:
     """Train (resuming if interrupted) and score one run; writes and returns its result."""
     import srmeta
     from srmeta.config import validate_config
@@ -131,6 +142,9 @@ def run_job(job: Job, out: Path, budget: Budget, data_root: str, commit: str) ->
         result["ssim"] = {f"{r.dataset}/{r.image}": r.ssim for r in report.images}
     result["wall_s"] = time.perf_counter() - start
     _write_json(folder / "result.json", result)
+    if job.arm != WARM:
+        job.record(record).parent.mkdir(parents=True, exist_ok=True)
+        _write_json(job.record(record), result)
     return result
 
 
@@ -146,18 +160,26 @@ def _jobs(settings: list[str], arms: list[str], seeds: list[int]) -> list[Job]:
     return jobs
 
 
-def _check_manifest(out: Path, commit: str, budget: Budget, force: bool) -> None:
-    manifest = out / "manifest.json"
-    want = {"commit": commit, "budget": dataclasses.asdict(budget)}
-    if manifest.is_file() and not force:
+def _check_manifest(record: Path, commit: str, budget: Budget) -> None:
+    manifest = record / "manifest.json"
+    want = json.loads(json.dumps({"commit": commit, "budget": dataclasses.asdict(budget)}))
+    if manifest.is_file():
         have = json.loads(manifest.read_text(encoding="utf-8"))
         if have != want:
             raise SystemExit(
-                f"{out} holds runs of commit {have['commit'][:10]} with budget {have['budget']};"
-                f" this is {commit[:10]} with {want['budget']}: use another --out"
+                f"{record} holds runs of commit {have['commit'][:10]} with budget"
+                f" {have['budget']}; this is {commit[:10]} with {want['budget']}:"
+                " run from a worktree at that commit, or use another --record"
             )
-    out.mkdir(parents=True, exist_ok=True)
+    record.mkdir(parents=True, exist_ok=True)
     _write_json(manifest, want)
+
+
+def _done(job: Job, out: Path, record: Path, arms: list[str]) -> bool:
+    if job.arm != WARM:
+        return job.record(record).is_file()
+    finished = (job.folder(out) / "result.json").is_file()
+    return finished or all(Job(job.setting, arm, job.seed).record(record).is_file() for arm in arms)
 
 
 def _spawn(job: Job, args: argparse.Namespace, code: Path, out: Path) -> subprocess.Popen:
@@ -172,6 +194,7 @@ def _spawn(job: Job, args: argparse.Namespace, code: Path, out: Path) -> subproc
     cmd += ["--steps", str(args.steps)] if args.steps else []
     cmd += ["--pool", args.pool] if args.pool else []
     cmd += ["--extra-arms", str(Path(args.extra_arms).resolve())] if args.extra_arms else []
+    cmd += ["--record", str(Path(args.record).resolve())]
     log = (folder / "log.txt").open("a", encoding="utf-8")
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(code))
 
@@ -183,14 +206,16 @@ def cmd_run(args: argparse.Namespace) -> None:
     if dirty and not (args.smoke or args.allow_dirty):
         raise SystemExit(f"{code} has uncommitted changes: pin a clean worktree (see --help)")
     budget = _budget(args)
-    _check_manifest(out, commit, budget, force=args.smoke)
+    record = Path(args.record).resolve()
+    _check_manifest(record, commit, budget)
     seeds = [int(s) for s in args.seeds.split(",")]
-    jobs = _jobs(args.settings.split(","), args.arms.split(","), seeds)
-    todo = [j for j in jobs if not (j.folder(out) / "result.json").is_file()]
+    arms = args.arms.split(",")
+    jobs = _jobs(args.settings.split(","), arms, seeds)
+    todo = [j for j in jobs if not _done(j, out, record, arms)]
     print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done; commit {commit[:10]}", flush=True)
     if args.jobs == 0:  # in-process (smoke tests)
         for job in todo:
-            run_job(job, out, budget, args.data_root, commit)
+            run_job(job, out, budget, args.data_root, commit, record)
         return
     running: dict[Job, subprocess.Popen] = {}
     failed: set[Job] = set()
@@ -198,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         for job, proc in list(running.items()):
             if proc.poll() is not None:
                 del running[job]
-                ok = proc.returncode == 0 and (job.folder(out) / "result.json").is_file()
+                ok = proc.returncode == 0 and _done(job, out, record, arms)
                 print(f"{'done' if ok else 'FAILED'}: {job}", flush=True)
                 if not ok:
                     failed.add(job)
@@ -222,13 +247,13 @@ def cmd_one(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     commit, _ = git_commit(REPO)
     run_job(Job(args.setting, args.arm, args.seed), Path(args.out).resolve(), _budget(args),
-            args.data_root, commit)  # fmt: skip
+            args.data_root, commit, Path(args.record).resolve())  # fmt: skip
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     from meta_report import write_report
 
-    write_report(Path(args.out).resolve(), RESULTS, DOC)
+    write_report(Path(args.record).resolve(), RESULTS, DOC)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -237,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("run", "one", "report"):
         p = sub.add_parser(name)
         p.add_argument("--out", default=str(REPO / "runs" / "meta_experiments"))
+        p.add_argument("--record", default=str(RECORD), help="where finished runs are recorded")
         if name == "report":
             continue
         p.add_argument("--data-root", default=os.environ.get("SRMETA_DATA", "../shared/data"))

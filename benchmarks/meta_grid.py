@@ -148,6 +148,7 @@ def _base(setting: Setting, budget: Budget, seed: int, name: str) -> dict[str, A
             "log_every": min(50, budget.steps),
             "checkpoint_every": budget.checkpoint_every,
             "keep_checkpoints": 1,
+            "deterministic": True,  # a warm start recomputed later is bitwise the same
         },
     }
 

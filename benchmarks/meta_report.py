@@ -12,13 +12,11 @@ from meta_grid import ARMS, SETTINGS
 from meta_stats import summarise_setting
 
 
-def collect(out: Path) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
-    """``setting -> arm -> seed -> result`` of every finished arm run under ``out``."""
+def collect(record: Path) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
+    """``setting -> arm -> seed -> result`` of every run recorded under ``record``."""
     found: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
-    for path in sorted(out.glob("*/seed*/*/result.json")):
+    for path in sorted(record.glob("*/seed*/*.json")):
         result = json.loads(path.read_text(encoding="utf-8"))
-        if "scores" not in result:  # a warm start
-            continue
         by_arm = found.setdefault(result["setting"], {})
         by_arm.setdefault(result["arm"], {})[int(result["seed"])] = result
     return found
@@ -49,10 +47,10 @@ def _table(name: str, block: dict[str, Any], sets: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, results_path: Path, doc: Path) -> dict[str, Any]:
-    """Summarise every finished run under ``out`` into ``results_path`` and ``doc``."""
-    found = collect(out)
-    manifest_path = out / "manifest.json"
+def write_report(record: Path, results_path: Path, doc: Path) -> dict[str, Any]:
+    """Summarise every run recorded under ``record`` into ``results_path`` and ``doc``."""
+    found = collect(record)
+    manifest_path = record / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     report: dict[str, Any] = {"manifest": manifest, "settings": {}}
     tables = []

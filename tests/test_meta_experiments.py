@@ -67,11 +67,12 @@ def test_smoke_runs_every_setting_and_arm(tmp_path, data_root):
     pool.mkdir()
     for path in sorted((Path(data_root) / "T91").rglob("*.png"))[:8]:
         shutil.copy(path, pool / path.name)
-    out = tmp_path / "grid"
-    meta_experiments.main(["run", "--smoke", "--jobs", "0", "--seeds", "0", "--out", str(out),
-                           "--data-root", str(data_root), "--pool", str(pool)])  # fmt: skip
+    out, record = tmp_path / "grid", tmp_path / "record"
+    args = ["--smoke", "--seeds", "0", "--out", str(out), "--record", str(record),
+            "--data-root", str(data_root), "--pool", str(pool)]  # fmt: skip
+    meta_experiments.main(["run", "--jobs", "0", *args])
     results, doc = tmp_path / "results.json", tmp_path / "experiments.md"
-    report = write_report(out, results, doc)
+    report = write_report(record, results, doc)
     assert set(report["settings"]) == set(SETTINGS)
     for name, block in report["settings"].items():
         assert set(block["arms"]) == set(ARMS), name
@@ -85,8 +86,15 @@ def test_smoke_runs_every_setting_and_arm(tmp_path, data_root):
     assert saved["settings"]["A1"]["arms"]["weightnet_best"]["commits"]
     text = doc.read_text()
     assert "### A1" in text and "weightnet_best" in text
-    # every run recorded the code it ran, and a second `run` has nothing left to do
-    result = json.loads((out / "A2" / "seed0" / "oracle" / "result.json").read_text())
-    assert len(result["commit"]) == 40
-    meta_experiments.main(["run", "--smoke", "--jobs", "0", "--seeds", "0", "--out", str(out),
-                           "--data-root", str(data_root), "--pool", str(pool)])  # fmt: skip
+    # every run recorded the code it ran; a second `run` has nothing left to do, even with
+    # the run folders gone (a later session): the record alone says what is done
+    result = json.loads((record / "A2" / "seed0" / "oracle.json").read_text())
+    assert len(result["commit"]) == 40 and result["config"]["train"]["deterministic"]
+    shutil.rmtree(out)
+    meta_experiments.main(["run", "--jobs", "0", *args])
+    assert not out.exists()
+    # a record made by other code is refused
+    manifest = json.loads((record / "manifest.json").read_text())
+    (record / "manifest.json").write_text(json.dumps({**manifest, "commit": "0" * 40}))
+    with pytest.raises(SystemExit, match="run from a worktree at that commit"):
+        meta_experiments.main(["run", "--jobs", "0", *args])

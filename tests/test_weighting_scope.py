@@ -141,3 +141,33 @@ def test_weightnet_inputs_are_the_named_content_on_each_grid():
         strategy = build_strategy("weightnet", {"inputs": names}, scale=s)
         assert strategy.net.body[0].in_channels == channels
         assert strategy.probabilities(ctx).shape == ctx.loss_map.shape
+
+
+def test_running_rms_scales_each_input_channel_and_only_learns_in_updates():
+    from srmeta.weighting.weightnet import RunningRMS
+
+    norm = RunningRMS(2, momentum=0.5)
+    x = torch.zeros(2, 2, 3, 3)
+    x[:, 0] = 0.5
+    x[:, 1] = 0.01
+    with torch.no_grad():  # computing weights: no statistics change
+        assert torch.equal(norm(x), x / (1 + 1e-6))
+    out = norm(x)  # an update: the first batch sets the RMS
+    assert torch.allclose(norm.rms, torch.tensor([0.5, 0.01]))
+    assert torch.allclose(out, torch.ones_like(x), atol=1e-4)
+    norm(2 * x)  # then an EMA with the momentum: 0.5 * 1 + 0.5 * 2 times the first RMS
+    assert torch.allclose(norm.rms, torch.tensor([0.75, 0.015]))
+
+
+def test_weightnet_with_input_norm_starts_uniform_and_round_trips():
+    ctx = _context()
+    options = {"input_norm": True, "image_head": True, "normalise": "batch",
+               "inputs": ["lr", "consistency"]}  # fmt: skip
+    a = build_strategy("weightnet", options, scale=2)
+    assert torch.equal(a.weights(ctx), torch.ones_like(ctx.loss_map))
+    ctx.reward = torch.randn_like(ctx.loss_map)
+    a.update(ctx)
+    b = build_strategy("weightnet", options, scale=2)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.weights(ctx), b.weights(ctx))
+    assert int(b.net[0].updates) == 1

@@ -29,6 +29,12 @@ weight. The mean absolute inputs give it that evidence directly (the mean |consi
 residual| alone separates blurred targets from clean ones), rather than only through
 features the per-pixel objective shaped.
 
+``input_norm: true`` divides each input channel by its running root mean square (an EMA
+over the Weight-Net's updates, kept with its state). The inputs differ in scale by orders
+of magnitude (image values near 0.5, a consistency residual near 0.01), and Adam moves
+every weight by about ``lr`` per update: without it, a small but telling input would need
+thousands of updates to reach the logits.
+
 The last layer (and the image head) starts at zero: training begins from uniform weights
 (plain L1) and moves away from them only as far as the reward pushes.
 """
@@ -56,6 +62,26 @@ INPUTS = {
     "consistency": (3, True),
 }
 GRIDS = ("lr", "hr")
+
+
+class RunningRMS(nn.Module):
+    """``x / rms_c`` per channel, ``rms_c`` an EMA of the batch RMS, updated only in forwards
+    that build a graph (the Weight-Net's own update), so computing weights changes nothing."""
+
+    def __init__(self, channels: int, momentum: float = 0.01) -> None:
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("rms", torch.ones(channels))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                batch = x.detach().pow(2).mean(dim=(0, 2, 3)).sqrt()
+                rate = 1.0 if int(self.updates) == 0 else self.momentum
+                self.rms.mul_(1 - rate).add_(rate * batch)
+                self.updates += 1
+        return x / (self.rms[None, :, None, None] + 1e-6)
 
 
 class WeightNetFCN(nn.Module):
@@ -130,7 +156,7 @@ class WeightNet(LearnedWeighting):
     """The ``weightnet`` strategy: ``w = normalise(sigmoid(FCN(content)))``.
 
     Options: ``inputs`` (any of hr, lr, lr_up, error, sr, consistency), ``width``,
-    ``depth``, ``grid`` (lr or hr), ``image_head``, plus the meta options of
+    ``depth``, ``grid`` (lr or hr), ``image_head``, ``input_norm``, plus the meta options of
     :class:`LearnedWeighting` (``lr``, ``beta``, ``every``, ``ema``, ``precondition``,
     ``cosine``, ``meta_loss``, ``normalise``). ``scale`` comes from the run.
     """
@@ -146,6 +172,7 @@ class WeightNet(LearnedWeighting):
         depth: int = 3,
         grid: str = "lr",
         image_head: bool = False,
+        input_norm: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -158,7 +185,10 @@ class WeightNet(LearnedWeighting):
         folded = self.scale * self.scale if grid == "lr" else 1
         channels = input_channels(self.inputs, grid, self.scale)
         self.image_head = bool(image_head)
-        self.net = WeightNetFCN(channels, width, depth, folded, self.image_head)
+        self.input_norm = bool(input_norm)
+        fcn = WeightNetFCN(channels, width, depth, folded, self.image_head)
+        self.net = nn.Sequential(RunningRMS(channels), fcn) if self.input_norm else fcn
+        self.fcn = fcn
 
     def probabilities(self, ctx: StepContext) -> torch.Tensor:
         scale = ctx.hr.shape[-1] // ctx.lr.shape[-1]
