@@ -31,6 +31,7 @@ import argparse
 import dataclasses
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -92,15 +93,24 @@ def _budget(args: argparse.Namespace) -> Budget:
 # -------------------------------------------------------------------------- one run
 
 
-def _log_means(metrics: Path, key: str, skip_first: bool = False) -> float | None:
+def _logged(metrics: Path, key: str) -> list[float]:
     values = []
     if metrics.is_file():
         for line in metrics.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             if key in row and row[key] is not None:
                 values.append(float(row[key]))
-    if skip_first and len(values) > 1:
-        values = values[1:]  # the first window also holds the start-up
+    return values
+
+
+def _median_step_time(metrics: Path) -> float | None:
+    """Median over logging windows: robust to a window where the machine was busy."""
+    values = _logged(metrics, "sec_per_step")[1:]  # the first window holds the start-up
+    return statistics.median(values) if values else None
+
+
+def _mean_corrupt_share(metrics: Path) -> float | None:
+    values = _logged(metrics, "corrupt_weight_share")
     return sum(values) / len(values) if values else None
 
 
@@ -130,8 +140,8 @@ def run_job(
         "budget": dataclasses.asdict(budget), "config": cfg,
     }  # fmt: skip
     metrics = folder / "metrics.jsonl"
-    result["sec_per_step"] = _log_means(metrics, "sec_per_step", skip_first=True)
-    result["corrupt_weight_share"] = _log_means(metrics, "corrupt_weight_share")
+    result["sec_per_step"] = _median_step_time(metrics)
+    result["corrupt_weight_share"] = _mean_corrupt_share(metrics)
     if job.arm != WARM:
         report = evaluate(
             str(folder / "model_last.safetensors"), list(budget.test_sets), [4],

@@ -171,3 +171,30 @@ def test_weightnet_with_input_norm_starts_uniform_and_round_trips():
     b.load_state_dict(a.state_dict())
     assert torch.equal(a.weights(ctx), b.weights(ctx))
     assert int(b.net[0].updates) == 1
+
+
+def test_image_temperature_optimum_is_the_two_level_softmax():
+    """Closed form of the two-temperature objective over free logits (see objective)."""
+    torch.manual_seed(2)
+    reward = torch.randn(3, 2, 3)
+    reward = (reward - reward.mean()) / reward.std(unbiased=False)
+    beta, image_beta = 1.0, 0.4
+    logits = torch.zeros(3, 2, 3, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=0.05)
+    for _ in range(3000):
+        optimizer.zero_grad()
+        p = torch.sigmoid(logits)
+        (-objective(p, reward, beta, "batch", image_beta)).backward()
+        optimizer.step()
+    p = torch.sigmoid(logits.detach())
+    q = p / p.sum()
+    q_image = q.sum(dim=(1, 2))
+    values = beta * torch.logsumexp(reward.flatten(1) / beta, dim=1)
+    assert torch.allclose(q_image, torch.softmax(values / image_beta, 0), atol=3e-3)
+    within = (q / q_image[:, None, None]).flatten(1)
+    assert torch.allclose(within, torch.softmax(reward.flatten(1) / beta, 1), atol=3e-3)
+    # with equal temperatures it is the one-temperature objective
+    same = objective(p, reward, beta, "batch", beta)
+    assert same.item() == pytest.approx(objective(p, reward, beta, "batch").item())
+    with pytest.raises(SrmetaError, match="image_beta needs normalise batch"):
+        build_strategy("weightnet", {"image_beta": 0.1}, scale=2)

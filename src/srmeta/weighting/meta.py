@@ -68,15 +68,35 @@ def normalised_entropy(p: torch.Tensor, scope: str = "image") -> torch.Tensor:
 
 
 def objective(
-    p: torch.Tensor, reward_std: torch.Tensor, beta: float, scope: str = "image"
+    p: torch.Tensor,
+    reward_std: torch.Tensor,
+    beta: float,
+    scope: str = "image",
+    image_beta: float | None = None,
 ) -> torch.Tensor:
     """``J = mean(w * r~) + beta * mean H(q)``, to be maximised; optimum q ∝ e^(r~/beta).
 
     With ``scope="batch"`` q is one distribution over every pixel of the batch, so the
     same temperature reads the same way while whole images compete for weight.
+
+    ``image_beta`` (batch scope only) gives the choice between images its own temperature.
+    The entropy splits as ``H(q) = H(q_img) + sum_b q_b H(q_pix|b)`` (q_b the weight share of
+    image b); this weights the two terms by ``image_beta`` and ``beta``. Over free values the
+    optimum is ``q_pix|b = softmax(r~/beta)`` within each image and
+    ``q_b = softmax(V_b / image_beta)`` with ``V_b = beta * logsumexp(r~_b / beta)``: a low
+    image temperature can turn a whole image off while the pixels of an image stay spread.
     """
     w = weights_from_probabilities(p, scope)
-    return (w * reward_std).mean() + beta * entropy(p, scope).mean()
+    gain = (w * reward_std).mean()
+    if image_beta is None or image_beta == beta:
+        return gain + beta * entropy(p, scope).mean()
+    if scope != "batch":
+        raise ValueError("image_beta needs normalise batch")
+    q = p / p.sum()
+    q_image = q.sum(dim=(-2, -1))
+    h_image = -(q_image * torch.log(q_image.clamp_min(1e-30))).sum()
+    h_pixels = entropy(p, "image")  # entropy of q_pix|b, per image
+    return gain + image_beta * h_image + beta * (q_image * h_pixels).sum()
 
 
 LEVELS = ("pixel", "image")
@@ -166,9 +186,12 @@ class LearnedWeighting(MetaWeighting):
     def __init__(
         self, lr: float = 1e-3, beta: float = 0.2, every: int = 1, ema: float | None = None,
         precondition: str = "auto", cosine: bool = False, meta_loss: str = "l2",
-        normalise: str = "image",
+        normalise: str = "image", image_beta: float | None = None,
     ) -> None:  # fmt: skip
         super().__init__(every, ema, precondition, cosine, meta_loss)
+        if image_beta is not None and (normalise != "batch" or not image_beta > 0):
+            raise ValueError("image_beta needs normalise batch and a value > 0")
+        self.image_beta = image_beta
         if not (isinstance(beta, (int, float)) and beta >= 0):
             raise ValueError(f"beta must be a number >= 0, got {beta!r}")
         scope_dims(normalise)
@@ -198,7 +221,7 @@ class LearnedWeighting(MetaWeighting):
         reward = self.engine.rewards(ctx)
         self.last_reward = reward
         p = self.probabilities(ctx)
-        j = objective(p, standardise(reward), self.beta, self.scope)
+        j = objective(p, standardise(reward), self.beta, self.scope, self.image_beta)
         self.optimizer.zero_grad(set_to_none=True)
         (-j).backward()
         if dist.is_available() and dist.is_initialized():  # keep the weighting net in sync
