@@ -198,3 +198,20 @@ def test_image_temperature_optimum_is_the_two_level_softmax():
     assert same.item() == pytest.approx(objective(p, reward, beta, "batch").item())
     with pytest.raises(SrmetaError, match="image_beta needs normalise batch"):
         build_strategy("weightnet", {"image_beta": 0.1}, scale=2)
+
+
+def test_centred_logits_ignore_a_common_shift_and_keep_the_weights_responsive():
+    ctx = _context()
+    strategy = build_strategy("weightnet", {"center": True, "normalise": "batch"}, scale=2)
+    head = strategy.net.body[-1]
+    with torch.no_grad():
+        head.bias.copy_(torch.tensor([1.0, -1.0, 0.5, 0.0]))
+    before = strategy.weights(ctx)
+    with torch.no_grad():
+        head.bias.sub_(200.0)  # every logit far into the sigmoid's floor
+    after = strategy.weights(ctx)
+    assert torch.allclose(before, after, atol=1e-5) and before.std() > 0.1
+    plain = build_strategy("weightnet", {"normalise": "batch"}, scale=2)
+    with torch.no_grad():
+        plain.net.body[-1].bias.fill_(-200.0)
+    assert torch.equal(plain.weights(ctx), torch.ones_like(ctx.loss_map))  # saturated: flat

@@ -186,9 +186,10 @@ class LearnedWeighting(MetaWeighting):
     def __init__(
         self, lr: float = 1e-3, beta: float = 0.2, every: int = 1, ema: float | None = None,
         precondition: str = "auto", cosine: bool = False, meta_loss: str = "l2",
-        normalise: str = "image", image_beta: float | None = None,
+        normalise: str = "image", image_beta: float | None = None, center: bool = False,
     ) -> None:  # fmt: skip
         super().__init__(every, ema, precondition, cosine, meta_loss)
+        self.center = bool(center)
         if image_beta is not None and (normalise != "batch" or not image_beta > 0):
             raise ValueError("image_beta needs normalise batch and a value > 0")
         self.image_beta = image_beta
@@ -207,6 +208,19 @@ class LearnedWeighting(MetaWeighting):
 
     def probabilities(self, ctx: StepContext) -> torch.Tensor:
         raise NotImplementedError
+
+    def to_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """``B x H x W`` logits -> probabilities; with ``center``, minus their mean over the
+        normalisation scope first.
+
+        Only differences between logits matter to the weights, but a sigmoid loses them
+        when all logits drift together into a flat end: with a low image temperature the
+        net pushed every logit to the floor, all weights became equal and the gradient
+        vanished for good (docs/experiments.md). Centring removes that common drift.
+        """
+        if self.center:
+            logits = logits - logits.mean(dim=scope_dims(self.scope), keepdim=True)
+        return probabilities_from_logits(logits)
 
     def to(self, device: torch.device) -> LearnedWeighting:
         self.net.to(device)
@@ -276,4 +290,4 @@ class MetaWeightNet(LearnedWeighting):
         if self.level == "image":
             loss = loss.mean(dim=(-2, -1), keepdim=True)
         logits = self.net(loss.unsqueeze(-1).to(next(self.net.parameters()).dtype))
-        return probabilities_from_logits(logits).squeeze(-1).expand_as(ctx.loss_map)
+        return self.to_probabilities(logits.squeeze(-1)).expand_as(ctx.loss_map)

@@ -50,7 +50,7 @@ from torch import nn
 
 from srmeta.resize import imresize
 from srmeta.weighting.base import StepContext
-from srmeta.weighting.meta import LearnedWeighting, probabilities_from_logits
+from srmeta.weighting.meta import LearnedWeighting
 
 # name -> (channels, whether the input lives on the LR grid)
 INPUTS = {
@@ -158,7 +158,8 @@ class WeightNet(LearnedWeighting):
     Options: ``inputs`` (any of hr, lr, lr_up, error, sr, consistency), ``width``,
     ``depth``, ``grid`` (lr or hr), ``image_head``, ``input_norm``, plus the meta options of
     :class:`LearnedWeighting` (``lr``, ``beta``, ``every``, ``ema``, ``precondition``,
-    ``cosine``, ``meta_loss``, ``normalise``). ``scale`` comes from the run.
+    ``cosine``, ``meta_loss``, ``normalise``, ``image_beta``, ``center``). ``scale`` comes
+    from the run.
     """
 
     name = "weightnet"
@@ -197,4 +198,4 @@ class WeightNet(LearnedWeighting):
         logits = self.net(weightnet_inputs(ctx, self.inputs, scale, self.grid))
         if self.grid == "lr":
             logits = F.pixel_shuffle(logits, scale)
-        return probabilities_from_logits(logits).squeeze(1)
+        return self.to_probabilities(logits.squeeze(1))
