@@ -215,3 +215,19 @@ def test_centred_logits_ignore_a_common_shift_and_keep_the_weights_responsive():
     with torch.no_grad():
         plain.net.body[-1].bias.fill_(-200.0)
     assert torch.equal(plain.weights(ctx), torch.ones_like(ctx.loss_map))  # saturated: flat
+
+
+def test_mwnet_input_norm_divides_the_loss_by_its_running_rms():
+    ctx = _context()
+    strategy = build_strategy("mwnet", {"hidden": 1, "input_norm": True, "level": "image"})
+    first, second = strategy.mlp[0], strategy.mlp[2]
+    with torch.no_grad():
+        first.weight.fill_(1.0), first.bias.fill_(0.0)
+        second.weight.fill_(1.0), second.bias.fill_(0.0)
+    loss = ctx.loss_map.detach()
+    strategy.input_norm(loss[:, None])  # an update's forward sets the RMS of the pixel losses
+    rms = loss.pow(2).mean().sqrt()
+    assert strategy.input_norm.rms.item() == pytest.approx(rms.item(), rel=1e-5)
+    p = 1e-4 + (1 - 1e-4) * torch.sigmoid(loss.mean(dim=(1, 2)) / rms)
+    expected = (p / p.mean())[:, None, None].expand_as(loss)
+    assert torch.allclose(strategy.weights(ctx), expected, atol=1e-5)

@@ -114,6 +114,26 @@ def _check_level(level: str, scope: str) -> None:
         raise ValueError("level image needs normalise batch (one weight per image, mean 1)")
 
 
+class RunningRMS(nn.Module):
+    """``x / rms_c`` per channel, ``rms_c`` an EMA of the batch RMS, updated only in forwards
+    that build a graph (the Weight-Net's own update), so computing weights changes nothing."""
+
+    def __init__(self, channels: int, momentum: float = 0.01) -> None:
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("rms", torch.ones(channels))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                batch = x.detach().pow(2).mean(dim=(0, 2, 3)).sqrt()
+                rate = 1.0 if int(self.updates) == 0 else self.momentum
+                self.rms.mul_(1 - rate).add_(rate * batch)
+                self.updates += 1
+        return x / (self.rms[None, :, None, None] + 1e-6)
+
+
 class MetaWeighting(WeightingStrategy):
     """Owns a :class:`RewardEngine`; options common to every meta-weighting."""
 
@@ -270,24 +290,31 @@ class MetaWeightNet(LearnedWeighting):
 
     ``level: pixel`` (default) applies it to each pixel's loss; ``level: image`` to each
     image's mean loss, one weight per image normalised over the batch, the per-example form
-    of Shu et al. (2019).
+    of Shu et al. (2019). ``input_norm`` divides the loss by its running RMS (pixel L1
+    losses are ~0.03, far below the unit scale the MLP's initialisation assumes).
     """
 
     name = "mwnet"
 
     def __init__(
         self, hidden: int = 100, level: str = "pixel", normalise: str | None = None,
-        **options: Any,
+        input_norm: bool = False, **options: Any,
     ) -> None:  # fmt: skip
         scope = normalise or ("batch" if level == "image" else "image")
         _check_level(level, scope)
         super().__init__(normalise=scope, **options)
         self.level = level
-        self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.mlp = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.input_norm = RunningRMS(1) if input_norm else None
+        parts = [self.mlp] if self.input_norm is None else [self.input_norm, self.mlp]
+        self.net = parts[0] if len(parts) == 1 else nn.ModuleList(parts)  # what gets trained
 
     def probabilities(self, ctx: StepContext) -> torch.Tensor:
         loss = ctx.loss_map.detach()
         if self.level == "image":
             loss = loss.mean(dim=(-2, -1), keepdim=True)
-        logits = self.net(loss.unsqueeze(-1).to(next(self.net.parameters()).dtype))
+        loss = loss.to(next(self.mlp.parameters()).dtype)
+        if self.input_norm is not None:
+            loss = self.input_norm(loss[:, None])[:, 0]
+        logits = self.mlp(loss.unsqueeze(-1))
         return self.to_probabilities(logits.squeeze(-1)).expand_as(ctx.loss_map)

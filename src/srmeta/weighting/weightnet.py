@@ -50,7 +50,7 @@ from torch import nn
 
 from srmeta.resize import imresize
 from srmeta.weighting.base import StepContext
-from srmeta.weighting.meta import LearnedWeighting
+from srmeta.weighting.meta import LearnedWeighting, RunningRMS
 
 # name -> (channels, whether the input lives on the LR grid)
 INPUTS = {
@@ -62,26 +62,6 @@ INPUTS = {
     "consistency": (3, True),
 }
 GRIDS = ("lr", "hr")
-
-
-class RunningRMS(nn.Module):
-    """``x / rms_c`` per channel, ``rms_c`` an EMA of the batch RMS, updated only in forwards
-    that build a graph (the Weight-Net's own update), so computing weights changes nothing."""
-
-    def __init__(self, channels: int, momentum: float = 0.01) -> None:
-        super().__init__()
-        self.momentum = momentum
-        self.register_buffer("rms", torch.ones(channels))
-        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():
-            with torch.no_grad():
-                batch = x.detach().pow(2).mean(dim=(0, 2, 3)).sqrt()
-                rate = 1.0 if int(self.updates) == 0 else self.momentum
-                self.rms.mul_(1 - rate).add_(rate * batch)
-                self.updates += 1
-        return x / (self.rms[None, :, None, None] + 1e-6)
 
 
 class WeightNetFCN(nn.Module):
