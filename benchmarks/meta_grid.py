@@ -66,11 +66,18 @@ WEIGHTNET_DEFAULT = {
 WEIGHTNET_BEST = {
     **META_OPTIONS,
     "beta": 0.2,
-    "lr": 1e-3,
+    "image_beta": 0.05,
+    "lr": 3e-3,
     "inputs": ["hr", "lr", "consistency"],
     "normalise": "batch",
     "image_head": True,
+    "input_norm": True,
+    "center": True,
 }
+
+# Meta-Weight-Net gets the same generic fixes as Weight-Net: its input (a loss value, ~0.03)
+# scaled by its running RMS, and centred logits; otherwise it learns far too slowly.
+MWNET = {**META_OPTIONS, "input_norm": True, "center": True}
 
 ARMS: dict[str, dict[str, Any]] = {
     "uniform": {"weighting": {"name": "uniform"}},
@@ -79,10 +86,8 @@ ARMS: dict[str, dict[str, Any]] = {
     "finetune_meta": {"weighting": {"name": "uniform"}, "mix": "only"},
     "l2rw_pixel": {"weighting": {"name": "l2rw", "options": dict(META_OPTIONS)}},
     "l2rw_image": {"weighting": {"name": "l2rw", "options": {**META_OPTIONS, "level": "image"}}},
-    "mwnet_pixel": {"weighting": {"name": "mwnet", "options": dict(META_OPTIONS)}},
-    "mwnet_image": {
-        "weighting": {"name": "mwnet", "options": {**META_OPTIONS, "level": "image"}}
-    },
+    "mwnet_pixel": {"weighting": {"name": "mwnet", "options": MWNET}},
+    "mwnet_image": {"weighting": {"name": "mwnet", "options": {**MWNET, "level": "image"}}},
     "weightnet_default": {"weighting": {"name": "weightnet", "options": WEIGHTNET_DEFAULT}},
     "weightnet_best": {"weighting": {"name": "weightnet", "options": WEIGHTNET_BEST}},
 }
