@@ -30,16 +30,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from run_state import newest_state
 
 from srmeta.config import load_config
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches
-from srmeta.models import load_model
 from srmeta.report.weight_maps import spearman, structure_map
-from srmeta.train.checkpoint import list_states, load_state
-from srmeta.train.schedule import build_optimizer
 from srmeta.weighting.reward import (
-    adam_preconditioner,
     loss_map_fn,
     meta_gradient,
     rewards,
@@ -116,18 +113,11 @@ def main() -> None:
     torch.manual_seed(0)
 
     run = Path(args.run)
-    overrides = [f"data_root={args.data_root}"] if args.data_root else []
-    cfg = load_config(run / "config.yaml", overrides)
+    cfg, step, model, scales = newest_state(run, args.data_root)
+    if scales is None:
+        raise SystemExit(f"{run}: the checkpoint has no Adam state")
     meta_cfg = load_config(args.meta_config)
     meta_cfg.data_root, meta_cfg.scale = cfg.data_root, cfg.scale
-    step, path = list_states(run)[-1]
-    state = load_state(path)
-    model = load_model(cfg.model.arch, cfg.scale, **cfg.model.options)
-    model.load_state_dict(state["model"])
-    model.train()
-    optimizer = build_optimizer(cfg.train.optimizer, model.parameters())
-    optimizer.load_state_dict(state["optimizer"])
-    scales = adam_preconditioner(optimizer, model)
 
     meta = MetaSet.from_config(meta_cfg)
     meta_batches = [meta.batch(args.step + i) for i in range(args.meta_batches)]

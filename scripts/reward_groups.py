@@ -22,16 +22,13 @@ import json
 from pathlib import Path
 
 import torch
+from run_state import newest_state
 
-from srmeta.config import load_config
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches
-from srmeta.models import load_model
 from srmeta.report.weight_maps import structure_map
 from srmeta.resize import imresize
-from srmeta.train.checkpoint import list_states, load_state
-from srmeta.train.schedule import build_optimizer
-from srmeta.weighting.reward import adam_preconditioner, meta_gradient, rewards
+from srmeta.weighting.reward import meta_gradient, rewards
 
 
 def auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
@@ -69,15 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     run = Path(args.run)
-    overrides = [f"data_root={args.data_root}"] if args.data_root else []
-    cfg = load_config(run / "config.yaml", overrides)
-    step, path = list_states(run)[-1]
-    state = load_state(path)
-    model = load_model(cfg.model.arch, cfg.scale, **cfg.model.options)
-    model.load_state_dict(state["model"])
-    optimizer = build_optimizer(cfg.train.optimizer, model.parameters())
-    optimizer.load_state_dict(state["optimizer"])
-    scales = adam_preconditioner(optimizer, model)
+    cfg, step, model, scales = newest_state(run, args.data_root)
     meta = MetaSet.from_config(cfg)
     if meta is None or scales is None:
         raise SystemExit("the run needs data.meta and an Adam state")
