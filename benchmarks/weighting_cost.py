@@ -51,6 +51,8 @@ STRATEGIES: dict[str, dict] = {
     "gradient_weighted": {"name": "gradient_weighted"},
     "weightnet k=1": {"name": "weightnet", "options": {"every": 1}},
     "weightnet k=4": {"name": "weightnet", "options": {"every": 4}},
+    "weightnet k=1, reward fd": {"name": "weightnet", "options": {"every": 1, "reward": "fd"}},
+    "weightnet k=4, reward fd": {"name": "weightnet", "options": {"every": 4, "reward": "fd"}},
     "l2rw (g_M every step)": {"name": "l2rw", "options": {"every": 1}},
     "l2rw image": {"name": "l2rw", "options": {"every": 1, "level": "image"}},
     "mwnet k=1": {"name": "mwnet", "options": {"every": 1}},

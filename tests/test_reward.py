@@ -111,3 +111,50 @@ def test_first_order_meaning_of_the_reward():
             p -= step * p.grad
     after = pixel_loss_map(model(meta["lr"]), meta["hr"]).mean()
     assert (before - after).item() == pytest.approx(step * float(reward.flatten()[index]), rel=1e-3)
+
+
+@pytest.mark.parametrize("arch", NETS)
+def test_forward_difference_reward_approximates_the_exact_jvp(arch):
+    """The ``fd`` method: a forward difference of the output, the loss's exact derivative.
+    Oracle: the exact jvp reward (itself checked against brute force above)."""
+    from srmeta.weighting.reward import difference_rewards
+
+    torch.manual_seed(1)
+    model = load_model(arch, 2, **SMALL[arch]).train()
+    lr, hr = torch.rand(2, 3, 12, 10), torch.rand(2, 3, 24, 20)
+    meta = {"lr": torch.rand(2, 3, 8, 8), "hr": torch.rand(2, 3, 16, 16)}
+    direction = meta_gradient(model, meta, "l2")
+    for kind in ("l1", "l2"):
+        _, exact = rewards(model, lr, hr, direction, kind)
+        with torch.no_grad():
+            sr = model(lr)
+        approx = difference_rewards(model, lr, hr, sr, direction, kind)
+        error = float((approx - exact).norm() / exact.norm())
+        assert error < 3e-2, (arch, kind, error)
+        both = torch.stack([approx.flatten(), exact.flatten()])
+        assert torch.corrcoef(both)[0, 1] > 0.999
+    zero = {k: torch.zeros_like(v) for k, v in direction.items()}
+    assert not difference_rewards(model, lr, hr, sr, zero).any()
+
+
+def test_fd_strategies_train_and_agree_between_fused_and_separate_paths():
+    from srmeta.weighting import StepContext, build_strategy
+
+    torch.manual_seed(2)
+    model = load_model("espcn", 2, features=(8, 4))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    lr, hr = torch.rand(2, 3, 6, 5), torch.rand(2, 3, 12, 10)
+    meta = {"lr": torch.rand(1, 3, 6, 6), "hr": torch.rand(1, 3, 12, 12)}
+    sr = model(lr)
+    ctx = StepContext(0, lr, hr, sr, pixel_loss_map(sr, hr), model, optimizer, lambda: meta)
+    strategy = build_strategy("weightnet", {"reward": "fd"}, scale=2)
+    assert strategy.reward_method == "fd"
+    separate = strategy.engine.rewards(ctx)  # the path DDP and bf16 take
+    from srmeta.weighting.reward import difference_rewards
+
+    fused = difference_rewards(model, lr, hr, sr, strategy.reward_direction(ctx))
+    assert torch.allclose(separate, fused, atol=1e-6)
+    strategy.update(ctx)
+    assert torch.isfinite(strategy.weights(ctx)).all()
+    with pytest.raises(Exception, match="reward must be jvp or fd"):
+        build_strategy("l2rw", {"reward": "exact"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
@@ -87,15 +88,18 @@ def test_weightnet_under_bf16_autocast_computes_float32_rewards(tmp_path, data_r
     assert reward.dtype == torch.float32
 
 
-def test_fused_forward_trains_like_a_separate_jvp(tmp_path, data_root):
-    """The trainer's one-pass rewards (dual forward) give the same run as a separate jvp."""
+@pytest.mark.parametrize("method", ["jvp", "fd"])
+def test_fused_forward_trains_like_a_separate_reward_pass(tmp_path, data_root, method):
+    """The trainer's rewards from its own forward (dual, or the forward difference from its
+    output) give the same run as the strategy's separate reward pass."""
     from srmeta.train.loop import Trainer
 
     finals = []
     for fused in (True, False):
         for name in ("weightnet", "l2rw"):
+            options = {"every": 2, "reward": method}
             path = _write_config(tmp_path, data_root, f"{name}-{fused}",
-                                 {"name": name, "options": {"every": 2}})  # fmt: skip
+                                 {"name": name, "options": options})  # fmt: skip
             trainer = Trainer(load_config(path), progress=False)
             trainer._fused_rewards = fused
             calls: list[bool] = []

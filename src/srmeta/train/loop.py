@@ -59,7 +59,7 @@ from srmeta.train.runlog import RunLog, truncate_after
 from srmeta.train.schedule import build_optimizer, build_scheduler
 from srmeta.train.validate import validate
 from srmeta.weighting import StepContext, Uniform, build_strategy
-from srmeta.weighting.reward import forward_with_rewards
+from srmeta.weighting.reward import difference_rewards, forward_with_rewards
 
 LAST_MODEL = "model_last.safetensors"
 BEST_MODEL = "model_best.safetensors"
@@ -322,7 +322,12 @@ class Trainer:
         strategy = self.strategy if started else self._uniform
         # One forward for both the SR step and the rewards, where the forward can be dual.
         direction = strategy.reward_direction(ctx) if self._fused_rewards else None
-        if direction is not None:
+        if direction is not None and strategy.reward_method == "fd":
+            ctx.sr = self.model(lr)
+            ctx.loss_map = pixel_loss_map(ctx.sr, hr, loss_cfg.kind, loss_cfg.eps)
+            ctx.reward = difference_rewards(self.model, lr, hr, ctx.sr, direction,
+                                            loss_cfg.kind, loss_cfg.eps)  # fmt: skip
+        elif direction is not None:
             ctx.sr, ctx.loss_map, ctx.reward = forward_with_rewards(
                 self.model, lr, hr, direction, loss_cfg.kind, loss_cfg.eps
             )

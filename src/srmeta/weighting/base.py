@@ -50,6 +50,7 @@ class WeightingStrategy:
 
     name = "base"
     needs_meta = False
+    reward_method = "jvp"  # how the trainer's forward computes rewards: jvp (exact) or fd
     uses_scale = False  # True: the constructor takes the run's ``scale``
 
     def reward_direction(self, ctx: StepContext) -> dict[str, torch.Tensor] | None:

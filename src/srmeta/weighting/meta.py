@@ -141,10 +141,14 @@ class MetaWeighting(WeightingStrategy):
 
     def __init__(
         self, every: int = 1, ema: float | None = None, precondition: str = "auto",
-        cosine: bool = False, meta_loss: str = "l2",
+        cosine: bool = False, meta_loss: str = "l2", reward: str = "jvp",
     ) -> None:  # fmt: skip
-        self.engine = RewardEngine(every, ema, precondition, cosine, meta_loss)
+        self.engine = RewardEngine(every, ema, precondition, cosine, meta_loss, reward)
         self.last_reward: torch.Tensor | None = None
+
+    @property
+    def reward_method(self) -> str:
+        return self.engine.method
 
     def needs_reward(self, step: int) -> bool:
         """Whether :meth:`update` at ``step`` uses a reward map."""
@@ -206,9 +210,10 @@ class LearnedWeighting(MetaWeighting):
     def __init__(
         self, lr: float = 1e-3, beta: float = 0.2, every: int = 1, ema: float | None = None,
         precondition: str = "auto", cosine: bool = False, meta_loss: str = "l2",
-        normalise: str = "image", image_beta: float | None = None, center: bool = False,
+        reward: str = "jvp", normalise: str = "image", image_beta: float | None = None,
+        center: bool = False,
     ) -> None:  # fmt: skip
-        super().__init__(every, ema, precondition, cosine, meta_loss)
+        super().__init__(every, ema, precondition, cosine, meta_loss, reward)
         self.center = bool(center)
         if image_beta is not None and (normalise != "batch" or not image_beta > 0):
             raise ValueError("image_beta needs normalise batch and a value > 0")

@@ -16,6 +16,14 @@ The trainer can save that jvp's primal forward: :func:`forward_with_rewards` run
 forward with the live parameters made dual (forward-mode AD), so one pass gives the loss map
 with its graph for the SR step *and* the rewards as its tangent. The dual level is closed
 before the caller's backward, so the backward is an ordinary one.
+
+``method="fd"`` replaces the tangent of the network output by a forward difference,
+``J d ≈ (f(theta + h d) - f(theta)) / h`` with ``h`` a ``FD_STEP`` fraction of
+``|theta| / |d|``, and applies the loss's exact derivative at the primal output. It costs
+one plain forward without a graph instead of forward-mode AD's tangent pass (about 2.9
+plain forwards on CPU for EDSR 8x32), at a relative error of about 2e-3 against the exact
+jvp (correlation 0.999999, measured on a trained EDSR; docs/experiments.md). The exact
+``jvp`` stays the default.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from torch.func import functional_call, jvp
 from srmeta.losses import LOSS_KINDS, pixel_loss_map
 
 Params = dict[str, torch.Tensor]
+METHODS = ("jvp", "fd")
+FD_STEP = 3e-5
 
 
 def trainable(model: nn.Module) -> Params:
@@ -167,6 +177,35 @@ def forward_with_rewards(
     return sr_primal, loss_primal, reward
 
 
+def _norm(tensors: Params) -> torch.Tensor:
+    return torch.sqrt(sum((t.double() ** 2).sum() for t in tensors.values()))
+
+
+def difference_rewards(
+    model: nn.Module,
+    lr: torch.Tensor,
+    hr: torch.Tensor,
+    sr: torch.Tensor,
+    direction: Params,
+    kind: str = "l1",
+    eps: float = 1e-3,
+) -> torch.Tensor:
+    """Rewards along ``direction`` from a forward difference of the output ``sr = f(lr)``
+    (see the module docstring); no graph is built."""
+    with torch.no_grad(), torch.autocast(lr.device.type, enabled=False):
+        params = trainable(model)
+        size = _norm(direction)
+        if float(size) == 0.0:
+            return torch.zeros(sr.shape[0], *sr.shape[-2:], dtype=sr.dtype, device=sr.device)
+        step = float(FD_STEP * _norm(params) / size)
+        shifted = {k: p + step * direction[k].to(p.dtype) for k, p in params.items()}
+        moved = functional_call(model, {**_buffers(model), **shifted}, (lr.to(sr.dtype),))
+        tangent = (moved - sr.detach()) / step
+    _, reward = jvp(lambda out: pixel_loss_map(out, hr.to(sr.dtype), kind, eps),
+                    (sr.detach(),), (tangent,))  # fmt: skip
+    return reward.detach()
+
+
 def standardise(reward: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Zero mean, unit standard deviation over the whole batch (``r~`` of the objective)."""
     return (reward - reward.mean()) / (reward.std(unbiased=False) + eps)
@@ -177,6 +216,8 @@ class RewardEngine:
 
     Args:
         every: recompute the meta gradient every k steps (k = 1: every step).
+        method: ``jvp`` (exact forward-mode AD) or ``fd`` (a forward difference of the
+            output, cheaper; see the module docstring).
         ema: if set, ``g_M <- ema * g_M + (1 - ema) * g_new`` across recomputations.
         precondition: ``auto``, ``adam`` or ``identity`` (see :func:`precondition`).
         cosine: divide the direction by its norm, so the reward scale does not drift.
@@ -191,8 +232,11 @@ class RewardEngine:
 
     def __init__(
         self, every: int = 1, ema: float | None = None, precondition: str = "auto",
-        cosine: bool = False, meta_loss: str = "l2",
+        cosine: bool = False, meta_loss: str = "l2", method: str = "jvp",
     ) -> None:  # fmt: skip
+        if method not in METHODS:
+            raise ValueError(f"reward must be jvp or fd, not {method!r}")
+        self.method = method
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         if precondition not in ("auto", "adam", "identity"):
@@ -227,9 +271,14 @@ class RewardEngine:
         forward already carried (``ctx.reward``), else one jvp."""
         if ctx.reward is not None:
             return ctx.reward
-        _, reward = rewards(
-            ctx.model, ctx.lr, ctx.hr, self.direction(ctx), ctx.loss_kind, ctx.loss_eps
-        )
+        direction = self.direction(ctx)
+        if self.method == "fd":
+            with torch.no_grad(), torch.autocast(ctx.lr.device.type, enabled=False):
+                dtype = _param_dtype(ctx.model)
+                sr = ctx.model(ctx.lr.to(dtype))
+            return difference_rewards(ctx.model, ctx.lr, ctx.hr, sr, direction,
+                                      ctx.loss_kind, ctx.loss_eps)  # fmt: skip
+        _, reward = rewards(ctx.model, ctx.lr, ctx.hr, direction, ctx.loss_kind, ctx.loss_eps)
         return reward
 
     def state_dict(self) -> dict[str, Any]:
