@@ -262,7 +262,7 @@ class RewardEngine:
             self.meta_grad = fresh
         direction = precondition(self.meta_grad, ctx.optimizer, ctx.model, self.kind)
         if self.cosine:
-            norm = torch.sqrt(sum((d.double() ** 2).sum() for d in direction.values()))
+            norm = _norm(direction)
             direction = {k: d / (norm.to(d.dtype) + 1e-30) for k, d in direction.items()}
         return direction
 
