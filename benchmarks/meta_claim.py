@@ -15,7 +15,8 @@ bicubic). What differs is measured, not looked at:
 
     python benchmarks/meta_claim.py --data-root ../shared/data --warm runs/grid/A1/seed0/warm
 
-Writes ``benchmarks/results/meta_claim.json`` and ``docs/figures/meta_claim_<meta>.png``.
+Writes ``benchmarks/results/meta_claim.json`` and ``docs/figures/meta_claim_weight_maps.jpg``
+(per image: the HR crop, then each run's weight map on one colour scale).
 """
 
 from __future__ import annotations
@@ -69,6 +70,32 @@ def band_shares(weights: torch.Tensor) -> list[float]:
             for a, b in itertools.pairwise(edges)]  # fmt: skip
 
 
+def save_claim_figure(maps: dict[str, list[Any]], path: Path) -> None:
+    """Rows: images; columns: HR, then the weight map of each meta-set (shared scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metas = list(maps)
+    rows = len(next(iter(maps.values())))
+    fig, axes = plt.subplots(rows, 1 + len(metas), figsize=(3 * (1 + len(metas)), 3 * rows))
+    for r in range(rows):
+        first = maps[metas[0]][r]
+        axes[r, 0].imshow(first.hr.permute(1, 2, 0).clamp(0, 1).numpy())
+        axes[r, 0].set_title(f"{first.name}: HR", fontsize=9)
+        for c, meta in enumerate(metas, start=1):
+            shown = axes[r, c].imshow(maps[meta][r].weights.numpy(), cmap="viridis",
+                                      vmin=0.0, vmax=2.0)  # fmt: skip
+            axes[r, c].set_title(f"weights, meta-set: {meta}", fontsize=9)
+        for ax in axes[r]:
+            ax.axis("off")
+    fig.colorbar(shown, ax=axes, shrink=0.4, label="weight (mean 1 per image)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80, pil_kwargs={"quality": 85})
+    plt.close(fig)
+
+
 def mean_logged(metrics: Path, key: str) -> float | None:
     values = [json.loads(line).get(key) for line in metrics.read_text().splitlines()]
     values = [v for v in values if v is not None]
@@ -85,7 +112,7 @@ def main() -> None:
     parser.add_argument("--results", default=str(REPO / "benchmarks/results/meta_claim.json"))
     args = parser.parse_args()
     from srmeta.config import validate_config
-    from srmeta.report.weight_maps import save_weight_figure, weight_maps, weight_statistics
+    from srmeta.report.weight_maps import weight_maps, weight_statistics
     from srmeta.train.loop import train
 
     budget = Budget() if args.steps is None else dataclasses.replace(Budget(), steps=args.steps)
@@ -93,14 +120,13 @@ def main() -> None:
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True,
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
     results: dict[str, Any] = {"commit": commit, "images": IMAGES, "runs": {}}
+    all_maps: dict[str, list[Any]] = {}
     for meta in META_SETS:
         cfg = claim_config(meta, budget, warm, out)
         cfg["data_root"] = args.data_root
         train(validate_config(cfg), resume="auto", progress=False)
         run = out / meta
-        maps = weight_maps(run, IMAGES, data_root=args.data_root, crop=192)
-        figure = Path(args.figures) / f"meta_claim_{meta}.png"
-        save_weight_figure(maps, figure, force=True, title=f"meta-set: {meta}")
+        maps = all_maps[meta] = weight_maps(run, IMAGES, data_root=args.data_root, crop=192)
         stats = weight_statistics(maps)
         for row, m in zip(stats, maps, strict=True):
             row["variance_share_by_band"] = band_shares(m.weights)
@@ -112,6 +138,7 @@ def main() -> None:
             "images": stats,
         }
         print(meta, results["runs"][meta]["corrupt_weight_share"], flush=True)
+    save_claim_figure(all_maps, Path(args.figures) / "meta_claim_weight_maps.jpg")
     Path(args.results).write_text(json.dumps(results, indent=1) + "\n")
 
 
