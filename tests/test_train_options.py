@@ -20,7 +20,8 @@ from srmeta.models.files import META_IMAGES_KEY, save_model_file
 from srmeta.models.registry import load_model
 from srmeta.train import loop
 from srmeta.train.checkpoint import list_states, load_state, state_path
-from srmeta.train.loop import Trainer, corrupt_shares, corrupt_weight_sums, train
+from srmeta.train.corruption_log import corrupt_shares, corrupt_weight_sums
+from srmeta.train.loop import Trainer, train
 
 META = {"dataset": "Set5", "names": ["bird"], "batch_size": 2}
 

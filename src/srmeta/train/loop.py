@@ -34,7 +34,6 @@ from tqdm import tqdm
 
 from srmeta.atomic import atomic_write_text
 from srmeta.config import (
-    ConfigError,
     ExperimentConfig,
     config_hash,
     config_to_yaml,
@@ -43,64 +42,26 @@ from srmeta.config import (
 )
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches, make_loader
-from srmeta.errors import ModelError, SrmetaError, first_line
+from srmeta.errors import SrmetaError
 from srmeta.losses import pixel_loss_map
 from srmeta.models.files import (
     META_IMAGES_KEY,
-    meta_images_of,
-    read_model_file,
-    resolve_run_file,
     save_model_file,
 )
-from srmeta.models.registry import get_descriptor, load_model
+from srmeta.models.registry import load_model
 from srmeta.train import checkpoint as ckpt
+from srmeta.train.corruption_log import corrupt_shares, corrupt_weight_sums
 from srmeta.train.distributed import World, barrier, init_world, rank_device, shutdown
 from srmeta.train.runlog import RunLog, truncate_after
 from srmeta.train.schedule import build_optimizer, build_scheduler
 from srmeta.train.validate import validate
+from srmeta.train.warm_start import LAST_MODEL, load_warm_start
 from srmeta.weighting import StepContext, Uniform, build_strategy
 from srmeta.weighting.reward import difference_rewards, forward_with_rewards
 
-LAST_MODEL = "model_last.safetensors"
 BEST_MODEL = "model_best.safetensors"
 CORRUPTION_FILE = "corruption.json"
 INIT_FROM_KEY = "srmeta.init_from"
-
-
-def corrupt_weight_sums(weights: torch.Tensor, corrupt: torch.Tensor) -> torch.Tensor:
-    """``[weight on corrupted samples, all weight, corrupted pixels, all pixels]`` (float64).
-
-    ``weights`` are the ``B x H x W`` weights the SR loss used, ``corrupt`` the ``B`` flags.
-    Sums, not ratios, so that steps and DDP ranks add up: over a logging window the share
-    of weight on corrupted targets is ``s[0] / s[1]``, and ``s[2] / s[3]`` is what uniform
-    weights would give on the same samples, the baseline the share is to be read against.
-    """
-    per_sample = weights.detach().to(torch.float64).flatten(1).sum(dim=1)
-    pixels = torch.full_like(per_sample, float(weights[0].numel()))
-    flags = corrupt.to(device=per_sample.device, dtype=torch.float64)
-    return torch.stack(
-        [(per_sample * flags).sum(), per_sample.sum(), (pixels * flags).sum(), pixels.sum()]
-    )
-
-
-def corrupt_shares(sums: torch.Tensor) -> dict[str, float]:
-    """``corrupt_weight_share`` and ``corrupt_pixel_share`` from :func:`corrupt_weight_sums`
-    added over a window; empty when the window held no corrupted sample (undefined then)."""
-    weight_corrupt, weight_all, pixels_corrupt, pixels_all = (float(v) for v in sums)
-    if pixels_corrupt == 0 or weight_all <= 0:
-        return {}
-    return {
-        "corrupt_weight_share": weight_corrupt / weight_all,
-        "corrupt_pixel_share": pixels_corrupt / pixels_all,
-    }
-
-
-def init_file(source: Path) -> Path:
-    """The weights file ``train.init_from`` names: the file itself, or in a run folder
-    ``model_last`` (where the run ended; ``model_best`` only when there is no last)."""
-    if source.is_dir() and (source / LAST_MODEL).is_file():
-        return source / LAST_MODEL
-    return resolve_run_file(source) if source.is_dir() else source
 
 
 @dataclass
@@ -176,37 +137,9 @@ class Trainer:
         return path
 
     def _warm_start(self, source: Path) -> dict[str, Any]:
-        """Load ``train.init_from``'s weights into the fresh model, before the optimizer and
-        the EMA copy are built from it; refuse a file of another model, naming what differs
-        (a silent partial load would train something else than the config says)."""
-        try:
-            file = init_file(source)
-            state, spec = read_model_file(file)
-        except ModelError as err:
-            raise ConfigError(f"train.init_from: {err}") from None
-        descriptor = get_descriptor(self.cfg.model.arch)
-        differs = []
-        if spec.arch != descriptor.name:
-            differs.append(f"architecture {spec.arch}, not {descriptor.name}")
-        if spec.scale is not None and spec.scale != self.cfg.scale:
-            differs.append(f"scale x{spec.scale}, not x{self.cfg.scale}")
-        if spec.arch == descriptor.name:
-            want = descriptor.options_with_defaults(self.cfg.model.options)
-            for key in sorted(set(want) | set(spec.options)):
-                if spec.options.get(key) != want.get(key):
-                    differs.append(f"{key}={spec.options.get(key)!r}, not {want.get(key)!r}")
-        if differs:
-            raise ConfigError(
-                f"train.init_from: {file} holds another model than this run's"
-                f" ({'; '.join(differs)})"
-            )
-        try:
-            self.model.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            why = first_line(err)
-            raise ConfigError(f"train.init_from: {file}: weights do not fit ({why})") from None
-        # Images the source learned from stay out of this run's evaluation too.
-        return {"file": str(file.resolve()), "meta_images": meta_images_of(file)}
+        """Load ``train.init_from``'s weights into the fresh model (see :mod:`warm_start`)."""
+        cfg = self.cfg
+        return load_warm_start(self.model, cfg.model.arch, cfg.scale, cfg.model.options, source)
 
     def excluded_images(self) -> list[str]:
         """Image stems evaluation must not score: this run's meta images and those the
