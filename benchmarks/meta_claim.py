@@ -34,6 +34,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from meta_experiments import logged_mean  # noqa: E402
 from meta_grid import B_TARGET, SETTINGS, Budget, arm_config  # noqa: E402
 
 REPO = HERE.parent
@@ -96,12 +97,6 @@ def save_claim_figure(maps: dict[str, list[Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def mean_logged(metrics: Path, key: str) -> float | None:
-    values = [json.loads(line).get(key) for line in metrics.read_text().splitlines()]
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-root", default="../shared/data")
@@ -133,8 +128,8 @@ def main() -> None:
         metrics = run / "metrics.jsonl"
         results["runs"][meta] = {
             "meta": cfg["data"]["meta"],
-            "corrupt_weight_share": mean_logged(metrics, "corrupt_weight_share"),
-            "corrupt_pixel_share": mean_logged(metrics, "corrupt_pixel_share"),
+            "corrupt_weight_share": logged_mean(metrics, "corrupt_weight_share"),
+            "corrupt_pixel_share": logged_mean(metrics, "corrupt_pixel_share"),
             "images": stats,
         }
         print(meta, results["runs"][meta]["corrupt_weight_share"], flush=True)

@@ -109,8 +109,9 @@ def _median_step_time(metrics: Path) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _mean_corrupt_share(metrics: Path) -> float | None:
-    values = _logged(metrics, "corrupt_weight_share")
+def logged_mean(metrics: Path, key: str) -> float | None:
+    """Mean of ``key`` over the logging windows of ``metrics.jsonl`` that have it."""
+    values = _logged(metrics, key)
     return sum(values) / len(values) if values else None
 
 
@@ -141,7 +142,7 @@ def run_job(
     }  # fmt: skip
     metrics = folder / "metrics.jsonl"
     result["sec_per_step"] = _median_step_time(metrics)
-    result["corrupt_weight_share"] = _mean_corrupt_share(metrics)
+    result["corrupt_weight_share"] = logged_mean(metrics, "corrupt_weight_share")
     if job.arm != WARM:
         report = evaluate(
             str(folder / "model_last.safetensors"), list(budget.test_sets), [4],

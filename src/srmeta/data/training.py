@@ -159,22 +159,19 @@ class TrainingPatches(Dataset):
                 f"no training image is at least {patch_size}x{patch_size} pixels"
                 f" ({len(self.skipped)} given); lower data.train.patch_size"
             )
-        # Targets alias the clean images except where corrupted (a copy only for those).
-        self.targets: list[torch.Tensor] = list(self.images)
-        self.corrupted: list[bool] = [False] * len(self.images)
-        self.corruption_params: list[dict[str, Any] | None] = [None] * len(self.images)
         self.dropped: list[Path] = []
         if corrupt is not None and corrupt.drop:
             chosen = set(corrupted_indices(len(self.images), corrupt))
             self.dropped = [f for i, f in enumerate(self.files) if i in chosen]
             self.files = [f for i, f in enumerate(self.files) if i not in chosen]
             self.images = [im for i, im in enumerate(self.images) if i not in chosen]
-            self.targets = list(self.images)
-            self.corrupted = [False] * len(self.images)
-            self.corruption_params = [None] * len(self.images)
             if not self.images:
                 raise DatasetError("data.train.corrupt.drop left no training image")
-        elif corrupt is not None:
+        # Targets alias the clean images except where corrupted (a copy only for those).
+        self.targets: list[torch.Tensor] = list(self.images)
+        self.corrupted: list[bool] = [False] * len(self.images)
+        self.corruption_params: list[dict[str, Any] | None] = [None] * len(self.images)
+        if corrupt is not None and not corrupt.drop:
             for i in corrupted_indices(len(self.images), corrupt):
                 self.targets[i], self.corruption_params[i] = corrupt_image(
                     self.images[i], corrupt, i
@@ -284,14 +281,15 @@ class TrainingPatches(Dataset):
             raise IndexError(f"step {step} outside 0..{STEPS_LIMIT - 1}")
         plan = self.rank_plan(step)
         hr = self._cut(self.images, plan)
-        target = hr if self.corrupt is None else self._cut(self.targets, plan)
+        flags = [self.corrupted[i] for i, *_ in plan]
+        target = self._cut(self.targets, plan) if any(flags) else hr
         first = self.first_index(step)
         lr = self.degradation.apply(hr, self.scale, index=first, quantize=True)
         return {
             "lr": lr.to(torch.float32) / 255.0,
             "hr": target.to(torch.float32) / 255.0,
             "index": torch.arange(first, first + self.per_rank, dtype=torch.int64),
-            "corrupt": torch.tensor([self.corrupted[i] for i, *_ in plan], dtype=torch.bool),
+            "corrupt": torch.tensor(flags, dtype=torch.bool),
         }
 
 

@@ -255,12 +255,7 @@ class Trainer:
         strategy = self.strategy if started else self._uniform
         # One forward for both the SR step and the rewards, where the forward can be dual.
         direction = strategy.reward_direction(ctx) if self._fused_rewards else None
-        if direction is not None and strategy.reward_method == "fd":
-            ctx.sr = self.model(lr)
-            ctx.loss_map = pixel_loss_map(ctx.sr, hr, loss_cfg.kind, loss_cfg.eps)
-            ctx.reward = difference_rewards(self.model, lr, hr, ctx.sr, direction,
-                                            loss_cfg.kind, loss_cfg.eps)  # fmt: skip
-        elif direction is not None:
+        if direction is not None and strategy.reward_method == "jvp":
             ctx.sr, ctx.loss_map, ctx.reward = forward_with_rewards(
                 self.model, lr, hr, direction, loss_cfg.kind, loss_cfg.eps
             )
@@ -269,6 +264,9 @@ class Trainer:
                                 enabled=self.cfg.train.bf16):  # fmt: skip
                 ctx.sr = self.net(lr)
             ctx.loss_map = pixel_loss_map(ctx.sr, hr, loss_cfg.kind, loss_cfg.eps)
+            if direction is not None:  # fd: the difference from the output just computed
+                ctx.reward = difference_rewards(self.model, lr, hr, ctx.sr, direction,
+                                                loss_cfg.kind, loss_cfg.eps)  # fmt: skip
         loss_map = ctx.loss_map
         logs = strategy.update(ctx)
         weights = strategy.weights(ctx)
@@ -339,9 +337,8 @@ class Trainer:
             meta = self.meta
             return (meta.batch(step, rank) for step in range(self.step, total))
         dataset = TrainingPatches.from_config(self.cfg, rank, self.world.world_size)
-        record = getattr(dataset, "corruption_record", None)  # once the data side has it
-        if record is not None and self.world.is_main:
-            text = json.dumps(record(), indent=2, sort_keys=True) + "\n"
+        if self.world.is_main:
+            text = json.dumps(dataset.corruption_record(), indent=2, sort_keys=True) + "\n"
             atomic_write_text(self.run_dir / CORRUPTION_FILE, text, force=True)
         return make_loader(dataset, self.step, total, self.cfg.data.train.workers)
 

@@ -107,11 +107,16 @@ def image_means(values: torch.Tensor) -> torch.Tensor:
     return values.mean(dim=(-2, -1), keepdim=True).expand_as(values)
 
 
-def _check_level(level: str, scope: str) -> None:
+def level_scope(level: str, normalise: str | None) -> str:
+    """The normalisation scope of a ``level`` weighting: ``normalise``, by default ``batch``
+    for one weight per image (per-image means would all be 1) and ``image`` per pixel."""
     if level not in LEVELS:
         raise ValueError(f"level must be pixel or image, got {level!r}")
+    scope = normalise or ("batch" if level == "image" else "image")
+    scope_dims(scope)
     if level == "image" and scope == "image":
         raise ValueError("level image needs normalise batch (one weight per image, mean 1)")
+    return scope
 
 
 class RunningRMS(nn.Module):
@@ -180,10 +185,7 @@ class L2RW(MetaWeighting):
         self, level: str = "pixel", normalise: str | None = None, **options: Any
     ) -> None:
         super().__init__(**options)
-        self.level = level
-        self.scope = normalise or ("batch" if level == "image" else "image")
-        scope_dims(self.scope)
-        _check_level(level, self.scope)
+        self.level, self.scope = level, level_scope(level, normalise)
 
     def update(self, ctx: StepContext) -> dict[str, float]:
         self.last_reward = self.engine.rewards(ctx)
@@ -305,14 +307,13 @@ class MetaWeightNet(LearnedWeighting):
         self, hidden: int = 100, level: str = "pixel", normalise: str | None = None,
         input_norm: bool = False, **options: Any,
     ) -> None:  # fmt: skip
-        scope = normalise or ("batch" if level == "image" else "image")
-        _check_level(level, scope)
-        super().__init__(normalise=scope, **options)
+        super().__init__(normalise=level_scope(level, normalise), **options)
         self.level = level
         self.mlp = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.input_norm = RunningRMS(1) if input_norm else None
-        parts = [self.mlp] if self.input_norm is None else [self.input_norm, self.mlp]
-        self.net = parts[0] if len(parts) == 1 else nn.ModuleList(parts)  # what gets trained
+        # ``net`` is what is trained and saved: the MLP, with its input statistics if any.
+        norm = self.input_norm
+        self.net = self.mlp if norm is None else nn.ModuleList([norm, self.mlp])
 
     def probabilities(self, ctx: StepContext) -> torch.Tensor:
         loss = ctx.loss_map.detach()

@@ -165,11 +165,8 @@ class WeightNet(LearnedWeighting):
         self.inputs, self.grid, self.scale = tuple(inputs), grid, int(scale)
         folded = self.scale * self.scale if grid == "lr" else 1
         channels = input_channels(self.inputs, grid, self.scale)
-        self.image_head = bool(image_head)
-        self.input_norm = bool(input_norm)
-        fcn = WeightNetFCN(channels, width, depth, folded, self.image_head)
-        self.net = nn.Sequential(RunningRMS(channels), fcn) if self.input_norm else fcn
-        self.fcn = fcn
+        fcn = WeightNetFCN(channels, width, depth, folded, bool(image_head))
+        self.net = nn.Sequential(RunningRMS(channels), fcn) if input_norm else fcn
 
     def probabilities(self, ctx: StepContext) -> torch.Tensor:
         scale = ctx.hr.shape[-1] // ctx.lr.shape[-1]
