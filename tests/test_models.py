@@ -42,6 +42,12 @@ SMALL: dict[str, dict[str, object]] = {
     "edsr": {"n_resblocks": 2, "n_feats": 8},
     "rcan": {"n_resgroups": 1, "n_resblocks": 1, "n_feats": 8, "reduction": 4},
     "imdn": {"n_feats": 16, "n_modules": 2},
+    "repsr": {
+        "features": 4,
+        "blocks": 2,
+        "expand": 8,
+        "branches": ("expand", "conv1x1", "identity", "sobel", "laplacian"),
+    },
 }
 NETS = sorted(SMALL)
 CASES = [(arch, scale) for arch in NETS for scale in SCALES]

@@ -43,6 +43,12 @@ def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
     return to_uint8(ycbcr255) if rgb.dtype == torch.uint8 else ycbcr255 / 255.0
 
 
+def luma_weights() -> torch.Tensor:
+    """The Y row of MATLAB's ``rgb2ycbcr`` for RGB and Y both in [0, 1] (float32, 3 values),
+    without the 16/255 offset."""
+    return torch.tensor(_RGB_TO_YCBCR[0], dtype=torch.float32) / 255.0
+
+
 def rgb_to_y255(rgb: torch.Tensor) -> torch.Tensor:
     """The luma Y on the 0..255 scale as float64, unrounded (``... x 1 x H x W``).
 

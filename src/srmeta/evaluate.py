@@ -34,7 +34,12 @@ from srmeta.degrade import Degradation
 from srmeta.errors import ModelError, SrmetaError
 from srmeta.metrics import lr_consistency, score
 from srmeta.models.files import meta_images_of
-from srmeta.models.registry import load_model, parameter_count, registered_names
+from srmeta.models.registry import (
+    inference_form,
+    load_model,
+    parameter_count,
+    registered_names,
+)
 from srmeta.pixels import quantize
 
 PROTOCOLS: dict[str, str] = {
@@ -123,7 +128,7 @@ def _model_factory(model: str | nn.Module | ModelFactory) -> tuple[str, ModelFac
                 f"'{model}' is an architecture without trained weights; pass a weights file "
                 "(.safetensors/.pth) or a training run folder"
             )
-        return model, lambda scale: load_model(model, scale)
+        return model, lambda scale: inference_form(load_model(model, scale))
     if isinstance(model, nn.Module):
         return type(model).__name__, lambda _scale: model
     return getattr(model, "__name__", "model"), model

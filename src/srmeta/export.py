@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import io
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -123,4 +124,37 @@ def cached_onnx(model: nn.Module, scale: int) -> Path:
     path = onnx_cache_dir() / f"{_fingerprint(model, scale)}.onnx"
     if not path.is_file():
         export_onnx(model, path, scale, force=True)
+    return path
+
+
+def cached_openvino(model: nn.Module, scale: int) -> Path:
+    """An OpenVINO model (``.xml`` + ``.bin``) for ``model``, converted once per weights.
+
+    Converted straight from torch (no ONNX step), with dynamic batch, height and width and
+    the weights kept in float32 (OpenVINO would store them as fp16 by default).
+    """
+    try:
+        import openvino as ov
+    except ImportError:
+        raise SrmetaError(
+            "the openvino backend needs OpenVINO: pip install 'srmeta[openvino]'"
+        ) from None
+    path = onnx_cache_dir().parent / "openvino" / f"{_fingerprint(model, scale)}.xml"
+    if path.is_file() and path.with_suffix(".bin").is_file():
+        return path
+    model = model.float().cpu().eval()
+    example = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    try:  # the converter traces the model: torch warns about tracing, not about srmeta
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            converted = ov.convert_model(model, example_input=example, input=[(-1, 3, -1, -1)])
+    except Exception as err:  # the converter raises many kinds; all mean "cannot convert"
+        raise SrmetaError(
+            f"cannot convert {type(model).__name__} to OpenVINO: {first_line(err)}"
+        ) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.xml")
+    ov.save_model(converted, str(partial), compress_to_fp16=False)
+    os.replace(partial.with_suffix(".bin"), path.with_suffix(".bin"))
+    os.replace(partial, path)  # the .xml last: a complete pair once it exists
     return path

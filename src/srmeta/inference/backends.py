@@ -1,13 +1,18 @@
-"""Where tiles are computed: a torch module, or an ONNX graph through onnxruntime.
+"""Where tiles are computed: a torch module, an ONNX graph through onnxruntime, or an
+OpenVINO model.
 
 A backend is a callable from a float32 ``B x 3 x h x w`` batch in [0, 1] to the
-``B x 3 x sh x sw`` output; the tiling and image handling around it are shared, so both
-backends give the same images (checked in the tests to 1e-4).
+``B x 3 x sh x sw`` output; the tiling and image handling around it are shared, so all
+backends give the same images (checked in the tests to 1e-4). ``auto`` takes the fastest
+one installed: OpenVINO, then onnxruntime, then torch on the CPU (the order measured in
+``benchmarks/upscale_speed.py``), torch on a GPU.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -15,7 +20,27 @@ from torch import nn
 
 from srmeta.errors import SrmetaError, first_line
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+_CPU_PREFERENCE = (("openvino", ("openvino",)), ("onnx", ("onnx", "onnxscript", "onnxruntime")))
+OV_CACHE_SHAPES = 4  # compiled tile shapes kept: an image's tiles share one shape
+
+
+def installed(*modules: str) -> bool:
+    """Whether every module can be imported (without importing it)."""
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+def resolve_backend(backend: str, device: str) -> str:
+    """The concrete backend for ``backend`` (``auto`` chosen by what is installed)."""
+    if backend not in BACKENDS:
+        raise SrmetaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend != "auto":
+        if backend != "torch" and device != "cpu":
+            raise SrmetaError(f"the {backend} backend runs on the CPU; use --device cpu")
+        return backend
+    if device != "cpu":
+        return "torch"
+    return next((name for name, modules in _CPU_PREFERENCE if installed(*modules)), "torch")
 
 
 class TorchBackend:
@@ -60,4 +85,51 @@ class OnnxBackend:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         (out,) = self.session.run(None, {self.input_name: batch.float().contiguous().numpy()})
+        return torch.from_numpy(out)
+
+
+class OpenVinoBackend:
+    """Runs an OpenVINO model (see :func:`srmeta.export.cached_openvino`) on the CPU.
+
+    Each tile shape is compiled once as a static model (OpenVINO plans static shapes best)
+    and kept, a few shapes at most. Precision is pinned to f32: on CPUs with bf16 units
+    OpenVINO would otherwise run in bf16 and differ from torch by far more than 1e-4.
+    """
+
+    name = "openvino"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        try:
+            import openvino as ov
+        except ImportError:
+            raise SrmetaError(
+                "the openvino backend needs OpenVINO: pip install 'srmeta[openvino]'"
+            ) from None
+        self.core = ov.Core()
+        try:
+            self.model = self.core.read_model(str(path))
+        except Exception as err:  # OpenVINO raises its own exception types
+            reason = first_line(err)
+            raise SrmetaError(f"{Path(path)}: not a usable OpenVINO model ({reason})") from None
+        self.config: dict[str, object] = {"INFERENCE_PRECISION_HINT": "f32",
+                                          "PERFORMANCE_HINT": "LATENCY"}  # fmt: skip
+        if threads:
+            self.config["INFERENCE_NUM_THREADS"] = threads
+        self.compiled: OrderedDict[tuple[int, ...], object] = OrderedDict()
+
+    def _compiled_for(self, shape: tuple[int, ...]):  # -> an OpenVINO CompiledModel
+        compiled = self.compiled.get(shape)
+        if compiled is None:
+            model = self.model.clone()
+            model.reshape(list(shape))
+            compiled = self.core.compile_model(model, "CPU", self.config)
+            self.compiled[shape] = compiled
+            if len(self.compiled) > OV_CACHE_SHAPES:
+                self.compiled.popitem(last=False)
+        self.compiled.move_to_end(shape)
+        return compiled
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.float().contiguous().numpy()
+        out = self._compiled_for(tuple(x.shape))(x)[0]  # type: ignore[operator]
         return torch.from_numpy(out)

@@ -113,9 +113,9 @@ def add_export_command(commands: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from srmeta.export import export_onnx
     from srmeta.models.bundled import resolve_model_name
-    from srmeta.models.registry import load_model
+    from srmeta.models.registry import inference_form, load_model
 
-    model = load_model(resolve_model_name(args.model, args.scale), args.scale)
+    model = inference_form(load_model(resolve_model_name(args.model, args.scale), args.scale))
     scale = int(getattr(model, "scale", args.scale or 4))
     difference = export_onnx(model, args.out, scale, type(model).__name__.lower(), args.force)
     print(f"wrote {args.out} (x{scale}); onnxruntime vs torch max abs difference"

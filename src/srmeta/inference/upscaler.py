@@ -25,11 +25,11 @@ from torch import nn
 
 from srmeta.errors import SrmetaError
 from srmeta.imageio import ImageData, quantise
-from srmeta.inference.backends import BACKENDS, OnnxBackend, TorchBackend
+from srmeta.inference.backends import OnnxBackend, OpenVinoBackend, TorchBackend, resolve_backend
 from srmeta.inference.planning import DEFAULT_MEMORY_MIB, plan_tiles
 from srmeta.inference.tiling import BlockSink, TilePlan, tile_count, upscale_tiled
 from srmeta.models.bundled import DEFAULT_SCALE, resolve_model_name
-from srmeta.models.registry import load_model
+from srmeta.models.registry import inference_form, load_model
 from srmeta.resize import imresize
 
 LUMA = (0.299, 0.587, 0.114)  # BT.601; sums to 1, so grey in gives the same grey out
@@ -54,7 +54,8 @@ class Upscaler:
             None: the bundled model for ``scale`` (x4 by default).
         scale: the model's SR factor; checked against the file's when both are known.
         device: ``cpu`` or ``cuda`` (torch backend).
-        backend: ``torch``, or ``onnx`` (the model exported to ONNX, run by onnxruntime).
+        backend: ``torch``, ``onnx`` (the model exported to ONNX, run by onnxruntime),
+            ``openvino``, or ``auto``: the fastest of them installed (see :mod:`backends`).
         tile: LR tile side; None picks it from ``memory_mib``.
         memory_mib: working-memory budget for one batch of tiles.
         batch_size: tiles per forward (all tiles of an image have the same size).
@@ -71,8 +72,7 @@ class Upscaler:
         batch_size: int = 1,
         threads: int | None = None,
     ) -> None:
-        if backend not in BACKENDS:
-            raise SrmetaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        backend = resolve_backend(backend, device)
         if batch_size < 1:
             raise SrmetaError(f"batch size must be >= 1, got {batch_size}")
         if isinstance(model, nn.Module):
@@ -82,18 +82,20 @@ class Upscaler:
         else:
             name = resolve_model_name(model, scale)
             module = load_model(name, scale)
-        self.module = module.eval()
+        self.module = inference_form(module).eval()
         self.scale = int(scale if scale is not None else getattr(module, "scale", DEFAULT_SCALE))
         self.memory_mib, self.batch_size, self._tile = memory_mib, batch_size, tile
         self._plan: TilePlan | None = None
+        self.backend = backend
+        self.run: Callable[[torch.Tensor], torch.Tensor]
         if backend == "onnx":
-            if device != "cpu":
-                raise SrmetaError("the onnx backend runs on the CPU; use --device cpu")
             from srmeta.export import cached_onnx
 
-            self.run: Callable[[torch.Tensor], torch.Tensor] = OnnxBackend(
-                cached_onnx(self.module, self.scale), threads
-            )
+            self.run = OnnxBackend(cached_onnx(self.module, self.scale), threads)
+        elif backend == "openvino":
+            from srmeta.export import cached_openvino
+
+            self.run = OpenVinoBackend(cached_openvino(self.module, self.scale), threads)
         else:
             self.run = TorchBackend(self.module, device)
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from srmeta.errors import ModelError
-from srmeta.models import bicubic, edsr, espcn, fsrcnn, imdn, rcan
+from srmeta.models import bicubic, edsr, espcn, fsrcnn, imdn, rcan, repsr
 from srmeta.models.common import Detected, StateDict
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
@@ -50,6 +50,7 @@ class ModelDescriptor:
     summary: str
     default_options: Mapping[str, object] = field(default_factory=dict)
     detect: Callable[[StateDict], Detected | None] | None = None
+    colour_option: str | None = None  # the option naming the colour space, if it has one
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "default_options", MappingProxyType(dict(self.default_options)))
@@ -69,6 +70,13 @@ class ModelDescriptor:
         if scale not in self.scales:
             raise ModelError(f"model '{self.name}' supports scales {self.scales}, not {scale}")
         return self.build(scale, **self.options_with_defaults(options))
+
+    def colour_space(self, options: Mapping[str, object]) -> str:
+        """``rgb`` or ``y``: the channels the network itself restores. Input and output are
+        RGB either way; a ``y`` model takes its chroma from MATLAB bicubic."""
+        if self.colour_option is None:
+            return "rgb"
+        return str(self.options_with_defaults(options)[self.colour_option])
 
     def parameter_count(self, scale: int, **options: object) -> int:
         """Trainable parameters at ``scale`` with ``options``, built on the meta device
@@ -118,6 +126,19 @@ _REGISTRY: dict[str, ModelDescriptor] = {
         _network(
             imdn, "imdn", "IMDN (Hui 2019): 6 multi-distillation blocks, loads the official weights"
         ),
+        ModelDescriptor(
+            name="repsr",
+            build=repsr.build,
+            summary="RepSR: SESR/ECBSR-style branches collapsed into a plain conv stack, Y or RGB",
+            default_options=repsr.DEFAULT_OPTIONS,
+            detect=repsr.detect,
+            scales=(2, 3, 4),
+            in_channels=3,
+            out_channels=3,
+            size_multiple=1,
+            supports_bf16=True,
+            colour_option="colour",
+        ),
     )
 }
 
@@ -144,6 +165,12 @@ def get_descriptor(name: str) -> ModelDescriptor:
 def parameter_count(name: str, scale: int, **options: object) -> int:
     """Trainable parameters of a registered architecture at ``scale`` with ``options``."""
     return get_descriptor(name).parameter_count(scale, **options)
+
+
+def inference_form(model: nn.Module) -> nn.Module:
+    """The equivalent of ``model`` that is cheapest to run: re-parameterisable networks
+    collapsed into their plain convolutions, anything else as it is."""
+    return model.collapse().eval() if isinstance(model, repsr.RepSR) else model
 
 
 def _looks_like_path(model: str | os.PathLike) -> bool:

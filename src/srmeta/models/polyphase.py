@@ -1,0 +1,78 @@
+"""MATLAB bicubic upscaling by an integer factor as one fixed convolution and a pixel shuffle.
+
+For an integer factor ``s``, MATLAB's ``imresize`` (bicubic, upscaling, so no antialiasing)
+gives output pixel ``s n + r`` from LR pixels ``n - 2 .. n + 2`` with weights that depend
+only on the phase ``r``. Written as a ``5 x 5`` convolution with ``s^2`` output channels
+(one per phase pair) followed by ``PixelShuffle(s)``, it is exportable to ONNX, runs in any
+backend, and is exact under tiling (its receptive field is two LR pixels). Image borders
+are padded as MATLAB does: half-sample symmetric (the edge pixel repeated).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+RADIUS = 2  # LR pixels each side that a bicubic output pixel reads
+
+
+def _cubic(t: float) -> float:
+    """Keys' cubic (a = -0.5), MATLAB's bicubic kernel."""
+    t = abs(t)
+    if t <= 1:
+        return 1.5 * t**3 - 2.5 * t**2 + 1
+    if t <= 2:
+        return -0.5 * t**3 + 2.5 * t**2 - 4 * t + 2
+    return 0.0
+
+
+def phase_weights(scale: int) -> torch.Tensor:
+    """``scale x 5`` weights: row ``r`` gives output phase ``r`` from LR offsets -2..2.
+
+    MATLAB maps output pixel ``u`` (1-based) to input coordinate ``u / s + (1 - 1/s) / 2``,
+    so phase ``r`` sits ``(r + 0.5) / s - 0.5`` LR pixels from its LR pixel's centre; the
+    weights are normalised to sum to one, as ``imresize`` does.
+    """
+    rows = []
+    for r in range(scale):
+        offset = (r + 0.5) / scale - 0.5
+        taps = [_cubic(offset - d) for d in range(-RADIUS, RADIUS + 1)]
+        total = sum(taps)
+        rows.append([w / total for w in taps])
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def pad_symmetric(x: torch.Tensor, pad: int = RADIUS) -> torch.Tensor:
+    """Half-sample symmetric padding of the last two dims (MATLAB's ``symmetric``).
+
+    Built from slices and concatenation, which every backend exports; inputs narrower than
+    ``pad`` fall back to repeating the edge, which is what symmetric padding gives there
+    for a one-pixel image.
+    """
+    for dim in (-1, -2):
+        size = x.shape[dim]
+        if size < pad:
+            x = F.pad(x, (pad, pad, 0, 0) if dim == -1 else (0, 0, pad, pad), mode="replicate")
+            continue
+        head = x.narrow(dim, 0, pad).flip(dim)
+        tail = x.narrow(dim, size - pad, pad).flip(dim)
+        x = torch.cat([head, x, tail], dim=dim)
+    return x
+
+
+class BicubicUpsample(nn.Module):
+    """MATLAB bicubic upscaling by an integer ``scale``, channel by channel."""
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+        w = phase_weights(scale)
+        kernels = torch.einsum("ik,jl->ijkl", w, w).reshape(scale * scale, 1, 5, 5)
+        self.register_buffer("kernels", kernels.float(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        planes = pad_symmetric(x.reshape(b * c, 1, h, w))
+        phases = F.conv2d(planes, self.kernels.to(x.dtype))
+        return F.pixel_shuffle(phases, self.scale).reshape(b, c, h * self.scale, w * self.scale)
