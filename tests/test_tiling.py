@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from srmeta.inference.planning import bytes_per_lr_pixel, plan_tiles, receptive_radius
-from srmeta.inference.tiling import TilePlan, axis_window, tile_starts, upscale_tiled
+from srmeta.inference.tiling import (
+    TilePlan,
+    axis_window,
+    fitted_tile,
+    owned_spans,
+    tile_starts,
+    upscale_tiled,
+)
 from srmeta.models.registry import load_model
 
 NETS = {
@@ -17,6 +24,7 @@ NETS = {
     "espcn": {"features": (8, 4)},
     "fsrcnn": {"d": 8, "s": 4, "m": 1},
     "imdn": {"n_feats": 12, "n_modules": 1},
+    "repsr": {"features": 6, "blocks": 2, "expand": 8},
 }
 
 
@@ -37,7 +45,7 @@ def _tiled(model, lr, scale, plan, batch_size=3):
     return out
 
 
-@pytest.mark.parametrize("arch", ["edsr", "espcn", "fsrcnn"])
+@pytest.mark.parametrize("arch", ["edsr", "espcn", "fsrcnn", "repsr"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_tiled_output_equals_untiled_output(arch, scale):
     torch.manual_seed(scale)
@@ -61,6 +69,35 @@ def test_a_network_with_global_attention_is_blended_without_seams_or_gaps():
         whole = model(lr[None])[0]
     assert not torch.isnan(tiled).any()
     assert float((tiled - whole).abs().mean()) < 0.05  # close, but tiling cannot be exact
+
+
+def test_bounded_networks_are_cropped_and_agree_with_the_blended_path():
+    torch.manual_seed(1)
+    model = load_model("edsr", 3, **NETS["edsr"])
+    plan = plan_tiles(model, 3, tile=24)
+    assert plan.blend == 0  # a bounded receptive field: crop, no cross-fade
+    lr = torch.rand(3, 61, 37)
+    cropped = _tiled(model, lr, 3, plan)
+    blended = _tiled(model, lr, 3, TilePlan(plan.tile, plan.context, blend=3))
+    assert float((cropped - blended).abs().max()) < 1e-5
+
+
+@pytest.mark.parametrize(("length", "tile", "context"), list(itertools.product(
+    (1, 17, 40, 41, 97, 300), (12, 20, 64), (0, 3, 5))))  # fmt: skip
+def test_owned_spans_partition_the_axis_inside_each_tiles_context(length, tile, context):
+    if tile <= 2 * context:
+        return
+    size = fitted_tile(length, tile, 2 * context)
+    starts = tile_starts(length, size, 2 * context)
+    spans = owned_spans(starts, size, length, context)
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    for i, (start, (begin, end)) in enumerate(zip(starts, spans, strict=True)):
+        assert start <= begin < end <= start + size
+        if i > 0:
+            assert begin >= start + context  # a shared edge: its context is not kept
+        if i < len(starts) - 1:
+            assert end <= start + size - context
 
 
 def test_receptive_radius_of_hand_made_networks():

@@ -29,7 +29,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from srmeta.atomic import atomic_open, check_writable
 from srmeta.errors import ImageError
-from srmeta.pixels import to_uint8
 
 DEFAULT_MAX_PIXELS: int = 150_000_000
 """Largest width*height read by default: a 150-megapixel photo or scan still fits, while a
@@ -276,13 +275,19 @@ def _read_tiff16(p: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def quantise(x: torch.Tensor, bit_depth: int) -> np.ndarray:
-    """Float [0, 1] to uint8 or uint16 (clamped; halves rounded up, as MATLAB)."""
-    x = x.detach().to("cpu", torch.float64)
+    """Float [0, 1] to uint8 or uint16 (clamped; halves rounded up, as MATLAB).
+
+    In float64, where ``x * 255`` is exact for float32 input, so rounding is MATLAB's; one
+    copy, then in place: on a fast network's output the temporaries cost more than the
+    arithmetic.
+    """
+    x = x.detach().to("cpu")
     if torch.isnan(x).any():
         raise ValueError("cannot quantise a tensor that contains NaN")
-    if bit_depth == 8:
-        return to_uint8(x * 255.0).numpy()
-    return torch.floor(x.clamp(0, 1) * 65535.0 + 0.5).to(torch.int32).numpy().astype(np.uint16)
+    peak, dtype = (255.0, torch.uint8) if bit_depth == 8 else (65535.0, torch.int32)
+    scaled = x.to(torch.float64, copy=True).clamp_(0, 1).mul_(peak).add_(0.5).floor_()
+    out = scaled.to(dtype).numpy()
+    return out if bit_depth == 8 else out.astype(np.uint16)
 
 
 def from_tensor(

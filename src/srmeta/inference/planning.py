@@ -99,4 +99,7 @@ def plan_tiles(
         per_pixel = 1.25 * bytes_per_lr_pixel(model) * batch_size
         side = int(math.sqrt(memory_mib * 2**20 / per_pixel))
         tile = max(min(side, MAX_TILE), MIN_TILE, 2 * context + 8)
-    return TilePlan(tile=tile, context=context, blend=min(4, max(tile - 2 * context - 1, 0)))
+    # With a bounded receptive field tiles are exact as they are and are cropped, not
+    # blended; only networks that see the whole tile need the cross-fade to hide seams.
+    blend = 0 if radius is not None else min(4, max(tile - 2 * context - 1, 0))
+    return TilePlan(tile=tile, context=context, blend=blend)

@@ -71,8 +71,13 @@ class BicubicUpsample(nn.Module):
         kernels = torch.einsum("ik,jl->ijkl", w, w).reshape(scale * scale, 1, 5, 5)
         self.register_buffer("kernels", kernels.float(), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def phases(self, x: torch.Tensor) -> torch.Tensor:
+        """``B x C x h x w`` to the ``B x C s^2 x h x w`` phases that ``pixel_shuffle`` turns
+        into the upscaled image (channel ``c s^2 + i s + j`` is output pixel ``(s y + i,
+        s x + j)`` of colour ``c``), so callers can add to them before the one shuffle."""
         b, c, h, w = x.shape
         planes = pad_symmetric(x.reshape(b * c, 1, h, w))
-        phases = F.conv2d(planes, self.kernels.to(x.dtype))
-        return F.pixel_shuffle(phases, self.scale).reshape(b, c, h * self.scale, w * self.scale)
+        return F.conv2d(planes, self.kernels.to(x.dtype)).reshape(b, c * self.scale**2, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(self.phases(x), self.scale)

@@ -47,6 +47,7 @@ from srmeta.models.common import (
 )
 from srmeta.models.polyphase import BicubicUpsample
 
+SPREAD = 255 / 219  # d(RGB)/dY of MATLAB's ycbcr2rgb, the same on every channel
 BRANCHES = ("expand", "conv1x1", "identity", "sobel", "laplacian")
 COLOURS = ("y", "rgb")
 DEFAULT_OPTIONS: dict[str, object] = {
@@ -226,27 +227,28 @@ class RepSR(nn.Module):
         if colour == "y":
             self.upsample = BicubicUpsample(scale)
             self.register_buffer("luma", luma_weights().view(1, 3, 1, 1), persistent=False)
-            # d(RGB)/dY of MATLAB's ycbcr2rgb: 255/219 on every channel.
-            self.register_buffer("spread", torch.full((1, 3, 1, 1), 255 / 219), persistent=False)
 
-    def _network(self, x: torch.Tensor) -> torch.Tensor:
-        """The conv stack on ``B x c x h x w`` (c = 1 for Y, 3 for RGB) to ``c`` channels."""
+    def phases(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv stack on ``B x c x h x w`` (c = 1 for Y, 3 for RGB): ``c s^2`` phases of
+        the output, before the pixel shuffle."""
         head, *body, tail = self.layers
         features = self.acts[0](head(x))
         y = features
         for conv, act in zip(body, self.acts[1:], strict=True):
             y = act(conv(y))
-        out = tail(y + features) + x.repeat_interleave(self.scale * self.scale, dim=1)
-        return F.pixel_shuffle(out, self.scale)
+        return tail(y + features) + x.repeat_interleave(self.scale * self.scale, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.colour == "rgb":
-            return self._network(x)
-        # Y in [0, 1] units of MATLAB's rgb2ycbcr, without its 16/255 offset, which cancels.
+            return F.pixel_shuffle(self.phases(x), self.scale)
+        # Output = bicubic(x) + SPREAD (net(Y) - bicubic(Y)) per colour, Y = luma(x) without
+        # the 16/255 offset (it cancels). Bicubic is linear and the same on every channel, so
+        # bicubic(x) - SPREAD bicubic(Y) = bicubic(x - SPREAD Y): everything stays on the LR
+        # grid until the one pixel shuffle, so no full-resolution temporaries are made.
         luma = (x * self.luma).sum(1, keepdim=True)
-        base = self.upsample(x)
-        base_luma = (base * self.luma).sum(1, keepdim=True)
-        return base + self.spread * (self._network(luma) - base_luma)
+        base = self.upsample.phases(x - SPREAD * luma)
+        net = self.phases(luma).repeat(1, 3, 1, 1)
+        return F.pixel_shuffle(base + SPREAD * net, self.scale)
 
     def collapse(self) -> RepSR:
         """The deploy form: the same function with every :class:`RepConv` as one conv."""
