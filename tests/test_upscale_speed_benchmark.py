@@ -19,7 +19,7 @@ SCRIPT = REPO / "benchmarks" / "upscale_speed.py"
 
 
 def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root):
-    methods = ["srmeta-torch", "pil-bicubic", "bicubic"]
+    methods = ["srmeta-x4@torch", "pil-bicubic", "bicubic"]
     if importlib.util.find_spec("cv2") is not None:
         methods.append("opencv-espcn")
     results = tmp_path / "speed.json"
@@ -38,12 +38,12 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root):
             cell = payload["speed"][method][size]
             assert "error" not in cell, (method, size, cell)
             assert cell["mp_per_s"] > 0 and cell["peak_rss_mib"] > 0
-    assert sorted(payload["memory"]) == ["srmeta-torch"] and payload["memory_sizes"] == [96, 192]
-    for size, cell in payload["memory"]["srmeta-torch"].items():
+    assert sorted(payload["memory"]) == ["srmeta-x4@torch"] and payload["memory_sizes"] == [96, 192]
+    for size, cell in payload["memory"]["srmeta-x4@torch"].items():
         side = int(size)
         assert cell["image_mib"] == side * side * 3 * (1 + 16) / 2**20  # uint8 in + x4 out
         assert cell["peak_rss_mib"] > cell["image_mib"]
-    profile = payload["speed"]["srmeta-torch"]["96"]["profile"]
+    profile = payload["speed"]["srmeta-x4@torch"]["96"]["profile"]
     assert 0 < profile["model"] <= 1 and profile["tiles"] >= 1
     for method in methods:
         cell = payload["psnr"][method]["Set5"]

@@ -1,0 +1,182 @@
+"""What `upscale_speed.py` writes: the Markdown section of docs/results.md, the acceptance
+lines stated from the measured numbers, and the Pareto figure (Set5 PSNR against speed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from speed_methods import SCALE, label, split_method
+
+FAST_MODEL = "srmeta-fast-x4"
+DEFAULT_BACKEND = "openvino"  # what `auto` picks when OpenVINO is installed (see backends.py)
+SET5_FLOOR, MP_S_TARGET, FSRCNN_RATIO = 31.0, 10.0, 1.5
+RSS_TARGET_MIB = 512
+
+
+def _cell(row: dict | None, key: str, form: str) -> str:
+    if row is None:
+        return "-"
+    return "failed" if "error" in row else format(row[key], form)
+
+
+def markdown(payload: dict) -> str:
+    """The docs section: speed table, srmeta's profile, memory, PSNR, acceptance lines."""
+    env, speed, psnr = payload["environment"], payload["speed"], payload["psnr"]
+    sizes = payload["sizes"]
+    versions = ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("machine", "threads"))
+    lines = [
+        "## Upscaling speed and quality against CPU peers (x4)",
+        "",
+        f"`benchmarks/upscale_speed.py`: {env['machine']}, {env['threads']} threads for every"
+        f" method; {versions}. Input: Set14 barbara mirror-padded to N x N RGB uint8, whole"
+        " image to uint8 array, fresh process per cell, warm-up first; MP/s = output"
+        " megapixels / median time (3 runs, 1 at N = 1024); peak RSS = the process's"
+        " high-water mark (libraries, model, input, output).",
+        "",
+        "| method | "
+        + " | ".join(f"{n}² → {n * SCALE}²: MP/s | peak RSS (MiB)" for n in sizes)
+        + " |",
+        "|---|" + "---|---|" * len(sizes),
+    ]
+    for method, cells in speed.items():
+        row = [f"{_cell(cells.get(str(n)), 'mp_per_s', '.2f')} | "
+               f"{_cell(cells.get(str(n)), 'peak_rss_mib', '.0f')}" for n in sizes]  # fmt: skip
+        lines.append(f"| {label(method)} | " + " | ".join(row) + " |")
+    profiled = [(m, str(n)) for m in speed for n in sizes
+                if "profile" in speed[m].get(str(n), {})]  # fmt: skip
+    if profiled:
+        lines += ["", "Where srmeta's time goes (share of the timed upscale):", "",
+                  "| method | LR | tile / context / blend | tiles (batch) | network | quantise"
+                  " | tiling, copies |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for method, n in profiled:
+            p = speed[method][n]["profile"]
+            lines.append(
+                f"| {label(method)} | {n}² | {p['tile']} / {p['context']} / {p['blend']} |"
+                f" {p['tiles']} ({p['batch']}) | {p['model']:.0%} | {p['quantise']:.0%} |"
+                f" {p['other']:.0%} |"
+            )
+    lines += memory_table(payload)
+    sets = list(dict.fromkeys(c["set"] for cells in psnr.values() for c in cells.values()))
+    left_out = payload.get("excluded") or []
+    note = (f"; every method without the srmeta models' meta images ({', '.join(left_out)})"
+            if left_out else "")  # fmt: skip
+    lines += ["", f"PSNR (dB) / SSIM on Y, x{SCALE}, protocol `rgb`, border {SCALE}{note}.", "",
+              "| method | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]  # fmt: skip
+    for method, cells in psnr.items():
+        by_set = {c["set"]: f"{c['psnr']:.2f} / {c['ssim']:.4f}" for c in cells.values()}
+        name = split_method(method)[0] if split_method(method) else label(method)
+        lines.append(f"| {name} | " + " | ".join(by_set.get(s, "-") for s in sets) + " |")
+    if payload.get("figure"):
+        lines += ["", f"![Set5 x4 PSNR against speed]({payload['figure']})"]
+    return "\n".join([*lines, "", *acceptance(payload)])
+
+
+def memory_table(payload: dict) -> list[str]:
+    """Peak RSS against image size, split into the image arrays and everything else."""
+    memory, sizes = payload.get("memory") or {}, payload.get("memory_sizes") or []
+    if not memory:
+        return []
+    lines = ["", "Peak RSS against image size (MiB): the total, the uint8 input + output"
+             " arrays, and the rest (libraries, model, tiling buffers):", "",
+             "| method | " + " | ".join(f"{n}² → {n * SCALE}²: total / images / rest"
+                                      for n in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]  # fmt: skip
+    for method, cells in memory.items():
+        row = []
+        for n in sizes:
+            cell = cells.get(str(n))
+            if cell is None or "error" in cell:
+                row.append(_cell(cell, "peak_rss_mib", ".0f"))
+                continue
+            rest = cell["peak_rss_mib"] - cell["image_mib"]
+            row.append(f"{cell['peak_rss_mib']:.0f} / {cell['image_mib']:.0f} / {rest:.0f}")
+        lines.append(f"| {label(method)} | " + " | ".join(row) + " |")
+    return lines
+
+
+def _speed(payload: dict, method: str) -> dict:
+    return payload["speed"].get(method, {}).get(str(payload["sizes"][-1]), {})
+
+
+def acceptance(payload: dict) -> list[str]:
+    """The fast model's acceptance checks (issue: real-time CPU upscaling), stated plainly."""
+    psnr, out = payload["psnr"], []
+    for method in psnr:
+        srmeta = split_method(method)
+        if srmeta is None:
+            continue
+        ours = psnr[method]
+        margins = [(ours[d]["psnr"] - psnr[p][d]["psnr"], d, p) for p in ("opencv-fsrcnn",
+                   "opencv-espcn") for d in ours if d in psnr.get(p, {})]  # fmt: skip
+        if margins:
+            worst = min(margins)
+            out.append(f"- {srmeta[0]} beats OpenCV FSRCNN and ESPCN on every set:"
+                       f" {'yes' if worst[0] > 0 else 'no'} (smallest margin {worst[0]:+.2f} dB,"
+                       f" {worst[1]}, vs {label(worst[2])}).")  # fmt: skip
+        if "Set5" in ours:
+            set5 = ours["Set5"]["psnr"]
+            verdict = "meets" if set5 >= SET5_FLOOR else "misses"
+            out.append(f"- {srmeta[0]}: Set5 {set5:.2f} dB, {verdict} {SET5_FLOOR} dB.")
+    big = payload["sizes"][-1]
+    theirs = _speed(payload, "opencv-fsrcnn").get("mp_per_s")
+    for method in payload["speed"]:
+        if split_method(method) is None:
+            continue
+        mine = _speed(payload, method)
+        if "mp_per_s" in mine:
+            ratio = f", {mine['mp_per_s'] / theirs:.2f} x OpenCV FSRCNN" if theirs else ""
+            out.append(f"- {label(method)} at {big}²: {mine['mp_per_s']:.2f} MP/s{ratio}.")
+        if "peak_rss_mib" in mine:
+            out.append(f"- {label(method)}, {big * SCALE}² output: peak RSS"
+                       f" {mine['peak_rss_mib']:.0f} MiB.")  # fmt: skip
+    for method, cells in (payload.get("memory") or {}).items():
+        rows = sorted((int(n), c) for n, c in cells.items() if "peak_rss_mib" in c)
+        if len(rows) >= 2:
+            rest = [c["peak_rss_mib"] - c["image_mib"] for _, c in rows]
+            images = [c["image_mib"] for _, c in rows]
+            out.append(f"- {label(method)}: from the smallest to the largest memory input the"
+                       f" image arrays grow by {images[-1] - images[0]:.0f} MiB and the rest of"
+                       f" the peak RSS by {rest[-1] - rest[0]:+.0f} MiB.")  # fmt: skip
+    return out
+
+
+def pareto_figure(payload: dict, path: Path) -> bool:
+    """Set5 PSNR against output MP/s at the largest size, one point per measured method,
+    the non-dominated ones joined. Returns False when matplotlib or the numbers are missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    points = []
+    for method in payload["speed"]:
+        srmeta = split_method(method)
+        key = next((m for m in payload["psnr"] if split_method(m) and srmeta
+                    and split_method(m)[0] == srmeta[0]), method)  # fmt: skip
+        speed, quality = _speed(payload, method), payload["psnr"].get(key, {}).get("Set5")
+        if "mp_per_s" in speed and quality:
+            points.append((speed["mp_per_s"], quality["psnr"], label(method)))
+    if not points:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for x, y, name in points:
+        ax.scatter(x, y, s=30, color="C0" if "(" in name else "C1")
+        ax.annotate(name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    frontier, best = [], float("-inf")
+    for x, y, _ in sorted(points, key=lambda p: -p[0]):
+        if y > best:
+            frontier.append((x, y))
+            best = y
+    ax.plot(*zip(*frontier, strict=True), color="0.6", lw=1, zorder=0)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"output MP/s, {payload['sizes'][-1]}² → {payload['sizes'][-1] * SCALE}²,"
+                  f" {payload['environment']['threads']} threads")  # fmt: skip
+    ax.set_ylabel(f"Set5 x{SCALE} PSNR (dB, Y)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
