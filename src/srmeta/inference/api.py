@@ -40,7 +40,7 @@ def upscale(
     model: str | os.PathLike | None = None,
     outscale: float | None = None,
     device: str = "cpu",
-    backend: str = "torch",
+    backend: str = "auto",
     out: str | os.PathLike | None = None,
     force: bool = False,
 ) -> Any:

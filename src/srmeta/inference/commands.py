@@ -51,7 +51,8 @@ def add_upscale_command(commands: argparse._SubParsersAction) -> None:
                         " (helps when tiles are small)")  # fmt: skip
     parser.add_argument("--threads", type=_positive_int, help="CPU threads")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--backend", default="torch", choices=BACKENDS)
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="auto (default): OpenVINO, else onnxruntime, else torch")  # fmt: skip
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_upscale)

@@ -66,7 +66,7 @@ class Upscaler:
         model: str | os.PathLike | nn.Module | None = None,
         scale: int | None = None,
         device: str = "cpu",
-        backend: str = "torch",
+        backend: str = "auto",
         tile: int | None = None,
         memory_mib: float = DEFAULT_MEMORY_MIB,
         batch_size: int = 1,
