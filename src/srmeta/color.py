@@ -46,7 +46,7 @@ def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
 def luma_weights() -> torch.Tensor:
     """The Y row of MATLAB's ``rgb2ycbcr`` for RGB and Y both in [0, 1] (float32, 3 values),
     without the 16/255 offset."""
-    return torch.tensor(_RGB_TO_YCBCR[0], dtype=torch.float32) / 255.0
+    return torch.tensor([v / 255.0 for v in _RGB_TO_YCBCR[0]], dtype=torch.float32, device="cpu")
 
 
 def rgb_to_y255(rgb: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,7 @@ from srmeta.models.bundled import DEFAULT_SCALE, resolve_model_name
 from srmeta.models.registry import inference_form, load_model
 from srmeta.resize import imresize
 
+QUANTISE_ROWS = 256  # output rows quantised at a time
 LUMA = (0.299, 0.587, 0.114)  # BT.601; sums to 1, so grey in gives the same grey out
 
 
@@ -164,8 +165,12 @@ class Upscaler:
         def sink(top: int, left: int, block: torch.Tensor) -> None:
             if gray:
                 block = gray_from_rgb(block)
-            n, m = block.shape[1:]
-            model_out[top : top + n, left : left + m] = quantise(block, depth).transpose(1, 2, 0)
+            m = block.shape[2]
+            for r in range(0, block.shape[1], QUANTISE_ROWS):  # its float64 copy stays small
+                rows = quantise(block[:, r : r + QUANTISE_ROWS], depth)
+                model_out[top + r : top + r + rows.shape[1], left : left + m] = rows.transpose(
+                    1, 2, 0
+                )
 
         self.upscale_blocks(lr, sink, on_tile, peak=float(2**depth - 1))
         size = output_size(h, w, factor)

@@ -40,7 +40,7 @@ def phase_weights(scale: int) -> torch.Tensor:
         taps = [_cubic(offset - d) for d in range(-RADIUS, RADIUS + 1)]
         total = sum(taps)
         rows.append([w / total for w in taps])
-    return torch.tensor(rows, dtype=torch.float64)
+    return torch.tensor(rows, dtype=torch.float64, device="cpu")
 
 
 def pad_symmetric(x: torch.Tensor, pad: int = RADIUS) -> torch.Tensor:
@@ -67,7 +67,8 @@ class BicubicUpsample(nn.Module):
     def __init__(self, scale: int) -> None:
         super().__init__()
         self.scale = scale
-        w = phase_weights(scale)
+        w = phase_weights(scale)  # on the CPU even when built on the meta device: einsum
+        # there would pull in torch's symbolic machinery (~70 MiB) for a constant
         kernels = torch.einsum("ik,jl->ijkl", w, w).reshape(scale * scale, 1, 5, 5)
         self.register_buffer("kernels", kernels.float(), persistent=False)
 
