@@ -1,9 +1,14 @@
-"""The default models shipped inside the package, one per scale.
+"""The models shipped inside the package, two families with one model per scale.
 
-They are trained by srmeta itself from ``configs/bundled_x{2,3,4}.yaml`` on T91 (see
-``docs/bundled.md``), small enough to ship (a few MB of safetensors) and fast on a CPU, so
-``srmeta upscale img.png`` works offline with no download. Names: ``default`` (the bundled
-model for the requested scale) and ``srmeta-x2``, ``srmeta-x3``, ``srmeta-x4``.
+- ``srmeta-fast-x2/x3/x4``: RepSR (11 plain 3x3 layers of 16 channels on the luma, collapsed
+  from its training form), for real-time CPU upscaling; ``configs/fast_x{2,3,4}.yaml``.
+- ``srmeta-x2/x3/x4``: EDSR 8 blocks x 32 features, slower, for comparison and as teacher;
+  ``configs/bundled_x{2,3,4}.yaml``.
+
+Both are trained by srmeta itself (recipes and scores in ``docs/bundled.md``), small enough
+to ship, so ``srmeta upscale img.png`` works offline with no download. ``default`` is the
+fast model for the requested scale (x4 when none is given) where this build ships it, else
+the EDSR one.
 """
 
 from __future__ import annotations
@@ -17,23 +22,36 @@ from srmeta.errors import ModelError
 DEFAULT_SCALE = 4
 SCALES = (2, 3, 4)
 DEFAULT_NAME = "default"
+FAMILIES = {"srmeta-fast": "srmeta_fast_x{}.safetensors", "srmeta": "srmeta_x{}.safetensors"}
 
 
 def bundled_names() -> list[str]:
-    return [DEFAULT_NAME, *(f"srmeta-x{s}" for s in SCALES)]
+    return [DEFAULT_NAME, *(f"{family}-x{s}" for family in FAMILIES for s in SCALES)]
 
 
-def bundled_path(scale: int) -> Path:
-    """The shipped weights file for ``scale``; a clear error when this build lacks it."""
+def _file(family: str, scale: int) -> Path:
+    return Path(str(resources.files("srmeta.bundled") / FAMILIES[family].format(scale)))
+
+
+def bundled_path(scale: int, family: str = "srmeta") -> Path:
+    """The shipped weights file of ``family`` for ``scale``; a clear error when missing."""
     if scale not in SCALES:
         raise ModelError(f"no bundled model for x{scale}; bundled scales are {SCALES}")
-    path = Path(str(resources.files("srmeta.bundled") / f"srmeta_x{scale}.safetensors"))
+    path = _file(family, scale)
     if not path.is_file():
         raise ModelError(
-            f"the bundled x{scale} model is not part of this installation ({path.name});"
-            " pass --model with a weights file or run folder"
+            f"the bundled model {family}-x{scale} is not part of this installation"
+            f" ({path.name}); pass --model with a weights file or run folder"
         )
     return path
+
+
+def default_path(scale: int) -> Path:
+    """What ``default`` means at ``scale``: the first family in :data:`FAMILIES` shipped."""
+    for family in FAMILIES:
+        if scale in SCALES and _file(family, scale).is_file():
+            return _file(family, scale)
+    return bundled_path(scale)  # raises the clear error
 
 
 def is_bundled_name(model: object) -> bool:
@@ -43,14 +61,15 @@ def is_bundled_name(model: object) -> bool:
 def resolve_model_name(model: str | os.PathLike | None, scale: int | None) -> str | os.PathLike:
     """What :func:`srmeta.models.registry.load_model` should load for ``model``.
 
-    None and ``default`` mean the bundled model for ``scale`` (x4 when not given);
-    ``srmeta-xN`` the bundled x N model (its scale must agree with ``scale``).
+    None and ``default`` mean the default model for ``scale`` (x4 when not given);
+    ``srmeta-xN`` / ``srmeta-fast-xN`` the bundled x N model (``scale`` must agree).
     """
     if model is None or (isinstance(model, str) and model.lower() == DEFAULT_NAME):
-        return bundled_path(scale if scale is not None else DEFAULT_SCALE)
+        return default_path(scale if scale is not None else DEFAULT_SCALE)
     if is_bundled_name(model):
-        own = int(str(model)[-1])
-        if scale is not None and scale != own:
+        name = str(model).lower()
+        family, own = name.rsplit("-x", 1)
+        if scale is not None and scale != int(own):
             raise ModelError(f"model {model} is x{own}, but --scale {scale} was asked for")
-        return bundled_path(own)
+        return bundled_path(int(own), family)
     return model

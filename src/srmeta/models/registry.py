@@ -195,7 +195,7 @@ def load_model(model: str | os.PathLike, scale: int | None = None, **options: ob
     """
     from srmeta.models.bundled import is_bundled_name, resolve_model_name
 
-    if is_bundled_name(model):  # default, srmeta-x2/x3/x4: weights shipped in the package
+    if is_bundled_name(model):  # default, srmeta-x4, srmeta-fast-x4...: shipped weights
         model = resolve_model_name(model, scale)
     if isinstance(model, str) and model.lower() in _REGISTRY and not _looks_like_path(model):
         if scale is None:
