@@ -31,14 +31,12 @@ from srmeta.color import rgb_to_ycbcr
 from srmeta.data.benchmarks import HRDataset, find_dataset, load_hr, mod_crop
 from srmeta.data.lr_cache import LRCache
 from srmeta.degrade import Degradation
-from srmeta.errors import ModelError, SrmetaError
+from srmeta.errors import SrmetaError
 from srmeta.metrics import lr_consistency, score
 from srmeta.models.files import meta_images_of
 from srmeta.models.registry import (
     inference_form,
     load_model,
-    parameter_count,
-    registered_names,
 )
 from srmeta.pixels import quantize
 
@@ -123,12 +121,7 @@ ModelFactory = Callable[[int], nn.Module]
 
 def _model_factory(model: str | nn.Module | ModelFactory) -> tuple[str, ModelFactory]:
     if isinstance(model, str):
-        if model.lower() in registered_names() and parameter_count(model, 2) > 0:
-            raise ModelError(
-                f"'{model}' is an architecture without trained weights; pass a weights file "
-                "(.safetensors/.pth) or a training run folder"
-            )
-        return model, lambda scale: inference_form(load_model(model, scale))
+        return model, lambda scale: inference_form(load_model(model, scale, trained=True))
     if isinstance(model, nn.Module):
         return type(model).__name__, lambda _scale: model
     return getattr(model, "__name__", "model"), model

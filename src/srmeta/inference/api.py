@@ -2,7 +2,7 @@
 
 - PIL image -> PIL image of the same mode (L, LA, RGB, RGBA, I;16);
 - NumPy ``H x W`` / ``H x W x 1|3|4`` array -> the same layout and dtype (uint8, uint16, or
-  float in [0, 1], returned as float32 and not quantised);
+  float in [0, 1], not quantised; values outside [0, 1] or not finite are refused);
 - a path -> the written file's path (``out``, default ``<stem>_x<factor><suffix>`` beside
   it; never replaces a file unless ``force``).
 
@@ -99,10 +99,23 @@ def _upscale_array(upscaler: Upscaler, array: np.ndarray, outscale: float | None
         parts = [result.colour] + ([] if result.alpha is None else [result.alpha[..., None]])
         merged = np.concatenate(parts, axis=2)
     elif np.issubdtype(array.dtype, np.floating):
-        merged = _upscale_float(upscaler, colour, alpha, outscale)
+        _check_unit_range(array)
+        merged = _upscale_float(upscaler, colour, alpha, outscale).astype(array.dtype)
     else:
         raise SrmetaError(f"image arrays are uint8, uint16 or float in [0, 1], not {array.dtype}")
     return merged[..., 0] if squeeze else merged
+
+
+def _check_unit_range(array: np.ndarray) -> None:
+    """Float pixels must be finite and in [0, 1]: anything else would come back clamped
+    (or NaN) with no sign that the input was not what the model expects."""
+    if not np.isfinite(array).all():
+        raise SrmetaError("float image arrays must hold finite values in [0, 1]; this one has"
+                          " NaN or infinity")  # fmt: skip
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > 1:
+        raise SrmetaError(f"float image arrays must be in [0, 1]; this one spans {low:g} to"
+                          f" {high:g} (divide 8-bit values by 255)")  # fmt: skip
 
 
 def _upscale_float(

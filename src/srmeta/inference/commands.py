@@ -116,7 +116,8 @@ def run_export(args: argparse.Namespace) -> int:
     from srmeta.models.bundled import resolve_model_name
     from srmeta.models.registry import inference_form, load_model
 
-    model = inference_form(load_model(resolve_model_name(args.model, args.scale), args.scale))
+    name = resolve_model_name(args.model, args.scale)
+    model = inference_form(load_model(name, args.scale, trained=True))
     scale = int(getattr(model, "scale", args.scale or 4))
     difference = export_onnx(model, args.out, scale, type(model).__name__.lower(), args.force)
     print(f"wrote {args.out} (x{scale}); onnxruntime vs torch max abs difference"

@@ -34,7 +34,9 @@ def expand_inputs(inputs: Sequence[str]) -> list[Job]:
     jobs: list[Job] = []
     for text in inputs:
         path = Path(text).expanduser()
-        if path.is_dir():
+        if not text.strip():  # Path("") is the current folder: never what was meant
+            jobs.append(Job(path, problem="an empty input name"))
+        elif path.is_dir():
             files = sorted(p for p in path.iterdir()
                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)  # fmt: skip
             if not files:
@@ -57,21 +59,29 @@ def _factor_text(factor: float) -> str:
     return f"{factor:g}".replace(".", "p")
 
 
-def is_file_output(out: str | None, jobs: Sequence[Job]) -> bool:
-    """``-o`` names a single file when it has an image suffix and there is one input file."""
-    if out is None or Path(out).is_dir() or Path(out).suffix.lower() not in IMAGE_SUFFIXES:
+def is_file_output(out: str | None) -> bool:
+    """Whether ``-o`` names a file: it has a suffix, is not an existing folder and does not
+    end with a slash (``results.v2/`` is a folder)."""
+    if out is None or out.endswith(("/", os.sep)) or Path(out).is_dir():
         return False
-    return len(jobs) == 1
+    return bool(Path(out).suffix)
 
 
 def assign_targets(jobs: list[Job], out: str | None, factor: float, force: bool) -> None:
     """Set each job's target, or its problem (input reused, existing file, name clash).
 
-    No ``out``: ``<input stem>_x<factor><suffix>`` beside the input. ``out`` with an image
-    suffix and one input: that file. Otherwise ``out`` is a folder and results keep their
-    input's file name.
+    No ``out``: ``<input stem>_x<factor><suffix>`` beside the input. ``out`` naming a file
+    (see :func:`is_file_output`): that file, for one input only; its suffix must be an image
+    format. Otherwise ``out`` is a folder and results keep their input's file name.
     """
-    file_output = is_file_output(out, jobs)
+    file_output = is_file_output(out)
+    if file_output and len(jobs) > 1:
+        for job in jobs:
+            job.problem = job.problem or (
+                f"-o {out} names one file, but {len(jobs)} inputs were given;"
+                " give a folder (end it with /)"
+            )
+        return
     sources = {job.source.resolve() for job in jobs if job.problem is None}
     taken: set[Path] = set()
     for job in jobs:

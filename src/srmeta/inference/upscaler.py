@@ -82,7 +82,7 @@ class Upscaler:
             module = model
         else:
             name = resolve_model_name(model, scale)
-            module = load_model(name, scale)
+            module = load_model(name, scale, trained=True)
         self.module = inference_form(module).eval()
         self.scale = int(scale if scale is not None else getattr(module, "scale", DEFAULT_SCALE))
         self.memory_mib, self.batch_size, self._tile = memory_mib, batch_size, tile

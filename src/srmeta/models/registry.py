@@ -51,6 +51,7 @@ class ModelDescriptor:
     default_options: Mapping[str, object] = field(default_factory=dict)
     detect: Callable[[StateDict], Detected | None] | None = None
     colour_option: str | None = None  # the option naming the colour space, if it has one
+    needs_weights: bool = True  # False for fixed methods (bicubic): usable by name alone
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "default_options", MappingProxyType(dict(self.default_options)))
@@ -113,6 +114,7 @@ _REGISTRY: dict[str, ModelDescriptor] = {
             out_channels=None,
             size_multiple=1,
             supports_bf16=False,
+            needs_weights=False,
             summary="MATLAB imresize bicubic (uint8 in: MATLAB uint8 path, the tables' baseline)",
         ),
         _network(
@@ -183,7 +185,9 @@ def _looks_like_path(model: str | os.PathLike) -> bool:
     )
 
 
-def load_model(model: str | os.PathLike, scale: int | None = None, **options: object) -> nn.Module:
+def load_model(
+    model: str | os.PathLike, scale: int | None = None, *, trained: bool = False, **options: object
+) -> nn.Module:
     """A model in eval mode, from a registered or bundled name, a weights file or a run folder.
 
     A registered name (``edsr``) builds a fresh model and needs ``scale``. Anything that
@@ -192,12 +196,21 @@ def load_model(model: str | os.PathLike, scale: int | None = None, **options: ob
     given, must agree with the file's, and ``options`` override the file's (only useful for
     options the weights cannot show, such as EDSR's ``res_scale``). A name wins over a
     same-named file in the working directory; write ``./edsr`` for the file.
+
+    ``trained=True`` is for using a model rather than training it: an architecture name
+    whose network needs weights is refused (its fresh weights are random), so nothing ever
+    upscales or scores with an untrained network by accident.
     """
     from srmeta.models.bundled import is_bundled_name, resolve_model_name
 
     if is_bundled_name(model):  # default, srmeta-x4, srmeta-fast-x4...: shipped weights
         model = resolve_model_name(model, scale)
     if isinstance(model, str) and model.lower() in _REGISTRY and not _looks_like_path(model):
+        if trained and get_descriptor(model).needs_weights:
+            raise ModelError(
+                f"'{model}' is an architecture without trained weights; pass a weights file"
+                " (.safetensors/.pth), a training run folder or a bundled model name"
+            )
         if scale is None:
             raise ModelError(f"model '{model}' needs a scale ({get_descriptor(model).scales})")
         return get_descriptor(model).instantiate(scale, **options).eval()
