@@ -109,3 +109,67 @@ def test_float_arrays_come_back_in_their_own_dtype(model_file, dtype):
     array = np.random.default_rng(1).random((5, 4, 3)).astype(dtype)
     out = srmeta.upscale(array, model=model_file)
     assert out.dtype == dtype and out.shape == (10, 8, 3)
+
+
+# --- PIL images keep their mode, alpha and orientation, as files do --------------------
+
+
+def _pil_rgb(h=6, w=5, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_a_palette_image_with_transparency_keeps_its_alpha(model_file):
+    rgba = np.concatenate([_pil_rgb(), np.full((6, 5, 1), 255, np.uint8)], axis=2)
+    rgba[0, 0, 3] = 0
+    paletted = Image.fromarray(rgba).convert("P")
+    paletted.info["transparency"] = paletted.getpixel((0, 0))
+    out = srmeta.upscale(paletted, model=model_file)
+    assert out.mode == "RGBA" and out.size == (10, 12)
+    assert np.asarray(out)[..., 3].min() < 255  # the transparent pixel is still there
+
+
+@pytest.mark.parametrize("mode", ["1", "I", "F"])
+def test_one_bit_32_bit_and_float_images_come_back_in_their_mode(model_file, mode):
+    grey = _pil_rgb()[..., 0]
+    if mode == "1":
+        image = Image.fromarray(grey > 127).convert("1")
+    elif mode == "I":
+        image = Image.fromarray(grey.astype(np.int32) * 257, mode="I")
+    else:
+        image = Image.fromarray(grey.astype(np.float32) / 255.0, mode="F")
+    out = srmeta.upscale(image, model=model_file)
+    assert out.mode == mode and out.size == (10, 12)
+
+
+def test_exif_orientation_of_a_pil_image_is_applied_as_for_files(model_file, tmp_path):
+    upright = Image.fromarray(_pil_rgb(6, 4))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: displayed after a 90-degree clockwise turn
+    path = tmp_path / "turned.jpg"
+    upright.rotate(90, expand=True).save(path, exif=exif, quality=100)
+    with Image.open(path) as pil:
+        from_pil = srmeta.upscale(pil, model=model_file)
+    from_file = Image.open(srmeta.upscale(path, model=model_file, out=tmp_path / "o.png"))
+    assert from_pil.size == from_file.size == (8, 12)
+
+
+def test_a_multi_frame_file_is_refused_rather_than_cut_to_its_first_frame(
+    model_file, tmp_path, capsys
+):
+    frames = [Image.fromarray(_pil_rgb(seed=s)) for s in range(3)]
+    path = tmp_path / "pages.tif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    assert main(["upscale", str(path), "--model", str(model_file)]) == 2
+    assert "3 frames" in _error_line(capsys)
+    assert not (tmp_path / "pages_x2.tif").exists()
+    with Image.open(path) as pil, pytest.raises(srmeta.SrmetaError, match="3 frames"):
+        srmeta.upscale(pil, model=model_file)
+
+
+def test_a_lossless_webp_stays_lossless(model_file, tmp_path):
+    path = tmp_path / "art.webp"
+    Image.fromarray(_pil_rgb(16, 16)).save(path, lossless=True)
+    out = srmeta.upscale(path, model=model_file)
+    with open(out, "rb") as handle:
+        header = handle.read(40)
+    assert b"VP8L" in header  # the lossless bitstream, not VP8 (lossy)

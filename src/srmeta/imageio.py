@@ -68,6 +68,7 @@ class ImageData:
     colour: np.ndarray  # H x W x C, C in {1, 3}; uint8 or uint16
     alpha: np.ndarray | None  # H x W, same dtype as colour
     format: str  # Pillow format name of the source
+    lossless: bool = False  # a lossless WebP source: written back lossless
 
     def __post_init__(self) -> None:
         c = self.colour
@@ -157,6 +158,10 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
             raise _fail(p, f"{what} ({_reason(e)})") from e
         with im:
             fmt = "JPEG" if im.format == "MPO" else str(im.format)
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1 and im.format != "MPO":  # MPO: a photo plus previews; the photo
+                raise _fail(p, f"has {frames} frames (an animation or a multi-page file);"
+                            " srmeta upscales single images")  # fmt: skip
             w, h = im.size
             if w <= 0 or h <= 0:
                 raise _fail(p, f"image has zero size ({w}x{h})")
@@ -170,7 +175,25 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
                 colour, alpha = _decode(p, im)
             except _DECODE_ERRORS as e:
                 raise _fail(p, f"corrupt or truncated {fmt} file ({_reason(e)})") from e
-    return ImageData(colour, alpha, fmt)
+    return ImageData(colour, alpha, fmt, lossless=fmt == "WEBP" and _webp_is_lossless(p))
+
+
+def _webp_is_lossless(p: Path) -> bool:
+    """Whether a WebP file holds the lossless (VP8L) bitstream: RIFF chunks scanned for it."""
+    with open(p, "rb") as handle:
+        data = handle.read(1 << 16)
+    offset = 12  # "RIFF", size, "WEBP"
+    while offset + 8 <= len(data):
+        tag, size = (
+            data[offset : offset + 4],
+            int.from_bytes(data[offset + 4 : offset + 8], "little"),
+        )
+        if tag == b"VP8L":
+            return True
+        if tag == b"VP8 ":
+            return False
+        offset += 8 + size + (size & 1)
+    return False
 
 
 def _decode(p: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -355,7 +378,7 @@ def _encoder(p: Path, fmt: str, image: ImageData, quality: int) -> Callable[[Bin
     pil = Image.fromarray(np.ascontiguousarray(planes[..., 0] if planes.shape[2] == 1 else planes))
     options: dict[str, object] = {
         "JPEG": {"quality": quality, "subsampling": 0},
-        "WEBP": {"quality": quality},
+        "WEBP": {"lossless": True} if image.lossless else {"quality": quality},
         "TIFF": {"compression": "tiff_adobe_deflate"} if features.check("libtiff") else {},
     }.get(fmt, {})
     return lambda f: pil.save(f, format=fmt, **options)

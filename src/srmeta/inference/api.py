@@ -1,6 +1,7 @@
 """``srmeta.upscale``: one call for a PIL image, a NumPy array or a file, same kind out.
 
-- PIL image -> PIL image of the same mode (L, LA, RGB, RGBA, I;16);
+- PIL image -> PIL image of the same mode (L, LA, RGB, RGBA, I;16, 1, I, F; palette and
+  other modes come back RGB or RGBA), EXIF orientation applied as for files;
 - NumPy ``H x W`` / ``H x W x 1|3|4`` array -> the same layout and dtype (uint8, uint16, or
   float in [0, 1], not quantised; values outside [0, 1] or not finite are refused);
 - a path -> the written file's path (``out``, default ``<stem>_x<factor><suffix>`` beside
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from srmeta.errors import SrmetaError
 from srmeta.imageio import ImageData, read_image, write_image
@@ -72,17 +73,37 @@ def _upscale_file(
     return job.target
 
 
-_PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")  # kept as they are; others become RGB(A)
+_PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")  # upscaled as they are
 
 
 def _upscale_pil(upscaler: Upscaler, image: Image.Image, outscale: float | None) -> Image.Image:
+    """As a file would be: EXIF orientation applied, one frame only, the mode kept where a
+    mode can hold the result (a palette cannot: palette images come back RGB or RGBA)."""
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1 and image.format != "MPO":
+        raise SrmetaError(f"the image has {frames} frames (an animation or a multi-page file);"
+                          " srmeta upscales single images")  # fmt: skip
+    image = ImageOps.exif_transpose(image)
     mode = image.mode
-    if mode not in _PIL_MODES:
-        image, mode = image.convert("RGBA" if "A" in mode else "RGB"), None
-    result = _upscale_array(upscaler, np.asarray(image), outscale)
-    if mode == "I;16":
-        return Image.fromarray(result.astype(np.uint16), mode="I;16")
-    return Image.fromarray(result)
+    if mode in _PIL_MODES:
+        result = _upscale_array(upscaler, np.asarray(image), outscale)
+        if mode == "I;16":
+            return Image.fromarray(result.astype(np.uint16), mode="I;16")
+        return Image.fromarray(result)
+    if mode == "1":  # upscaled as grey, then thresholded back to black and white
+        grey = _upscale_array(upscaler, np.asarray(image.convert("L")), outscale)
+        return Image.fromarray(grey).point(lambda v: 255 if v >= 128 else 0).convert("1")
+    if mode == "I":  # 32-bit integers: 16-bit values only, as files
+        values = np.asarray(image)
+        if values.min(initial=0) < 0 or values.max(initial=0) > 65535:
+            raise SrmetaError("mode I images must hold values in 0..65535")
+        result = _upscale_array(upscaler, values.astype(np.uint16), outscale)
+        return Image.fromarray(result.astype(np.int32), mode="I")
+    if mode == "F":  # float pixels in [0, 1], as float arrays
+        return Image.fromarray(_upscale_array(upscaler, np.asarray(image), outscale), mode="F")
+    has_alpha = "A" in mode or "a" in mode or image.info.get("transparency") is not None
+    converted = image.convert("RGBA" if has_alpha else "RGB")
+    return Image.fromarray(_upscale_array(upscaler, np.asarray(converted), outscale))
 
 
 def _upscale_array(upscaler: Upscaler, array: np.ndarray, outscale: float | None) -> np.ndarray:
