@@ -33,6 +33,14 @@ def _png(path, h=9, w=7):
     return path
 
 
+def _exit_code(argv: list[str]) -> int:
+    """What the shell would see: main's return value, or argparse's exit status."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
 def _error_line(capsys) -> str:
     """The command's error messages (one line each; the progress bar shares stderr)."""
     err = capsys.readouterr().err
@@ -173,3 +181,68 @@ def test_a_lossless_webp_stays_lossless(model_file, tmp_path):
     with open(out, "rb") as handle:
         header = handle.read(40)
     assert b"VP8L" in header  # the lossless bitstream, not VP8 (lossy)
+
+
+# --- options and settings out of range end in one line, before any work -----------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--tile-memory", "-5"], "positive number"),
+        (["--tile-memory", "nan"], "positive number"),
+        (["--outscale", "inf"], "positive number"),
+        (["--outscale", "-1"], "positive number"),
+        (["--tile", "0"], "positive integer"),
+        (["--device", "cuda:7"], "CUDA"),
+        (["--device", "foo"], "device"),
+    ],
+)
+def test_upscale_options_out_of_range(extra, message, tmp_path, capsys):
+    image = _png(tmp_path / "a.png")
+    code = _exit_code(["upscale", str(image), "--model", "bicubic", "--scale", "2", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert _tree(tmp_path) == ["a.png"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--max-pixels", "0"], "positive integer"),
+        (["--degradation", "blur:iso:1e9"], "too large"),
+        (["--device", "cuda"], "CUDA"),
+        (["--device", "foo"], "unknown device"),
+    ],
+)
+def test_eval_options_out_of_range(extra, message, data_root, capsys):
+    args = ["eval", "--datasets", "Set5", "--scales", "2", "--data-root", str(data_root)]
+    assert _exit_code([*args, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_eval_out_naming_a_file_fails_before_evaluating(data_root, tmp_path, capsys):
+    taken = _png(tmp_path / "taken.png")
+    args = ["eval", "--datasets", "Set5", "--scales", "2", "--data-root", str(data_root)]
+    assert main([*args, "--out", str(taken), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert "is a file" in captured.err and "Set5" not in captured.out  # nothing was scored
+
+
+@pytest.mark.parametrize("outscale", [float("nan"), -2.0, 0, float("inf"), "3"])
+def test_api_outscale_must_be_a_finite_positive_number(model_file, outscale):
+    with pytest.raises(srmeta.SrmetaError, match="outscale"):
+        srmeta.upscale(np.zeros((4, 4, 3), np.float32), model=model_file, outscale=outscale)
+
+
+@pytest.mark.parametrize("scale", ["2", 5, True, 2.0])
+def test_api_scale_must_be_2_3_or_4(scale):
+    with pytest.raises(srmeta.SrmetaError, match="scale"):
+        srmeta.upscale(np.zeros((4, 4, 3), np.uint8), scale=scale)
+
+
+@pytest.mark.parametrize("shape", [(0, 5, 3), (5, 0), (0, 0)])
+def test_an_empty_array_is_refused(model_file, shape):
+    with pytest.raises(srmeta.SrmetaError, match="empty"):
+        srmeta.upscale(np.zeros(shape, np.uint8), model=model_file)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from srmeta.argtypes import int_list, name_list, positive_int
 from srmeta.atomic import check_writable
 from srmeta.config import load_config
 from srmeta.data.lr_cache import LRCache
@@ -26,25 +27,6 @@ from srmeta.tables import REPORT_FILES, describe, markdown_table, write_report
 from srmeta.train.loop import train
 
 EXIT_USER_ERROR = 2
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got '{text}'"
-        ) from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got '{text}'")
-    return values
-
-
-def _name_list(text: str) -> list[str]:
-    values = [v.strip() for v in text.split(",") if v.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one name")
-    return values
 
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:
@@ -60,11 +42,11 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--datasets",
-        type=_name_list,
+        type=name_list,
         default=["Set5"],
         help="comma-separated: Set5,Set14,BSD100 (B100),Urban100,T91 or folders",
     )
-    p.add_argument("--scales", type=_int_list, default=[2, 3, 4], help="e.g. 2,3,4")
+    p.add_argument("--scales", type=int_list, default=[2, 3, 4], help="e.g. 2,3,4")
     p.add_argument(
         "--degradation",
         default="",
@@ -88,7 +70,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write summary.json, per_image.csv and table.md here")
     p.add_argument("--force", action="store_true", help="overwrite existing result files")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
-    p.add_argument("--max-pixels", type=int, help="refuse larger images (default 150M pixels)")
+    p.add_argument("--max-pixels", type=positive_int, help="refuse larger images (150M)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_eval)
 
@@ -100,9 +82,12 @@ def _allow_pixels(max_pixels: int | None) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    if args.out and not args.force:  # fail before a long evaluation, not after it
-        for name in REPORT_FILES:
-            check_writable(Path(args.out) / name, force=False)
+    if args.out:  # fail before a long evaluation, not after it
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise SrmetaError(f"--out {out}: is a file; give a folder for the result files")
+        for name in REPORT_FILES if not args.force else ():
+            check_writable(out / name, force=False)
     _allow_pixels(args.max_pixels)
     report = evaluate(
         args.model,

@@ -457,12 +457,15 @@ def config_hash(cfg: ExperimentConfig) -> str:
 
 
 def resolved_output_dir(cfg: ExperimentConfig) -> Path:
-    """``output_dir``, or ``runs/<name>`` when it is not set."""
-    return Path(cfg.output_dir).expanduser() if cfg.output_dir else Path("runs") / cfg.name
+    """``output_dir``, or ``runs/<name>`` when it is not set; refused when it is a file."""
+    path = Path(cfg.output_dir).expanduser() if cfg.output_dir else Path("runs") / cfg.name
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output_dir {path} is a file; a run needs a folder")
+    return path
 
 
 def resolved_device(cfg: ExperimentConfig) -> torch.device:
-    """``device``, with ``auto`` meaning CUDA when available, else the CPU."""
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    """``device``, with ``auto`` meaning CUDA when available, else the CPU (checked)."""
+    from srmeta.devices import torch_device
+
+    return torch_device(cfg.device)

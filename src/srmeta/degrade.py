@@ -125,6 +125,11 @@ class Blur(_Spec):
             raise ValueError("file kernels take no size; the file sets it")
         if self.size is not None and (self.size < 1 or self.size % 2 == 0):
             raise ValueError(f"blur size must be an odd positive int, got {self.size}")
+        if self.kind != "file" and self.kernel_size > MAX_KERNEL:
+            raise ValueError(
+                f"blur kernel of {self.kernel_size} pixels is too large (at most {MAX_KERNEL};"
+                f" sigma at most {(MAX_KERNEL - 1) // 6})"
+            )
         return self
 
     @property
@@ -178,6 +183,7 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.from_numpy(dec).permute(2, 0, 1).to(x.device)
 
 
+MAX_KERNEL = 201  # pixels; sigma 33: wider Gaussians are a typo, not a camera
 _NUM = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _RANGE_RE = re.compile(rf"({_NUM})(?:-({_NUM}))?")
 

@@ -31,6 +31,7 @@ from srmeta.color import rgb_to_ycbcr
 from srmeta.data.benchmarks import HRDataset, find_dataset, load_hr, mod_crop
 from srmeta.data.lr_cache import LRCache
 from srmeta.degrade import Degradation
+from srmeta.devices import torch_device
 from srmeta.errors import SrmetaError
 from srmeta.metrics import lr_consistency, score
 from srmeta.models.files import meta_images_of
@@ -229,6 +230,7 @@ def evaluate(
         raise SrmetaError(f"unknown protocol '{protocol}'; choose one of {', '.join(PROTOCOLS)}")
     if not isinstance(degradation, Degradation):
         degradation = Degradation.from_spec(degradation or "")
+    device = str(torch_device(device))  # an unknown or missing device fails before any work
     name, factory = _model_factory(model)
     exclude = set(exclude)
     if isinstance(model, str) and Path(model).exists():

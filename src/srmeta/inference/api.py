@@ -13,6 +13,7 @@ reload the model or re-measure its tiling.
 
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -49,6 +50,11 @@ def upscale(
 
     Returns the same kind of object as given (see the module docstring).
     """
+    if outscale is not None and not (isinstance(outscale, int | float)
+                                     and math.isfinite(outscale) and outscale > 0):  # fmt: skip
+        raise SrmetaError(f"outscale must be a finite positive number, got {outscale!r}")
+    if scale is not None and (type(scale) is not int or scale not in (2, 3, 4)):
+        raise SrmetaError(f"scale must be 2, 3 or 4 (an int), got {scale!r}")
     upscaler = _upscaler(None if model is None else os.fspath(model), scale, device, backend)
     if isinstance(image, Image.Image):
         return _upscale_pil(upscaler, image, outscale)
@@ -109,6 +115,8 @@ def _upscale_pil(upscaler: Upscaler, image: Image.Image, outscale: float | None)
 def _upscale_array(upscaler: Upscaler, array: np.ndarray, outscale: float | None) -> np.ndarray:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 2, 3, 4)):
         raise SrmetaError(f"an image array is H x W or H x W x 1|2|3|4, got shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise SrmetaError(f"the image array is empty (shape {array.shape})")
     squeeze = array.ndim == 2
     pixels = array[..., None] if squeeze else array
     colour, alpha = (pixels[..., :-1], pixels[..., -1]) if pixels.shape[2] in (2, 4) else (

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from srmeta.devices import torch_device
 from srmeta.errors import SrmetaError, first_line
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
@@ -49,9 +50,7 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise SrmetaError("--device cuda: no CUDA device is available")
+        self.device = torch_device(device)
         self.model = model.to(self.device).eval()
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ import sys
 import torch
 from tqdm import tqdm
 
+from srmeta.argtypes import positive_float, positive_int
 from srmeta.errors import SrmetaError, first_line
 from srmeta.imageio import read_image, write_image
 from srmeta.inference.backends import BACKENDS
@@ -16,13 +17,6 @@ from srmeta.inference.planning import DEFAULT_MEMORY_MIB
 from srmeta.inference.upscaler import Upscaler
 
 EXIT_FAILED = 2
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_upscale_command(commands: argparse._SubParsersAction) -> None:
@@ -41,16 +35,16 @@ def add_upscale_command(commands: argparse._SubParsersAction) -> None:
                         " or the model file's)")  # fmt: skip
     parser.add_argument("--model", default=None, help="default (bundled), srmeta-x2/x3/x4, a"
                         " weights file or a run folder")  # fmt: skip
-    parser.add_argument("--outscale", type=float, help="final factor: model scale, then"
+    parser.add_argument("--outscale", type=positive_float, help="final factor: model scale, then"
                         " MATLAB bicubic for the remainder")  # fmt: skip
-    parser.add_argument("--tile", type=_positive_int, help="LR tile side (default: from"
+    parser.add_argument("--tile", type=positive_int, help="LR tile side (default: from"
                         " --tile-memory)")  # fmt: skip
-    parser.add_argument("--tile-memory", type=float, default=DEFAULT_MEMORY_MIB,
+    parser.add_argument("--tile-memory", type=positive_float, default=DEFAULT_MEMORY_MIB,
                         metavar="MIB", help="working-memory budget for tiles (MiB)")  # fmt: skip
-    parser.add_argument("--batch", type=_positive_int, default=1, help="tiles per forward"
+    parser.add_argument("--batch", type=positive_int, default=1, help="tiles per forward"
                         " (helps when tiles are small)")  # fmt: skip
-    parser.add_argument("--threads", type=_positive_int, help="CPU threads")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--threads", type=positive_int, help="CPU threads")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto (default): OpenVINO, else onnxruntime, else torch")  # fmt: skip
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
@@ -61,8 +55,6 @@ def add_upscale_command(commands: argparse._SubParsersAction) -> None:
 def run_upscale(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.outscale is not None and not args.outscale > 0:
-        raise SrmetaError(f"--outscale must be positive, got {args.outscale}")
     upscaler = Upscaler(args.model, args.scale, args.device, args.backend, args.tile,
                         args.tile_memory, args.batch, args.threads)  # fmt: skip
     upscaler.plan  # noqa: B018 - measure the network once; a bad --tile fails here, not per image

@@ -12,21 +12,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from srmeta.argtypes import positive_int
 from srmeta.atomic import atomic_write_text, check_writable
 
 BAND_FIGURE = "frequency_bands.png"
 BAND_TABLE = "frequency_bands.md"
 STATS_FILE = "weight_stats.json"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
-    return value
 
 
 def add_weights_command(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -56,7 +47,7 @@ def add_weights_command(commands: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--out", default=".", metavar="DIR", help="output folder (default: .)")
     p.add_argument(
         "--crop",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="centre-crop each image to N x N pixels (faster)",
     )
