@@ -246,3 +246,50 @@ def test_api_scale_must_be_2_3_or_4(scale):
 def test_an_empty_array_is_refused(model_file, shape):
     with pytest.raises(srmeta.SrmetaError, match="empty"):
         srmeta.upscale(np.zeros(shape, np.uint8), model=model_file)
+
+
+# --- cheap checks first, and messages that say what is true -----------------------------
+
+
+@pytest.mark.parametrize("out", ["folder/", "taken.onnx"])
+def test_export_checks_its_output_before_exporting(model_file, tmp_path, capsys, out):
+    (tmp_path / "taken.onnx").write_bytes(b"keep")
+    (tmp_path / "folder").mkdir()
+    target = f"{tmp_path}/{out}"
+    assert _exit_code(["export", "--model", str(model_file), "-o", target]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert (tmp_path / "taken.onnx").read_bytes() == b"keep"
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_demo_checks_its_output_first_and_says_it_runs_at_x4(tmp_path, capsys):
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"keep")
+    assert _exit_code(["demo", "-o", str(taken)]) == 2
+    assert "exists" in _error_line(capsys) and taken.read_bytes() == b"keep"
+    assert _exit_code(["demo", "--model", "srmeta-x2", "-o", str(tmp_path / "d.png")]) == 2
+    line = _error_line(capsys)
+    assert "x4" in line and "--scale" not in line
+
+
+def test_demo_help_has_no_raw_markup(capsys):
+    assert _exit_code(["demo", "--help"]) == 0
+    assert "``" not in capsys.readouterr().out
+
+
+def test_a_name_without_a_scale_lists_the_scales_once(capsys):
+    with pytest.raises(srmeta.SrmetaError) as exc:
+        load_model("edsr")
+    assert "((" not in str(exc.value) and "2, 3, 4" in str(exc.value)
+
+
+def test_eval_defaults_to_the_models_own_scale(model_file, data_root, capsys):
+    args = ["eval", "--model", str(model_file), "--datasets", "Set5", "--quiet"]
+    assert _exit_code([*args, "--data-root", str(data_root)]) == 0
+    assert "x2" in capsys.readouterr().out
+
+
+def test_the_same_input_twice_is_upscaled_once(model_file, tmp_path, capsys):
+    a = _png(tmp_path / "a.png")
+    assert _exit_code(["upscale", str(a), str(tmp_path / "a.png"), "--model", str(model_file)]) == 0
+    assert "upscaled 1 of 1" in capsys.readouterr().out

@@ -46,7 +46,11 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         default=["Set5"],
         help="comma-separated: Set5,Set14,BSD100 (B100),Urban100,T91 or folders",
     )
-    p.add_argument("--scales", type=int_list, default=[2, 3, 4], help="e.g. 2,3,4")
+    p.add_argument(
+        "--scales",
+        type=int_list,
+        help="e.g. 2,3,4 (default: a weights file's own scale; 2,3,4 for bicubic)",
+    )
     p.add_argument(
         "--degradation",
         default="",
@@ -81,6 +85,21 @@ def _allow_pixels(max_pixels: int | None) -> None:
         Image.MAX_IMAGE_PIXELS = None
 
 
+def _default_scales(model: str) -> list[int]:
+    """A weights file's own scale; every scale for a method that has none (bicubic)."""
+    from srmeta.models.bundled import is_bundled_name, resolve_model_name
+    from srmeta.models.files import read_model_file, resolve_run_file
+
+    if is_bundled_name(model):
+        path = Path(resolve_model_name(model, None))
+    elif Path(model).exists():
+        path = resolve_run_file(Path(model)) if Path(model).is_dir() else Path(model)
+    else:  # a registered name, or a missing file that evaluate reports
+        return [2, 3, 4]
+    scale = read_model_file(path)[1].scale
+    return [scale] if scale is not None else [2, 3, 4]
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     if args.out:  # fail before a long evaluation, not after it
         out = Path(args.out)
@@ -92,7 +111,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     report = evaluate(
         args.model,
         args.datasets,
-        args.scales,
+        args.scales or _default_scales(args.model),
         degradation=args.degradation,
         protocol=args.protocol,
         round_y=args.round_y,

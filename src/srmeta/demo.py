@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from srmeta.atomic import check_writable
+from srmeta.errors import ImageError, SrmetaError
 from srmeta.imageio import ImageData, read_image, write_image
 from srmeta.inference.upscaler import Upscaler
 from srmeta.metrics import lr_consistency, score
@@ -34,7 +36,9 @@ def run_demo(model: str | None, out: Path, force: bool) -> list[dict[str, float 
     """Upscale the sample both ways, write the comparison figure; returns the scores."""
     hr = torch.from_numpy(read_image(sample_path()).colour_uint8().transpose(2, 0, 1).copy())
     lr = imresize(hr, 1.0 / SCALE)
-    upscaler = Upscaler(model, SCALE)
+    upscaler = Upscaler(model)
+    if upscaler.scale != SCALE:
+        raise SrmetaError(f"srmeta demo runs at x{SCALE}; {model} is an x{upscaler.scale} model")
     lr_image = ImageData(lr.permute(1, 2, 0).contiguous().numpy(), None, "PNG")
     model_sr = torch.from_numpy(upscaler.upscale_image(lr_image).colour.transpose(2, 0, 1).copy())
     bicubic_sr = imresize(lr, float(SCALE))
@@ -65,7 +69,8 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "demo",
         help="upscale the bundled sample with the bundled model; compare with bicubic",
-        description=__doc__.splitlines()[0].strip("`"),
+        description="Upscale the bundled sample x4 with the bundled model (or --model, an x4"
+        " model), score it and bicubic against the original, and write a side-by-side figure.",
     )
     parser.add_argument("-o", "--out", type=Path, default=Path("srmeta_demo.png"),
                         help="comparison figure (PNG; default srmeta_demo.png)")  # fmt: skip
@@ -75,6 +80,7 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_writable(args.out, args.force, ImageError)  # before any work
     rows = run_demo(args.model, args.out, args.force)
     print(f"sample {SCALE * 64}x{SCALE * 64} (bundled), downscaled x{SCALE} by MATLAB bicubic")
     print("| method | PSNR (dB) | SSIM | LR consistency (dB) |")

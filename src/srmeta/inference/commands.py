@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import torch
 from tqdm import tqdm
 
 from srmeta.argtypes import positive_float, positive_int
+from srmeta.atomic import check_writable
 from srmeta.errors import SrmetaError, first_line
 from srmeta.imageio import read_image, write_image
 from srmeta.inference.backends import BACKENDS
@@ -108,6 +110,9 @@ def run_export(args: argparse.Namespace) -> int:
     from srmeta.models.bundled import resolve_model_name
     from srmeta.models.registry import inference_form, load_model
 
+    if args.out.endswith(("/", os.sep)):
+        raise SrmetaError(f"-o {args.out}: give a file name (.onnx), not a folder")
+    check_writable(args.out, args.force)  # before loading and exporting
     name = resolve_model_name(args.model, args.scale)
     model = inference_form(load_model(name, args.scale, trained=True))
     scale = int(getattr(model, "scale", args.scale or 4))

@@ -52,7 +52,20 @@ def expand_inputs(inputs: Sequence[str]) -> list[Job]:
             jobs.extend(Job(p) for p in files)
         else:
             jobs.append(Job(path, problem="no such file or folder"))
-    return jobs
+    return _unique(jobs)
+
+
+def _unique(jobs: list[Job]) -> list[Job]:
+    """The same file named twice (directly, by a folder or a glob) is upscaled once."""
+    seen: set[Path] = set()
+    kept = []
+    for job in jobs:
+        key = job.source.resolve() if job.problem is None else None
+        if key is None or key not in seen:
+            kept.append(job)
+            if key is not None:
+                seen.add(key)
+    return kept
 
 
 def _factor_text(factor: float) -> str:

@@ -212,7 +212,8 @@ def load_model(
                 " (.safetensors/.pth), a training run folder or a bundled model name"
             )
         if scale is None:
-            raise ModelError(f"model '{model}' needs a scale ({get_descriptor(model).scales})")
+            scales = ", ".join(map(str, get_descriptor(model).scales))
+            raise ModelError(f"model '{model}' needs a scale ({scales})")
         return get_descriptor(model).instantiate(scale, **options).eval()
     if _looks_like_path(model) or Path(model).exists():
         from srmeta.models.files import load_model_file  # files imports this module
