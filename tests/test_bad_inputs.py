@@ -293,3 +293,32 @@ def test_the_same_input_twice_is_upscaled_once(model_file, tmp_path, capsys):
     a = _png(tmp_path / "a.png")
     assert _exit_code(["upscale", str(a), str(tmp_path / "a.png"), "--model", str(model_file)]) == 0
     assert "upscaled 1 of 1" in capsys.readouterr().out
+
+
+# --- conventions users of Real-ESRGAN and BasicSR expect -----------------------------------
+
+
+def test_version_is_the_installed_package_version(capsys):
+    import importlib.metadata
+
+    assert _exit_code(["--version"]) == 0
+    assert importlib.metadata.version("srmeta") in capsys.readouterr().out
+
+
+def test_suffix_ext_and_quality_name_and_encode_the_outputs(model_file, tmp_path):
+    a, b = _png(tmp_path / "a.png", 16, 16), _png(tmp_path / "b.png", 16, 16)
+    args = ["upscale", str(a), str(b), "--model", str(model_file), "--quiet"]
+    assert _exit_code([*args, "--suffix", "sr", "--ext", "jpg", "--quality", "40"]) == 0
+    small = (tmp_path / "a_sr.jpg").stat().st_size
+    assert (tmp_path / "b_sr.jpg").is_file() and Image.open(tmp_path / "b_sr.jpg").format == "JPEG"
+    out = tmp_path / "out"
+    assert _exit_code([*args, "-o", f"{out}/", "--ext", "jpg", "--quality", "95"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "b.jpg"]
+    assert (out / "a.jpg").stat().st_size > small  # the quality reached the encoder
+
+
+@pytest.mark.parametrize("bad", [["--quality", "0"], ["--quality", "101"], ["--ext", "gif"]])
+def test_bad_naming_options_are_refused(model_file, tmp_path, bad, capsys):
+    a = _png(tmp_path / "a.png")
+    assert _exit_code(["upscale", str(a), "--model", str(model_file), *bad]) == 2
+    assert _tree(tmp_path) == ["a.png"]

@@ -48,3 +48,14 @@ def name_list(text: str) -> list[str]:
     if not values:
         raise argparse.ArgumentTypeError("expected at least one name")
     return values
+
+
+def quality(text: str) -> int:
+    """A JPEG/WebP quality, 1..100."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a quality 1..100, got '{text}'") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a quality 1..100, got '{text}'")
+    return value

@@ -7,6 +7,7 @@ and exit code 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 from collections.abc import Sequence
@@ -181,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="srmeta",
         description="Single-image super-resolution with meta-learned pixel loss weighting.",
     )
+    parser.add_argument("--version", action="version",
+                        version=f"srmeta {importlib.metadata.version('srmeta')}")  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_eval(commands)
     _add_train(commands)

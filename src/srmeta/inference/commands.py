@@ -9,7 +9,7 @@ import sys
 import torch
 from tqdm import tqdm
 
-from srmeta.argtypes import positive_float, positive_int
+from srmeta.argtypes import positive_float, positive_int, quality
 from srmeta.atomic import check_writable
 from srmeta.errors import SrmetaError, first_line
 from srmeta.imageio import read_image, write_image
@@ -19,6 +19,7 @@ from srmeta.inference.planning import DEFAULT_MEMORY_MIB
 from srmeta.inference.upscaler import Upscaler
 
 EXIT_FAILED = 2
+OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif", "bmp")
 
 
 def add_upscale_command(commands: argparse._SubParsersAction) -> None:
@@ -49,6 +50,12 @@ def add_upscale_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto (default): OpenVINO, else onnxruntime, else torch")  # fmt: skip
+    parser.add_argument("--suffix", help="output names <name>_<suffix>.<ext> (default: x<factor>"
+                        " beside the input; the input's name in an -o folder)")  # fmt: skip
+    parser.add_argument("--ext", choices=OUTPUT_EXTENSIONS, help="output format for every"
+                        " input (default: each input's own)")  # fmt: skip
+    parser.add_argument("--quality", type=quality, default=95, help="JPEG/WebP quality 1..100"
+                        " (default 95; lossless WebP inputs stay lossless)")  # fmt: skip
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_upscale)
@@ -62,7 +69,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     upscaler.plan  # noqa: B018 - measure the network once; a bad --tile fails here, not per image
     factor = args.outscale if args.outscale is not None else upscaler.scale
     jobs = expand_inputs(args.inputs)
-    assign_targets(jobs, args.out, factor, args.force)
+    assign_targets(jobs, args.out, factor, args.force, args.suffix, args.ext)
     failed = 0
     bar = tqdm(jobs, disable=args.quiet, unit="image", desc="upscale")
     for job in bar:
@@ -70,7 +77,7 @@ def run_upscale(args: argparse.Namespace) -> int:
             try:
                 image = read_image(job.source)
                 result = upscaler.upscale_image(image, args.outscale)
-                write_image(job.target, result, force=args.force)
+                write_image(job.target, result, force=args.force, quality=args.quality)
             except SrmetaError as err:
                 job.problem = str(err)
             except (RuntimeError, MemoryError) as err:  # e.g. out of memory on a huge image

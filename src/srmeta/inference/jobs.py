@@ -80,12 +80,21 @@ def is_file_output(out: str | None) -> bool:
     return bool(Path(out).suffix)
 
 
-def assign_targets(jobs: list[Job], out: str | None, factor: float, force: bool) -> None:
+def assign_targets(
+    jobs: list[Job],
+    out: str | None,
+    factor: float,
+    force: bool,
+    suffix: str | None = None,
+    ext: str | None = None,
+) -> None:
     """Set each job's target, or its problem (input reused, existing file, name clash).
 
     No ``out``: ``<input stem>_x<factor><suffix>`` beside the input. ``out`` naming a file
     (see :func:`is_file_output`): that file, for one input only; its suffix must be an image
     format. Otherwise ``out`` is a folder and results keep their input's file name.
+    ``suffix`` names results ``<stem>_<suffix>`` (beside the input or in the folder) and
+    ``ext`` replaces every result's extension.
     """
     file_output = is_file_output(out)
     if file_output and len(jobs) > 1:
@@ -100,13 +109,15 @@ def assign_targets(jobs: list[Job], out: str | None, factor: float, force: bool)
     for job in jobs:
         if job.problem is not None:
             continue
+        extension = f".{ext}" if ext else job.source.suffix
         if file_output:
             target = Path(out)  # type: ignore[arg-type]
         elif out is None:
-            name = f"{job.source.stem}_x{_factor_text(factor)}{job.source.suffix}"
+            name = f"{job.source.stem}_{suffix or 'x' + _factor_text(factor)}{extension}"
             target = job.source.with_name(name)
         else:
-            target = Path(out) / job.source.name
+            stem = f"{job.source.stem}_{suffix}" if suffix else job.source.stem
+            target = Path(out) / f"{stem}{extension}"
         try:
             image_format_for_path(target)
         except ImageError as err:  # an unknown extension is the job's problem, not fatal
