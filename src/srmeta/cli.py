@@ -138,7 +138,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         description="Train an SR model from a YAML experiment config. Under torchrun, every "
         "process trains on its shard of each step's batch (DistributedDataParallel).",
     )
-    p.add_argument("config", help="experiment config (YAML); examples in configs/")
+    p.add_argument(
+        "config",
+        help="experiment config (YAML; examples in configs/), or a run"
+        " folder to continue with its saved config",
+    )
     p.add_argument(
         "--set",
         dest="overrides",
@@ -165,7 +169,13 @@ def _run_train(args: argparse.Namespace) -> int:
         overrides.append(f"data_root={args.data_root}")
     if args.device:
         overrides.append(f"device={args.device}")
-    cfg = load_config(args.config, overrides)
+    config = Path(args.config)
+    if config.is_dir():  # a run folder: continue it with the config it saved
+        overrides.insert(0, f"output_dir={config}")
+        config = config / "config.yaml"
+        if not config.is_file():
+            raise SrmetaError(f"{args.config}: no config.yaml in this folder (not a run?)")
+    cfg = load_config(config, overrides)
     result = train(cfg, resume=args.resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
         best = (

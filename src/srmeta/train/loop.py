@@ -36,6 +36,7 @@ from srmeta.atomic import atomic_write_text
 from srmeta.config import (
     ExperimentConfig,
     config_hash,
+    config_to_dict,
     config_to_yaml,
     resolved_device,
     resolved_output_dir,
@@ -52,6 +53,7 @@ from srmeta.models.registry import load_model
 from srmeta.train import checkpoint as ckpt
 from srmeta.train.corruption_log import corrupt_shares, corrupt_weight_sums
 from srmeta.train.distributed import World, barrier, init_world, rank_device, shutdown
+from srmeta.train.resume import check_config, load_resume_state
 from srmeta.train.runlog import RunLog, truncate_after
 from srmeta.train.schedule import build_optimizer, build_scheduler
 from srmeta.train.validate import validate
@@ -93,6 +95,7 @@ class Trainer:
 
         self.model: nn.Module = load_model(cfg.model.arch, cfg.scale, **cfg.model.options)
         resume_path = self._resume_path(resume)
+        self._auto_resume = resume == "auto"
         # A resumed run's checkpoint holds the weights (and the record of init_from).
         self.init_from: dict[str, Any] | None = None
         if resume_path is None and cfg.train.init_from is not None:
@@ -150,18 +153,15 @@ class Trainer:
 
     def _start(self, path: Path | None) -> None:
         if path is not None:
-            self._restore(ckpt.load_state(path, self.device))
+            _, state = load_resume_state(self.run_dir, path, self._auto_resume, self.device)
+            self._restore(state)
             if self.world.is_main:
                 truncate_after(self.log.path, self.step)
         if self.world.is_main:
             atomic_write_text(self.run_dir / "config.yaml", config_to_yaml(self.cfg), force=True)
 
     def _restore(self, state: dict[str, Any]) -> None:
-        if state.get("config_hash") != self.hash:
-            raise SrmetaError(
-                "the config differs from the checkpoint's (hash "
-                f"{state.get('config_hash')} vs {self.hash}); start a new run instead"
-            )
+        check_config(state, self.run_dir, config_to_dict(self.cfg), self.hash)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -177,6 +177,7 @@ class Trainer:
         return {
             "step": self.step,
             "config_hash": self.hash,
+            "config": config_to_dict(self.cfg),
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.optimizer.state_dict(),
@@ -207,6 +208,10 @@ class Trainer:
             metadata=meta,
             force=True,
         )
+
+    def _checkpointed_step(self) -> int:
+        states = ckpt.list_states(self.run_dir)
+        return states[-1][0] if states else 0
 
     def _checkpoint(self) -> None:
         if self.world.is_main:
@@ -324,6 +329,10 @@ class Trainer:
                     last_val = self._validate()
                 if self.step % cfg.train.checkpoint_every == 0 or self.step == total:
                     self._checkpoint()
+        except KeyboardInterrupt:  # keep the steps done (one process: no peers to wait for)
+            if not self.world.distributed and self.step > self._checkpointed_step():
+                self._checkpoint()
+            raise
         finally:
             bar.close()
             self.log.close()

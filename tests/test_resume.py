@@ -1,0 +1,94 @@
+"""Resuming runs: what differs is named, a finished run can be extended, a torn newest
+checkpoint falls back to the previous one, and Ctrl-C keeps the steps already done.
+
+Oracle: the run's own files (step counters, checkpoint lists) and, for the fallback, the
+run resumed from the older checkpoint by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from run_configs import write_run_config
+from srmeta.cli import main
+from srmeta.train.checkpoint import list_states
+
+
+def _last_step(run) -> int:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return max(json.loads(line)["step"] for line in lines)
+
+
+def test_a_changed_config_names_the_keys_that_differ(tmp_path, data_root, capsys):
+    config = write_run_config(tmp_path, data_root, "run", train__steps=10)
+    assert main(["train", str(config), "--quiet"]) == 0
+    code = main(["train", str(config), "--resume", "auto", "--quiet",
+                 "--set", "train.optimizer.lr=0.01", "--set", "seed=9"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "train.optimizer.lr" in err and "seed" in err and "hash" not in err
+
+
+def test_a_finished_run_is_extended_to_more_steps(tmp_path, data_root):
+    config = write_run_config(tmp_path, data_root, "run", train__steps=10)
+    assert main(["train", str(config), "--quiet"]) == 0
+    extend = ["--resume", "auto", "--set", "train.steps=20", "--quiet"]
+    assert main(["train", str(config), *extend]) == 0
+    assert _last_step(tmp_path / "run") == 20
+    assert [step for step, _ in list_states(tmp_path / "run")][-1] == 20
+
+
+def test_the_run_folder_alone_resumes_with_its_own_config(tmp_path, data_root):
+    config = write_run_config(tmp_path, data_root, "run", train__steps=10)
+    assert main(["train", str(config), "--quiet"]) == 0
+    config.unlink()  # only the run folder is left
+    assert main(["train", str(tmp_path / "run"), "--resume", "auto",
+                 "--set", "train.steps=20", "--quiet"]) == 0  # fmt: skip
+    assert _last_step(tmp_path / "run") == 20
+
+
+def test_a_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data_root, capsys):
+    config = write_run_config(tmp_path, data_root, "run", train__steps=20)
+    assert main(["train", str(config), "--quiet"]) == 0
+    states = list_states(tmp_path / "run")
+    newest = states[-1][1]
+    newest.write_bytes(newest.read_bytes()[:1000])  # torn: a crash mid-copy, say
+    assert main(["train", str(config), "--resume", "auto", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert newest.name in err and "previous" in err
+    assert _last_step(tmp_path / "run") == 20
+
+
+def test_ctrl_c_writes_a_checkpoint_at_the_step_reached(tmp_path, data_root):
+    config = write_run_config(tmp_path, data_root, "run", train__steps=100000,
+                              train__checkpoint_every=100000, train__log_every=1)  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen([sys.executable, "-m", "srmeta", "train", str(config), "--quiet"],
+                             env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (metrics.is_file() and _lines(metrics) >= 3):
+        time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err[-2000:]
+    saved = list_states(tmp_path / "run")
+    assert saved and saved[-1][0] >= 3  # not step 0: the steps done were kept
+
+
+def _lines(path) -> int:
+    return len(path.read_text().splitlines())
+
+
+@pytest.mark.parametrize("resume", ["auto"])
+def test_resume_of_a_run_that_never_checkpointed_starts_it(tmp_path, data_root, resume):
+    config = write_run_config(tmp_path, data_root, "fresh", train__steps=10)
+    assert main(["train", str(config), "--resume", resume, "--quiet"]) == 0
+    assert _last_step(tmp_path / "fresh") == 10
