@@ -9,7 +9,7 @@ from typing import Any
 
 from docs_section import update_section
 from meta_grid import ARMS, SETTINGS
-from meta_stats import summarise_setting
+from meta_stats import MIN_GAP_DB, summarise_setting
 
 
 def collect(record: Path) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
@@ -31,7 +31,13 @@ def _fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
 def _table(name: str, block: dict[str, Any], sets: list[str]) -> str:
     head = ["arm", "seeds", *sets, "Δ vs uniform (dB)", "95% CI", "gap closed",
             "weight on corrupted", "step time ×"]  # fmt: skip
-    lines = [f"### {name}: {SETTINGS[name].summary}", "",
+    gap = block.get("oracle_gap_db")
+    note = ""
+    if gap is not None:
+        note = f"Uniform → oracle gap: {gap:+.3f} dB."
+        if gap < MIN_GAP_DB:
+            note = note[:-1] + f" (under {MIN_GAP_DB} dB: no gap to close, no share is given)."
+    lines = [f"### {name}: {SETTINGS[name].summary}", "", *([note, ""] if note else []),
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
     order = [a for a in ARMS if a in block["arms"]] + sorted(set(block["arms"]) - set(ARMS))
     for arm in order:

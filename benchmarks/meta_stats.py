@@ -63,10 +63,14 @@ def set_means(per_seed: Mapping[int, Scores], sets: Sequence[str]) -> dict[str, 
     return out
 
 
+MIN_GAP_DB = 0.05  # an oracle gain below this is no gap: a share of it would be noise
+
+
 def gap_closed(arm: float, uniform: float, oracle: float) -> float | None:
-    """Share of the uniform -> oracle gap the arm closes (None when there is no gap)."""
+    """Share of the uniform -> oracle gap the arm closes; None when the oracle does not
+    gain at least :data:`MIN_GAP_DB` (then there is no gap to close)."""
     gap = oracle - uniform
-    return None if abs(gap) < 1e-9 else float((arm - uniform) / gap)
+    return None if gap < MIN_GAP_DB else float((arm - uniform) / gap)
 
 
 def summarise_setting(
@@ -100,7 +104,8 @@ def summarise_setting(
             "step_time_ratio": time / uniform_time if time and uniform_time else None,
             "commits": sorted({r["commit"] for r in by_seed.values()}),
         }
-    return {"arms": arms}
+    gap = oracle_mean - uniform_mean if oracle_mean is not None and uniform_mean else None
+    return {"oracle_gap_db": gap, "arms": arms}
 
 
 def _mean_time(by_seed: Mapping[int, dict[str, Any]]) -> float | None:

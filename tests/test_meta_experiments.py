@@ -43,6 +43,8 @@ def test_gap_closed_is_the_share_of_the_uniform_to_oracle_gap():
     assert gap_closed(29.5, 29.0, 30.0) == pytest.approx(0.5)
     assert gap_closed(28.8, 29.0, 30.0) == pytest.approx(-0.2)
     assert gap_closed(29.0, 29.0, 29.0) is None
+    assert gap_closed(29.02, 29.0, 29.03) is None  # a 0.03 dB "gap" is no gap
+    assert gap_closed(29.1, 29.0, 28.9) is None  # the oracle loses: nothing to close
 
 
 def test_summary_block_of_a_setting():
