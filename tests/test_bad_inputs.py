@@ -322,3 +322,35 @@ def test_bad_naming_options_are_refused(model_file, tmp_path, bad, capsys):
     a = _png(tmp_path / "a.png")
     assert _exit_code(["upscale", str(a), "--model", str(model_file), *bad]) == 2
     assert _tree(tmp_path) == ["a.png"]
+
+
+# --- unsafe pickles are refused for what they are ------------------------------------------
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch PWNED",))
+
+
+def test_an_unsafe_pth_is_refused_as_unsafe_not_damaged(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evil = tmp_path / "evil.pth"
+    torch.save({"weight": _Evil()}, evil)
+    image = _png(tmp_path / "a.png")
+    assert _exit_code(["upscale", str(image), "--model", str(evil)]) == 2
+    line = _error_line(capsys)
+    assert "Python objects" in line and "damaged" not in line and "weights_only" not in line
+
+
+def test_resuming_from_an_unsafe_checkpoint_gives_no_torch_advice(tmp_path, data_root, capsys):
+    from run_configs import write_run_config
+
+    config = write_run_config(tmp_path, data_root, "run", train__steps=10)
+    evil = tmp_path / "evil.pt"
+    torch.save({"step": _Evil()}, evil)
+    assert _exit_code(["train", str(config), "--resume", str(evil), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Python objects" in err and "weights_only" not in err and "Traceback" not in err
+    assert not (tmp_path / "PWNED").exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -122,10 +123,16 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return state, metadata
 
 
-def _torch_reason(exc: BaseException) -> str:
+def torch_load_reason(exc: BaseException) -> str:
     """A short cause for a failed ``torch.load``: its own messages run to a page and
     suggest ``weights_only=False``, which srmeta never does (it would run the file's code)."""
     text = str(exc)
+    if "Weights only load failed" in text:
+        found = re.search(r"unsupported GLOBAL ([\w.]+)", text) or re.search(
+            r"GLOBAL ([\w.]+) was not an allowed global", text)  # fmt: skip
+        what = f" ({found.group(1)})" if found else ""
+        return (f"refused by the safe weights-only loader: it holds Python objects{what}, not"
+                " only tensors, and srmeta never runs a file's code")  # fmt: skip
     if "WeightsUnpickler error:" in text:
         detail = text.split("WeightsUnpickler error:", 1)[1].strip().split("\n")[0]
         detail = detail.split(" was not an allowed global")[0].strip()
@@ -145,7 +152,7 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
             loaded = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:  # unpickling fails in many ways; all mean "not weights"
         raise ModelError(
-            f"{path}: not a readable PyTorch weights file ({_torch_reason(exc)})"
+            f"{path}: not a readable PyTorch weights file ({torch_load_reason(exc)})"
         ) from exc
     for _ in range(3):  # {"state_dict": {...}}, {"model": {"params": {...}}}, ...
         if not isinstance(loaded, Mapping):

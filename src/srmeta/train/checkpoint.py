@@ -67,7 +67,10 @@ def load_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # a torn or foreign file: say which, without a traceback
-        raise SrmetaError(f"{path}: not a readable srmeta checkpoint ({err})") from None
+        from srmeta.models.files import torch_load_reason
+
+        reason = torch_load_reason(err)
+        raise SrmetaError(f"{path}: not a readable srmeta checkpoint ({reason})") from None
 
 
 def find_resume_state(run_dir: Path, resume: str | None) -> Path | None:
