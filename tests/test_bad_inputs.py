@@ -354,3 +354,28 @@ def test_resuming_from_an_unsafe_checkpoint_gives_no_torch_advice(tmp_path, data
     err = capsys.readouterr().err
     assert "Python objects" in err and "weights_only" not in err and "Traceback" not in err
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_16_bit_pil_image_comes_back_16_bit():
+    image = Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 997)
+    assert image.mode == "I;16"
+    out = srmeta.upscale(image, scale=2, model="bicubic")
+    assert out.mode == "I;16" and out.size == (16, 16)
+
+
+def test_a_truncated_lazily_opened_pil_image_is_a_clean_error(tmp_path):
+    path = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:2000])
+    with Image.open(path) as image, pytest.raises(srmeta.SrmetaError, match="truncated"):
+        srmeta.upscale(image, scale=2, model="bicubic")
+
+
+def test_a_symlink_loop_as_output_is_refused(tmp_path, capsys):
+    image = _png(tmp_path / "a.png")
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    assert _exit_code(["upscale", str(image), "--model", "bicubic", "--scale", "2",
+                       "-o", str(loop)]) == 2  # fmt: skip
+    assert "loop" in _error_line(capsys)
+    assert loop.is_symlink()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from srmeta.errors import SrmetaError
+from srmeta.errors import SrmetaError, first_line
 from srmeta.imageio import ImageData, read_image, write_image
 from srmeta.inference.jobs import Job, assign_targets
 from srmeta.inference.upscaler import Upscaler, gray_from_rgb, output_size
@@ -89,13 +89,15 @@ def _upscale_pil(upscaler: Upscaler, image: Image.Image, outscale: float | None)
     if frames > 1 and image.format != "MPO":
         raise SrmetaError(f"the image has {frames} frames (an animation or a multi-page file);"
                           " srmeta upscales single images")  # fmt: skip
+    try:  # a lazily opened file decodes here: truncation must not end in a traceback
+        image.load()
+    except OSError as err:
+        raise SrmetaError(f"the PIL image cannot be decoded ({first_line(err)})") from None
     image = ImageOps.exif_transpose(image)
     mode = image.mode
     if mode in _PIL_MODES:
         result = _upscale_array(upscaler, np.asarray(image), outscale)
-        if mode == "I;16":
-            return Image.fromarray(result.astype(np.uint16), mode="I;16")
-        return Image.fromarray(result)
+        return Image.fromarray(result)  # uint16 H x W comes back as I;16
     if mode == "1":  # upscaled as grey, then thresholded back to black and white
         grey = _upscale_array(upscaler, np.asarray(image.convert("L")), outscale)
         return Image.fromarray(grey).point(lambda v: 255 if v >= 128 else 0).convert("1")

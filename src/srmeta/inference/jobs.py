@@ -123,12 +123,16 @@ def assign_targets(
         except ImageError as err:  # an unknown extension is the job's problem, not fatal
             job.problem = str(err).split(": ", 1)[-1]
             continue
-        resolved = target.resolve()
+        try:
+            resolved = target.resolve()
+        except (RuntimeError, OSError):  # Python reports a symlink loop as RuntimeError
+            job.problem = f"the output {target} is a symbolic link loop"
+            continue
         if resolved in sources:
             job.problem = f"the output {target} would overwrite an input; choose another -o"
         elif resolved in taken:
             job.problem = f"another input already writes {target}"
-        elif target.exists() and not force:
+        elif os.path.lexists(target) and not force:  # a dangling or looping link too
             job.problem = f"{target} exists; pass --force to replace it"
         else:
             job.target = target
