@@ -379,3 +379,19 @@ def test_a_symlink_loop_as_output_is_refused(tmp_path, capsys):
                        "-o", str(loop)]) == 2  # fmt: skip
     assert "loop" in _error_line(capsys)
     assert loop.is_symlink()
+
+
+def test_images_too_small_to_score_are_refused_before_any_work(tmp_path, data_root, capsys):
+    folder = tmp_path / "sets" / "Tiny"
+    folder.mkdir(parents=True)
+    _png(folder / "big.png", 40, 40)
+    _png(folder / "small.png", 6, 6)
+    assert _exit_code(["eval", "--datasets", str(folder), "--scales", "4", "--quiet"]) == 2
+    assert "small.png" in _error_line(capsys)
+    from run_configs import write_run_config
+
+    config = write_run_config(tmp_path, data_root, "run", train__steps=10,
+                              data__val={"datasets": [str(folder)], "every": 5})  # fmt: skip
+    assert _exit_code(["train", str(config), "--quiet"]) == 2
+    assert "small.png" in _error_line(capsys)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()  # not a single step was run

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
@@ -126,6 +127,29 @@ def _model_factory(model: str | nn.Module | ModelFactory) -> tuple[str, ModelFac
     if isinstance(model, nn.Module):
         return type(model).__name__, lambda _scale: model
     return getattr(model, "__name__", "model"), model
+
+
+def check_image_sizes(
+    sets: Iterable[HRDataset], scales: Iterable[int], hr_crop: int | None = None
+) -> None:
+    """Refuse, before any work, an image the protocol cannot score: after cropping to a
+    multiple of the scale and removing ``scale`` pixels per border nothing would be left.
+    Reads image headers only."""
+    for scale in scales:
+        need = 3 * scale  # the smallest multiple of s that keeps a pixel inside the borders
+        for dataset in sets:
+            for path in dataset.files:
+                try:
+                    with Image.open(path) as image:
+                        width, height = image.size
+                except OSError:
+                    continue  # an unreadable file is reported when it is read
+                side = min(width, height, hr_crop or width)
+                if side - side % scale < need:
+                    raise SrmetaError(
+                        f"{path}: {width}x{height} is too small to score at x{scale} (the"
+                        f" protocol needs at least {need} pixels per side)"
+                    )
 
 
 def _model_dtype(model: nn.Module) -> torch.dtype:
@@ -237,6 +261,7 @@ def evaluate(
         exclude |= set(meta_images_of(model))
     sets = [d if isinstance(d, HRDataset) else find_dataset(d, data_root) for d in datasets]
     sets = [_without_meta(dataset, exclude, skip_meta) for dataset in sets]
+    check_image_sizes(sets, scales, hr_crop)
     settings = _Settings(degradation, protocol, round_y, cache, device, max_pixels, hr_crop)
     report = EvalReport(name, protocol, degradation.to_string(), round_y)
     for scale in scales:

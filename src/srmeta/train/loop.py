@@ -44,6 +44,7 @@ from srmeta.config import (
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches, make_loader
 from srmeta.errors import SrmetaError
+from srmeta.evaluate import check_image_sizes
 from srmeta.losses import pixel_loss_map
 from srmeta.models.files import (
     META_IMAGES_KEY,
@@ -56,7 +57,7 @@ from srmeta.train.distributed import World, barrier, init_world, rank_device, sh
 from srmeta.train.resume import check_config, load_resume_state
 from srmeta.train.runlog import RunLog, truncate_after
 from srmeta.train.schedule import build_optimizer, build_scheduler
-from srmeta.train.validate import validate
+from srmeta.train.validate import validate, validation_sets
 from srmeta.train.warm_start import LAST_MODEL, load_warm_start
 from srmeta.weighting import StepContext, Uniform, build_strategy
 from srmeta.weighting.reward import difference_rewards, forward_with_rewards
@@ -113,6 +114,8 @@ class Trainer:
         weighting = cfg.train.weighting
         self.strategy = build_strategy(weighting.name, weighting.options, cfg.scale).to(self.device)
         self.meta: MetaSet | None = MetaSet.from_config(cfg)
+        if cfg.data.val.every:  # a too-small validation image must not end the run mid-way
+            check_image_sizes(validation_sets(cfg, ()), [cfg.scale], cfg.data.val.crop)
         if self.strategy.needs_meta and self.meta is None:
             raise SrmetaError(f"weighting '{weighting.name}' needs data.meta (a meta-dataset)")
         self._mix = cfg.data.meta.mix if cfg.data.meta is not None else "none"
