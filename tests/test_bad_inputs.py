@@ -395,3 +395,14 @@ def test_images_too_small_to_score_are_refused_before_any_work(tmp_path, data_ro
     assert _exit_code(["train", str(config), "--quiet"]) == 2
     assert "small.png" in _error_line(capsys)
     assert not (tmp_path / "run" / "metrics.jsonl").exists()  # not a single step was run
+
+
+def test_library_calls_print_no_progress_bars(data_root, tmp_path, capfd):
+    srmeta.evaluate("bicubic", ["Set5"], [4], data_root=data_root)
+    from run_configs import write_run_config
+    from srmeta.config import load_config
+    from srmeta.train.loop import train
+
+    train(load_config(write_run_config(tmp_path, data_root, "run", train__steps=4)))
+    captured = capfd.readouterr()
+    assert "it/s" not in captured.err and "%|" not in captured.err

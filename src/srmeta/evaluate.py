@@ -229,7 +229,7 @@ def evaluate(
     max_pixels: int | None = None,
     hr_crop: int | None = None,
     skip_meta: bool = False,
-    progress: bool = True,
+    progress: bool = False,
 ) -> EvalReport:
     """Score a model on benchmark datasets at the given scales.
 

@@ -81,7 +81,7 @@ class TrainResult:
 class Trainer:
     """Holds a run's objects; :meth:`run` trains from the current step to the end."""
 
-    def __init__(self, cfg: ExperimentConfig, resume: str | None = None, progress: bool = True):
+    def __init__(self, cfg: ExperimentConfig, resume: str | None = None, progress: bool = False):
         self.cfg = cfg
         self.progress = progress
         device = resolved_device(cfg)
@@ -384,7 +384,7 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, self.best["psnr"], self.best["step"], last_val)
 
 
-def train(cfg: ExperimentConfig, resume: str | None = None, progress: bool = True) -> TrainResult:
+def train(cfg: ExperimentConfig, resume: str | None = None, progress: bool = False) -> TrainResult:
     """Train (or continue, with ``resume="auto"``) the run the config describes."""
     trainer = Trainer(cfg, resume=resume, progress=progress)
     try:
