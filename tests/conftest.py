@@ -35,3 +35,19 @@ def peers_root() -> Path:
     if not (root / "torch" / "IMDN_x4.pth").is_file():
         pytest.fail(f"official IMDN weights not found under {root}/torch; set SRMETA_PEERS")
     return root
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> Path:
+    """A tiny x2 EDSR (1 block x 8 features) saved as srmeta writes models: the stand-in
+    for a trained weights file wherever only the handling of files and images is tested."""
+    import torch
+
+    from srmeta.models.files import save_model_file
+    from srmeta.models.registry import load_model
+
+    options = {"n_resblocks": 1, "n_feats": 8}
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny_x2.safetensors"
+    save_model_file(path, load_model("edsr", 2, **options), "edsr", 2, options)
+    return path

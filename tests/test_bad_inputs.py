@@ -14,18 +14,7 @@ from PIL import Image
 
 import srmeta
 from srmeta.cli import main
-from srmeta.models.files import save_model_file
 from srmeta.models.registry import load_model
-
-OPTIONS = {"n_resblocks": 1, "n_feats": 8}
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny_x2.safetensors"
-    save_model_file(path, load_model("edsr", 2, **OPTIONS), "edsr", 2, OPTIONS)
-    return path
 
 
 def _png(path, h=9, w=7):

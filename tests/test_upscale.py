@@ -11,19 +11,8 @@ import srmeta
 from srmeta.cli import main
 from srmeta.imageio import ImageData, read_image
 from srmeta.inference.upscaler import LUMA, Upscaler
-from srmeta.models.files import save_model_file
 from srmeta.models.registry import load_model
 from srmeta.resize import imresize
-
-OPTIONS = {"n_resblocks": 1, "n_feats": 8}
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny_x2.safetensors"
-    save_model_file(path, load_model("edsr", 2, **OPTIONS), "edsr", 2, OPTIONS)
-    return path
 
 
 def _rgb(h=21, w=17, seed=0):

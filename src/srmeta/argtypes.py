@@ -7,15 +7,19 @@ import argparse
 import math
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1."""
+def _int_within(text: str, low: int, high: float, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return _int_within(text, 1, math.inf, "a positive integer")
 
 
 def positive_float(text: str) -> float:
@@ -52,10 +56,4 @@ def name_list(text: str) -> list[str]:
 
 def quality(text: str) -> int:
     """A JPEG/WebP quality, 1..100."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a quality 1..100, got '{text}'") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"expected a quality 1..100, got '{text}'")
-    return value
+    return _int_within(text, 1, 100, "a quality 1..100")

@@ -87,8 +87,11 @@ class ModelDescriptor:
         return sum(p.numel() for p in model.parameters())
 
 
-def _network(module: ModuleType, name: str, summary: str) -> ModelDescriptor:
-    """A descriptor for a trained RGB network whose file defines build/detect/DEFAULT_OPTIONS."""
+def _network(
+    module: ModuleType, name: str, summary: str, colour_option: str | None = None
+) -> ModelDescriptor:
+    """A descriptor for a trained RGB-in, RGB-out network whose file defines build, detect
+    and DEFAULT_OPTIONS (``colour_option``: the option saying whether it restores Y or RGB)."""
     return ModelDescriptor(
         name=name,
         build=module.build,
@@ -100,6 +103,7 @@ def _network(module: ModuleType, name: str, summary: str) -> ModelDescriptor:
         out_channels=3,
         size_multiple=1,
         supports_bf16=True,
+        colour_option=colour_option,
     )
 
 
@@ -128,17 +132,10 @@ _REGISTRY: dict[str, ModelDescriptor] = {
         _network(
             imdn, "imdn", "IMDN (Hui 2019): 6 multi-distillation blocks, loads the official weights"
         ),
-        ModelDescriptor(
-            name="repsr",
-            build=repsr.build,
-            summary="RepSR: SESR/ECBSR-style branches collapsed into a plain conv stack, Y or RGB",
-            default_options=repsr.DEFAULT_OPTIONS,
-            detect=repsr.detect,
-            scales=(2, 3, 4),
-            in_channels=3,
-            out_channels=3,
-            size_multiple=1,
-            supports_bf16=True,
+        _network(
+            repsr,
+            "repsr",
+            "RepSR: SESR/ECBSR-style branches collapsed into a plain conv stack, Y or RGB",
             colour_option="colour",
         ),
     )
