@@ -395,3 +395,31 @@ def test_library_calls_print_no_progress_bars(data_root, tmp_path, capfd):
     train(load_config(write_run_config(tmp_path, data_root, "run", train__steps=4)))
     captured = capfd.readouterr()
     assert "it/s" not in captured.err and "%|" not in captured.err
+
+
+# --- outputs keep the input's colour profile, EXIF and DPI ---------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif"])
+def test_icc_profile_exif_and_dpi_are_kept_with_orientation_reset(model_file, tmp_path, suffix):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: applied on reading, so the output must not say it again
+    exif[0x010F] = "ParkingCam"  # Make
+    path = tmp_path / f"shot{suffix}"
+    save = {"icc_profile": icc, "exif": exif.tobytes()}
+    if suffix != ".webp":
+        save["dpi"] = (300, 300)
+    Image.fromarray(_pil_rgb(8, 6)).save(path, **save)
+    out = srmeta.upscale(path, model=model_file)
+    with Image.open(out) as result:
+        assert result.info.get("icc_profile") == icc
+        kept = result.getexif()
+        if suffix != ".tif":  # TIFF keeps profile and DPI only: its tags are the file's own
+            assert kept.get(0x010F) == "ParkingCam"
+        assert kept.get(0x0112, 1) == 1
+        if suffix != ".webp":
+            assert tuple(round(v) for v in result.info["dpi"]) == (300, 300)
+        assert result.size == (16, 12)  # stored 6 x 8, shown turned: 8 x 6, then x2

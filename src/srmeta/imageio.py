@@ -17,11 +17,11 @@ import stat
 import struct
 import warnings
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -69,6 +69,9 @@ class ImageData:
     alpha: np.ndarray | None  # H x W, same dtype as colour
     format: str  # Pillow format name of the source
     lossless: bool = False  # a lossless WebP source: written back lossless
+    # What the output keeps of the source: "icc_profile" (bytes), "exif" (bytes, its
+    # orientation removed since reading applied it) and "dpi" (x, y).
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         c = self.colour
@@ -175,7 +178,32 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
                 colour, alpha = _decode(p, im)
             except _DECODE_ERRORS as e:
                 raise _fail(p, f"corrupt or truncated {fmt} file ({_reason(e)})") from e
-    return ImageData(colour, alpha, fmt, lossless=fmt == "WEBP" and _webp_is_lossless(p))
+            metadata = _metadata(im)  # after decoding: reading EXIF may load the image
+    lossless = fmt == "WEBP" and _webp_is_lossless(p)
+    return ImageData(colour, alpha, fmt, lossless=lossless, metadata=metadata)
+
+
+_EXIF_ORIENTATION_TAG = 0x0112
+# What each format's Pillow writer takes of the kept metadata (TIFF: no EXIF, whose tags
+# would clash with the file's own).
+_METADATA_KEYS = {"PNG": ("icc_profile", "exif", "dpi"), "JPEG": ("icc_profile", "exif", "dpi"),
+                  "WEBP": ("icc_profile", "exif"), "TIFF": ("icc_profile", "dpi"),
+                  "BMP": ("dpi",)}  # fmt: skip
+
+
+def _metadata(im: Image.Image) -> dict[str, Any]:
+    """The colour profile, EXIF (orientation removed) and DPI of an opened image."""
+    kept: dict[str, Any] = {}
+    if im.info.get("icc_profile"):
+        kept["icc_profile"] = im.info["icc_profile"]
+    exif = Image.Exif()  # a copy: the image's own EXIF object must stay as it is
+    exif.load(im.getexif().tobytes())
+    exif.pop(_EXIF_ORIENTATION_TAG, None)
+    if len(exif) and im.format != "TIFF":  # a TIFF's tags are its own layout, not EXIF
+        kept["exif"] = exif.tobytes()
+    if im.info.get("dpi"):
+        kept["dpi"] = tuple(float(v) for v in im.info["dpi"])
+    return kept
 
 
 def _webp_is_lossless(p: Path) -> bool:
@@ -381,6 +409,8 @@ def _encoder(p: Path, fmt: str, image: ImageData, quality: int) -> Callable[[Bin
         "WEBP": {"lossless": True} if image.lossless else {"quality": quality},
         "TIFF": {"compression": "tiff_adobe_deflate"} if features.check("libtiff") else {},
     }.get(fmt, {})
+    keys = _METADATA_KEYS.get(fmt, ())
+    options.update({k: v for k, v in image.metadata.items() if k in keys})
     return lambda f: pil.save(f, format=fmt, **options)
 
 

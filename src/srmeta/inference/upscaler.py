@@ -181,7 +181,8 @@ class Upscaler:
         if image.alpha is not None:
             resized = imresize(image.alpha_tensor(), size=size)
             alpha = quantise(resized, depth)[0]
-        return ImageData(np.ascontiguousarray(colour), alpha, image.format, image.lossless)
+        return ImageData(np.ascontiguousarray(colour), alpha, image.format, image.lossless,
+                         image.metadata)  # fmt: skip
 
 
 def _resize_quantised(pixels: np.ndarray, size: tuple[int, int], depth: int) -> np.ndarray:
