@@ -423,3 +423,17 @@ def test_icc_profile_exif_and_dpi_are_kept_with_orientation_reset(model_file, tm
         if suffix != ".webp":
             assert tuple(round(v) for v in result.info["dpi"]) == (300, 300)
         assert result.size == (16, 12)  # stored 6 x 8, shown turned: 8 x 6, then x2
+
+
+def test_recursive_folders_keep_their_layout_in_the_output_folder(model_file, tmp_path):
+    shots = tmp_path / "shots"
+    (shots / "cam1" / "night").mkdir(parents=True)
+    _png(shots / "top.png")
+    _png(shots / "cam1" / "a.png")
+    _png(shots / "cam1" / "night" / "b.png")
+    out = tmp_path / "out"
+    args = ["upscale", str(shots), "--model", str(model_file), "-o", f"{out}/", "--quiet"]
+    assert _exit_code(args) == 0
+    assert _tree(out) == ["top.png"]  # not recursive by default
+    assert _exit_code([*args, "--recursive", "--force"]) == 0
+    assert _tree(out) == ["cam1", "cam1/a.png", "cam1/night", "cam1/night/b.png", "top.png"]

@@ -50,6 +50,8 @@ def add_upscale_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto (default): OpenVINO, else onnxruntime, else torch")  # fmt: skip
+    parser.add_argument("-r", "--recursive", action="store_true", help="walk folders into"
+                        " their sub-folders (an -o folder keeps the layout)")  # fmt: skip
     parser.add_argument("--suffix", help="output names <name>_<suffix>.<ext> (default: x<factor>"
                         " beside the input; the input's name in an -o folder)")  # fmt: skip
     parser.add_argument("--ext", choices=OUTPUT_EXTENSIONS, help="output format for every"
@@ -68,7 +70,7 @@ def run_upscale(args: argparse.Namespace) -> int:
                         args.tile_memory, args.batch, args.threads)  # fmt: skip
     upscaler.plan  # noqa: B018 - measure the network once; a bad --tile fails here, not per image
     factor = args.outscale if args.outscale is not None else upscaler.scale
-    jobs = expand_inputs(args.inputs)
+    jobs = expand_inputs(args.inputs, args.recursive)
     assign_targets(jobs, args.out, factor, args.force, args.suffix, args.ext)
     failed = 0
     bar = tqdm(jobs, disable=args.quiet, unit="image", desc="upscale")

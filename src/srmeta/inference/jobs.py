@@ -27,21 +27,26 @@ class Job:
     source: Path
     target: Path | None = None
     problem: str | None = None
+    folder: Path | None = None  # the input folder it was found in (keeps sub-folders)
 
 
-def expand_inputs(inputs: Sequence[str]) -> list[Job]:
-    """Files, folders and globs to one job per file (missing inputs become failed jobs)."""
+def expand_inputs(inputs: Sequence[str], recursive: bool = False) -> list[Job]:
+    """Files, folders and globs to one job per file (missing inputs become failed jobs).
+
+    ``recursive`` walks folders into their sub-folders; the results keep the layout in an
+    output folder."""
     jobs: list[Job] = []
     for text in inputs:
         path = Path(text).expanduser()
         if not text.strip():  # Path("") is the current folder: never what was meant
             jobs.append(Job(path, problem="an empty input name"))
         elif path.is_dir():
-            files = sorted(p for p in path.iterdir()
+            found = path.rglob("*") if recursive else path.iterdir()
+            files = sorted(p for p in found
                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)  # fmt: skip
             if not files:
                 jobs.append(Job(path, problem="folder holds no image files"))
-            jobs.extend(Job(p) for p in files)
+            jobs.extend(Job(p, folder=path) for p in files)
         elif path.exists():
             jobs.append(Job(path))
         elif _GLOB_CHARS & set(text):
@@ -117,7 +122,8 @@ def assign_targets(
             target = job.source.with_name(name)
         else:
             stem = f"{job.source.stem}_{suffix}" if suffix else job.source.stem
-            target = Path(out) / f"{stem}{extension}"
+            within = job.source.parent.relative_to(job.folder) if job.folder else Path()
+            target = Path(out) / within / f"{stem}{extension}"
         try:
             image_format_for_path(target)
         except ImageError as err:  # an unknown extension is the job's problem, not fatal
