@@ -15,6 +15,12 @@ SMALL = {
     "edsr": {"n_resblocks": 1, "n_feats": 6},
     "rcan": {"n_resgroups": 1, "n_resblocks": 1, "n_feats": 8, "reduction": 4},
     "imdn": {"n_feats": 8, "n_modules": 1},
+    "repsr": {
+        "features": 4,
+        "blocks": 1,
+        "expand": 6,
+        "branches": ("expand", "conv1x1", "identity", "sobel", "laplacian"),
+    },
 }
 NETS = [n for n in registered_names() if n != "bicubic"]
 
