@@ -437,3 +437,10 @@ def test_recursive_folders_keep_their_layout_in_the_output_folder(model_file, tm
     assert _tree(out) == ["top.png"]  # not recursive by default
     assert _exit_code([*args, "--recursive", "--force"]) == 0
     assert _tree(out) == ["cam1", "cam1/a.png", "cam1/night", "cam1/night/b.png", "top.png"]
+
+
+def test_progress_moves_within_a_large_image(model_file, tmp_path, capsys):
+    image = _png(tmp_path / "wide.png", 40, 90)
+    assert _exit_code(["upscale", str(image), "--model", str(model_file), "--tile", "24"]) == 0
+    err = capsys.readouterr().err
+    assert "tile" in err and "wide.png" in err  # a per-tile bar, not only per image

@@ -78,7 +78,10 @@ def run_upscale(args: argparse.Namespace) -> int:
         if job.problem is None:
             try:
                 image = read_image(job.source)
-                result = upscaler.upscale_image(image, args.outscale)
+                tiles = upscaler.tiles_for(image.height, image.width)
+                with tqdm(total=tiles, disable=args.quiet or tiles < 2, unit="tile",
+                          desc=job.source.name, leave=False) as tile_bar:  # fmt: skip
+                    result = upscaler.upscale_image(image, args.outscale, tile_bar.update)
                 write_image(job.target, result, force=args.force, quality=args.quality)
             except SrmetaError as err:
                 job.problem = str(err)
