@@ -8,11 +8,6 @@ so every uint8 conversion in srmeta goes through these functions.
 import torch
 
 
-def round_half_away(x: torch.Tensor) -> torch.Tensor:
-    """Round halves away from zero (MATLAB's ``round``)."""
-    return torch.sign(x) * torch.floor(x.abs() + 0.5)
-
-
 def to_uint8(x255: torch.Tensor) -> torch.Tensor:
     """Saturate to [0, 255] and round halves up, as MATLAB's ``uint8(x)`` on a double array."""
     return torch.floor(x255.clamp(0, 255) + 0.5).to(torch.uint8)
