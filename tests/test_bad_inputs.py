@@ -444,3 +444,27 @@ def test_progress_moves_within_a_large_image(model_file, tmp_path, capsys):
     assert _exit_code(["upscale", str(image), "--model", str(model_file), "--tile", "24"]) == 0
     err = capsys.readouterr().err
     assert "tile" in err and "wide.png" in err  # a per-tile bar, not only per image
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"), [(["--device", "cuda"], "CUDA"), (["--device", "foo"], "'foo'")]
+)
+def test_train_refuses_a_missing_or_unknown_device_before_any_work(
+    tmp_path, data_root, capsys, extra, message
+):
+    from run_configs import write_run_config
+
+    config = write_run_config(tmp_path, data_root, "run", train__steps=4)
+    assert _exit_code(["train", str(config), "--quiet", *extra]) == 2
+    assert message in _error_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_output_dir_naming_a_file_is_refused(tmp_path, data_root, capsys):
+    from run_configs import write_run_config
+
+    config = write_run_config(tmp_path, data_root, "run", train__steps=4)
+    (tmp_path / "run").write_text("not a folder")
+    assert _exit_code(["train", str(config), "--quiet"]) == 2
+    assert "is a file" in _error_line(capsys)
+    assert (tmp_path / "run").read_text() == "not a folder"

@@ -9,7 +9,7 @@ from srmeta.errors import SrmetaError
 
 
 def torch_device(name: str | torch.device) -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:N`` (or ``auto``: CUDA when available) as a device."""
+    """``cpu``, ``cuda``, ``cuda:N``, ``mps`` (or ``auto``: CUDA when available) as a device."""
     if isinstance(name, torch.device):
         device = name
     elif name == "auto":
@@ -25,6 +25,9 @@ def torch_device(name: str | torch.device) -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             count = torch.cuda.device_count()
             raise SrmetaError(f"device {name}: this machine has {count} CUDA device(s)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise SrmetaError(f"device {name}: no MPS device is available")
     elif device.type != "cpu":
-        raise SrmetaError(f"device {name}: srmeta runs on cpu or cuda")
+        raise SrmetaError(f"device {name}: srmeta runs on cpu, cuda or mps")
     return device
