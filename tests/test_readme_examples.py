@@ -23,10 +23,10 @@ from srmeta.models.registry import load_model
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _examples() -> list[str]:
+def _examples(section: str) -> list[str]:
     text = README.read_text(encoding="utf-8")
-    block = re.search(r"## `srmeta upscale`\s+```bash\n(.*?)```", text, re.S)
-    assert block, "README has no srmeta upscale example block"
+    block = re.search(rf"## `{section}`\s+```bash\n(.*?)```", text, re.S)
+    assert block, f"README has no {section} example block"
     return [line for line in block.group(1).splitlines() if line.startswith("srmeta ")]
 
 
@@ -48,7 +48,7 @@ def test_every_upscale_example_runs_as_written(tmp_path, monkeypatch):
     (tmp_path / "runs" / "edsr_cpu_x4").mkdir(parents=True)
     save_model_file(tmp_path / "runs/edsr_cpu_x4/model_last.safetensors",
                     load_model("edsr", 4, **options), "edsr", 4, options)  # fmt: skip
-    examples = _examples()
+    examples = _examples("srmeta upscale")
     assert len(examples) >= 6
     for line in examples:
         args = shlex.split(line, comments=True)[1:]
@@ -60,3 +60,19 @@ def test_every_upscale_example_runs_as_written(tmp_path, monkeypatch):
     assert not missing
     scan = read_image(tmp_path / "scan_x3.tif")
     assert scan.bit_depth == 16 and scan.colour.shape[:2] == (36, 36)
+
+
+def test_every_eval_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """On a generated data root (two 36-pixel images per benchmark set), found through
+    ``SRMETA_DATA`` as the README says."""
+    for name in ("Set5", "Set14", "BSD100", "Urban100"):
+        for i in range(2):
+            _rgb(tmp_path / "data" / name / "HR" / f"img{i}.png", side=36, seed=i)
+    monkeypatch.setenv("SRMETA_DATA", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    examples = _examples("srmeta eval")
+    assert len(examples) >= 3
+    for line in examples:
+        assert main([*shlex.split(line, comments=True)[1:], "--quiet"]) == 0, line
+        assert "PSNR" in capsys.readouterr().out
+    assert (tmp_path / "results" / "bicubic" / "summary.json").is_file()
