@@ -222,14 +222,12 @@ def psnr_cell(method: str, dataset: str, args: Any, exclude: list[str]) -> dict:
     import torch
 
     from srmeta.evaluate import evaluate
-    from srmeta.models.bundled import is_bundled_name, resolve_model_name
+    from srmeta.models.bundled import resolve_model_name
 
     torch.set_num_threads(args.threads)
     srmeta = split_method(method)
     if srmeta is not None:  # a path: evaluate reads the model's meta images too
-        model: Any = srmeta[0]
-        if is_bundled_name(model):
-            model = str(resolve_model_name(model, SCALE))
+        model: Any = str(resolve_model_name(srmeta[0], SCALE))
     elif method == "bicubic":
         model = "bicubic"
     else:

@@ -64,7 +64,8 @@ def markdown(payload: dict) -> str:
               "| method | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]  # fmt: skip
     for method, cells in psnr.items():
         by_set = {c["set"]: f"{c['psnr']:.2f} / {c['ssim']:.4f}" for c in cells.values()}
-        name = split_method(method)[0] if split_method(method) else label(method)
+        srmeta = split_method(method)
+        name = srmeta[0] if srmeta else label(method)
         lines.append(f"| {name} | " + " | ".join(by_set.get(s, "-") for s in sets) + " |")
     if payload.get("figure"):
         lines += ["", f"![Set5 x4 PSNR against speed]({payload['figure']})"]
@@ -153,8 +154,7 @@ def pareto_figure(payload: dict, path: Path) -> bool:
     points = []
     for method in payload["speed"]:
         srmeta = split_method(method)
-        key = next((m for m in payload["psnr"] if split_method(m) and srmeta
-                    and split_method(m)[0] == srmeta[0]), method)  # fmt: skip
+        key = f"{srmeta[0]}@torch" if srmeta else method  # a model is scored once, under torch
         speed, quality = _speed(payload, method), payload["psnr"].get(key, {}).get("Set5")
         if "mp_per_s" in speed and quality:
             points.append((speed["mp_per_s"], quality["psnr"], label(method)))

@@ -84,9 +84,11 @@ def default_models() -> list[str]:
     """The bundled x4 models this installation ships."""
     from importlib import resources
 
-    names = {"srmeta_x4.safetensors": "srmeta-x4", "srmeta_fast_x4.safetensors": "srmeta-fast-x4"}
+    from srmeta.models.bundled import FAMILIES
+
     folder = resources.files("srmeta.bundled")
-    return [name for file, name in names.items() if (folder / file).is_file()]
+    return [f"{family}-x{SCALE}" for family, file in FAMILIES.items()
+            if (folder / file.format(SCALE)).is_file()]  # fmt: skip
 
 
 def default_methods(models: list[str], quick: bool) -> list[str]:
@@ -108,10 +110,10 @@ def environment(threads: int, methods: list[str]) -> dict[str, str]:
             info[package] = meta.version(package)
         except meta.PackageNotFoundError:
             info[package] = "not installed"
-    from srmeta.models.bundled import is_bundled_name, resolve_model_name
+    from srmeta.models.bundled import resolve_model_name
 
     for model in dict.fromkeys(s[0] for m in methods if (s := split_method(m))):
-        path = Path(resolve_model_name(model, SCALE) if is_bundled_name(model) else model)
+        path = Path(resolve_model_name(model, SCALE))  # a bundled name becomes its file
         info[f"sha256 {model}"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return info
 
@@ -196,12 +198,12 @@ def main() -> None:
     for method in methods:
         prepare(method)
     measure(args, methods, payload, save)
-    from srmeta.models.bundled import is_bundled_name, resolve_model_name
+    from srmeta.models.bundled import resolve_model_name
     from srmeta.models.files import meta_images_of
 
     srmeta_models = list(dict.fromkeys(s[0] for m in methods if (s := split_method(m))))
-    exclude = sorted({name for model in srmeta_models for name in meta_images_of(
-        resolve_model_name(model, SCALE) if is_bundled_name(model) else model)})  # fmt: skip
+    exclude = sorted({name for model in srmeta_models
+                      for name in meta_images_of(resolve_model_name(model, SCALE))})  # fmt: skip
     payload["excluded"] = exclude
     scored = [f"{m}@torch" for m in srmeta_models] + [m for m in methods if not split_method(m)]
     for method in scored:

@@ -88,16 +88,13 @@ def _allow_pixels(max_pixels: int | None) -> None:
 
 def _default_scales(model: str) -> list[int]:
     """A weights file's own scale; every scale for a method that has none (bicubic)."""
-    from srmeta.models.bundled import is_bundled_name, resolve_model_name
-    from srmeta.models.files import read_model_file, resolve_run_file
+    from srmeta.models.bundled import resolve_model_name
+    from srmeta.models.files import read_model_file, weights_file
 
-    if is_bundled_name(model):
-        path = Path(resolve_model_name(model, None))
-    elif Path(model).exists():
-        path = resolve_run_file(Path(model)) if Path(model).is_dir() else Path(model)
-    else:  # a registered name, or a missing file that evaluate reports
+    path = Path(resolve_model_name(model, None))  # a bundled name becomes its file
+    if not path.exists():  # a registered name, or a missing file that evaluate reports
         return [2, 3, 4]
-    scale = read_model_file(path)[1].scale
+    scale = read_model_file(weights_file(path))[1].scale
     return [scale] if scale is not None else [2, 3, 4]
 
 

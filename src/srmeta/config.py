@@ -38,6 +38,7 @@ from pydantic import (
 
 from srmeta import yamlio
 from srmeta.degrade import Degradation
+from srmeta.devices import torch_device
 from srmeta.errors import SrmetaError
 
 
@@ -466,6 +467,4 @@ def resolved_output_dir(cfg: ExperimentConfig) -> Path:
 
 def resolved_device(cfg: ExperimentConfig) -> torch.device:
     """``device``, with ``auto`` meaning CUDA when available, else the CPU (checked)."""
-    from srmeta.devices import torch_device
-
     return torch_device(cfg.device)

@@ -36,10 +36,7 @@ from srmeta.devices import torch_device
 from srmeta.errors import SrmetaError
 from srmeta.metrics import lr_consistency, score
 from srmeta.models.files import meta_images_of
-from srmeta.models.registry import (
-    inference_form,
-    load_model,
-)
+from srmeta.models.registry import inference_form, load_model
 from srmeta.pixels import quantize
 
 PROTOCOLS: dict[str, str] = {
@@ -135,21 +132,20 @@ def check_image_sizes(
     """Refuse, before any work, an image the protocol cannot score: after cropping to a
     multiple of the scale and removing ``scale`` pixels per border nothing would be left.
     Reads image headers only."""
-    for scale in scales:
-        need = 3 * scale  # the smallest multiple of s that keeps a pixel inside the borders
-        for dataset in sets:
-            for path in dataset.files:
-                try:
-                    with Image.open(path) as image:
-                        width, height = image.size
-                except OSError:
-                    continue  # an unreadable file is reported when it is read
-                side = min(width, height, hr_crop or width)
-                if side - side % scale < need:
-                    raise SrmetaError(
-                        f"{path}: {width}x{height} is too small to score at x{scale} (the"
-                        f" protocol needs at least {need} pixels per side)"
-                    )
+    for path in (path for dataset in sets for path in dataset.files):
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except OSError:
+            continue  # an unreadable file is reported when it is read
+        side = min(width, height, hr_crop or width)
+        for scale in scales:
+            need = 3 * scale  # the smallest multiple of s that keeps a pixel inside the borders
+            if side - side % scale < need:
+                raise SrmetaError(
+                    f"{path}: {width}x{height} is too small to score at x{scale} (the"
+                    f" protocol needs at least {need} pixels per side)"
+                )
 
 
 def _model_dtype(model: nn.Module) -> torch.dtype:

@@ -112,8 +112,7 @@ def upscale_tiled(
     shares, across the width (``overlap * scale`` rows, not a tile's height).
     """
     _, h, w = lr.shape
-    th, tw = fitted_tile(h, plan.tile, plan.overlap), fitted_tile(w, plan.tile, plan.overlap)
-    ys, xs = tile_starts(h, th, plan.overlap), tile_starts(w, tw, plan.overlap)
+    th, tw, ys, xs = _layout(h, w, plan)
     if plan.blend == 0:
         _upscale_cropped(tile_fn, lr, scale, plan, sink, batch_size, on_tile)
         return
@@ -164,8 +163,7 @@ def _upscale_cropped(
     for a fast network, the blend's passes over the output cost as much as the network.
     """
     _, h, w = lr.shape
-    th, tw = fitted_tile(h, plan.tile, plan.overlap), fitted_tile(w, plan.tile, plan.overlap)
-    ys, xs = tile_starts(h, th, plan.overlap), tile_starts(w, tw, plan.overlap)
+    th, tw, ys, xs = _layout(h, w, plan)
     rows, cols = owned_spans(ys, th, h, plan.context), owned_spans(xs, tw, w, plan.context)
     s = scale
     for y, (y0, y1) in zip(ys, rows, strict=True):
@@ -180,10 +178,16 @@ def _upscale_cropped(
                 on_tile(outputs.shape[0])
 
 
+def _layout(h: int, w: int, plan: TilePlan) -> tuple[int, int, list[int], list[int]]:
+    """Tile height and width for an ``h x w`` LR image, and the tiles' row and column
+    starts (see :func:`fitted_tile`, :func:`tile_starts`)."""
+    th, tw = fitted_tile(h, plan.tile, plan.overlap), fitted_tile(w, plan.tile, plan.overlap)
+    return th, tw, tile_starts(h, th, plan.overlap), tile_starts(w, tw, plan.overlap)
+
+
 def tile_count(h: int, w: int, plan: TilePlan) -> int:
     """How many tiles an ``h x w`` LR image takes."""
-    th, tw = fitted_tile(h, plan.tile, plan.overlap), fitted_tile(w, plan.tile, plan.overlap)
-    rows, cols = tile_starts(h, th, plan.overlap), tile_starts(w, tw, plan.overlap)
+    _, _, rows, cols = _layout(h, w, plan)
     return len(rows) * len(cols)
 
 

@@ -271,6 +271,12 @@ def resolve_run_file(folder: Path) -> Path:
     raise ModelError(f"{folder}: no {' or '.join(RUN_FILES)} in this folder (not a training run?)")
 
 
+def weights_file(path: str | os.PathLike) -> Path:
+    """The weights file ``path`` names: the path itself, or a run folder's run file."""
+    source = Path(path)
+    return resolve_run_file(source) if source.is_dir() else source
+
+
 META_IMAGES_KEY = "srmeta.meta_images"
 
 
@@ -279,9 +285,7 @@ def meta_images_of(path: str | os.PathLike) -> list[str]:
 
     Evaluation must not score on them; files from elsewhere record none.
     """
-    source = Path(path)
-    if source.is_dir():
-        source = resolve_run_file(source)
+    source = weights_file(path)
     if not source.is_file() or not _is_safetensors(source):
         return []
     try:
@@ -300,9 +304,7 @@ def load_model_file(
     ``scale`` must agree with the file's (a x4 file cannot serve x2) and is needed only
     when the weights do not record it; ``options`` override the file's.
     """
-    source = Path(path)
-    if source.is_dir():
-        source = resolve_run_file(source)
+    source = weights_file(path)
     state, spec = read_model_file(source)
     if scale is not None and spec.scale is not None and scale != spec.scale:
         raise ModelError(f"{source}: model file is x{spec.scale}, asked for x{scale}")

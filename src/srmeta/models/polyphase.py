@@ -10,21 +10,14 @@ are padded as MATLAB does: half-sample symmetric (the edge pixel repeated).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srmeta.resize import cubic
+
 RADIUS = 2  # LR pixels each side that a bicubic output pixel reads
-
-
-def _cubic(t: float) -> float:
-    """Keys' cubic (a = -0.5), MATLAB's bicubic kernel."""
-    t = abs(t)
-    if t <= 1:
-        return 1.5 * t**3 - 2.5 * t**2 + 1
-    if t <= 2:
-        return -0.5 * t**3 + 2.5 * t**2 - 4 * t + 2
-    return 0.0
 
 
 def phase_weights(scale: int) -> torch.Tensor:
@@ -34,13 +27,9 @@ def phase_weights(scale: int) -> torch.Tensor:
     so phase ``r`` sits ``(r + 0.5) / s - 0.5`` LR pixels from its LR pixel's centre; the
     weights are normalised to sum to one, as ``imresize`` does.
     """
-    rows = []
-    for r in range(scale):
-        offset = (r + 0.5) / scale - 0.5
-        taps = [_cubic(offset - d) for d in range(-RADIUS, RADIUS + 1)]
-        total = sum(taps)
-        rows.append([w / total for w in taps])
-    return torch.tensor(rows, dtype=torch.float64, device="cpu")
+    offsets = (np.arange(scale) + 0.5) / scale - 0.5
+    taps = cubic(offsets[:, None] - np.arange(-RADIUS, RADIUS + 1)[None, :])
+    return torch.tensor(taps / taps.sum(axis=1, keepdims=True), device="cpu")
 
 
 def pad_symmetric(x: torch.Tensor, pad: int = RADIUS) -> torch.Tensor:

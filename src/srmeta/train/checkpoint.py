@@ -19,6 +19,7 @@ import torch
 
 from srmeta.atomic import atomic_open
 from srmeta.errors import SrmetaError
+from srmeta.models.files import torch_load_reason
 
 STATE_DIR = "checkpoints"
 _STATE_RE = re.compile(r"state_(\d{8})\.pt$")
@@ -67,8 +68,6 @@ def load_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # a torn or foreign file: say which, without a traceback
-        from srmeta.models.files import torch_load_reason
-
         reason = torch_load_reason(err)
         raise SrmetaError(f"{path}: not a readable srmeta checkpoint ({reason})") from None
 

@@ -96,7 +96,6 @@ class Trainer:
 
         self.model: nn.Module = load_model(cfg.model.arch, cfg.scale, **cfg.model.options)
         resume_path = self._resume_path(resume)
-        self._auto_resume = resume == "auto"
         # A resumed run's checkpoint holds the weights (and the record of init_from).
         self.init_from: dict[str, Any] | None = None
         if resume_path is None and cfg.train.init_from is not None:
@@ -127,7 +126,7 @@ class Trainer:
         self.step = 0
         self.best: dict[str, Any] = {"psnr": None, "step": None}
         self.log = RunLog(self.run_dir, enabled=self.world.is_main)
-        self._start(resume_path)
+        self._start(resume_path, auto=resume == "auto")
 
     # -- state -------------------------------------------------------------------------
     def _resume_path(self, resume: str | None) -> Path | None:
@@ -154,10 +153,9 @@ class Trainer:
         inherited = self.init_from["meta_images"] if self.init_from is not None else []
         return list(dict.fromkeys([*names, *inherited]))
 
-    def _start(self, path: Path | None) -> None:
+    def _start(self, path: Path | None, auto: bool) -> None:
         if path is not None:
-            _, state = load_resume_state(self.run_dir, path, self._auto_resume, self.device)
-            self._restore(state)
+            self._restore(load_resume_state(self.run_dir, path, auto, self.device))
             if self.world.is_main:
                 truncate_after(self.log.path, self.step)
         if self.world.is_main:

@@ -73,11 +73,11 @@ def check_config(state: dict[str, Any], run_dir: Path, new: dict[str, Any], dige
 
 def load_resume_state(
     run_dir: Path, path: Path, auto: bool, device: torch.device
-) -> tuple[Path, dict[str, Any]]:
+) -> dict[str, Any]:
     """The state at ``path``; with ``auto``, an unreadable newest state falls back to the
     newest readable one before it (said on stderr), since a torn file must not end a run."""
     try:
-        return path, ckpt.load_state(path, device)
+        return ckpt.load_state(path, device)
     except SrmetaError as first:
         if not auto:
             raise
@@ -89,5 +89,5 @@ def load_resume_state(
                 continue
             print(f"srmeta: warning: {path.name} is not readable; resuming from the previous"
                   f" checkpoint {candidate.name}", file=sys.stderr)  # fmt: skip
-            return candidate, state
+            return state
         raise first from None
