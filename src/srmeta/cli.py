@@ -17,7 +17,7 @@ from PIL import Image
 
 from srmeta.argtypes import int_list, name_list, positive_int
 from srmeta.atomic import check_writable
-from srmeta.config import load_config
+from srmeta.config import load_config, resolved_output_dir
 from srmeta.data.lr_cache import LRCache
 from srmeta.demo import add_demo_command
 from srmeta.errors import SrmetaError
@@ -26,6 +26,7 @@ from srmeta.inference.commands import add_export_command, add_upscale_command
 from srmeta.report.cli_weights import add_weights_command
 from srmeta.tables import REPORT_FILES, describe, markdown_table, write_report
 from srmeta.train.loop import train
+from srmeta.train.resume import saved_config
 
 EXIT_USER_ERROR = 2
 
@@ -173,6 +174,9 @@ def _run_train(args: argparse.Namespace) -> int:
         if not config.is_file():
             raise SrmetaError(f"{args.config}: no config.yaml in this folder (not a run?)")
     cfg = load_config(config, overrides)
+    if args.resume != "none" and cfg.data_root is None and not os.environ.get("SRMETA_DATA"):
+        saved = saved_config(resolved_output_dir(cfg)) or {}  # a resumed run keeps its data
+        cfg = cfg.model_copy(update={"data_root": saved.get("data_root")})
     result = train(cfg, resume=args.resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
         best = (

@@ -4,7 +4,9 @@ trust when the newest one is torn.
 A resumed run must be the run it continues, so any change to what is trained (data,
 model, loss, optimizer, seed...) is refused, naming the keys. Changes that only say how
 long or how often are accepted: more ``train.steps`` extends a finished run (a schedule
-over the old length is recomputed for the new one), and the data root or device may move.
+over the old length is recomputed for the new one), and the data root, device or run
+folder may move (a checkpoint belongs to the folder it is found in, whatever the config
+calls that folder).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ EXTENDABLE = (
     "train.keep_checkpoints",
     "data_root",
     "device",
+    "output_dir",
 )
 SHOWN = 5  # differing keys named in an error
 
