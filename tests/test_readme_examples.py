@@ -138,3 +138,21 @@ def test_python_api_example_runs(tmp_path, monkeypatch):
     assert namespace["result"].step == 2
     assert (repo / "runs/espcn_1k/model_last.safetensors").is_file()
     assert len(namespace["report"].images) == 2 * 3  # Set5's two images at three scales
+
+
+def test_weights_example_runs_with_few_steps(tmp_path, monkeypatch):
+    """A Weight-Net run of two steps, then the README's ``srmeta weights`` call on it."""
+    repo = _repo_with_data(tmp_path)
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("SRMETA_DATA", raising=False)
+    for i, name in enumerate(("img_004", "img_091", "img_092", "img_093", "img_094", "img_095")):
+        _rgb(tmp_path / "shared/data/Urban100/HR" / f"{name}.png", side=64, seed=i)
+    _rgb(tmp_path / "shared/data/Set14/HR/baboon.png", side=64)
+    examples = _examples("srmeta weights")
+    assert [line.split()[1] for line in examples] == ["train", "weights"]
+    short = [a for part in SHORT for a in ("--set", part.format(steps=2))]
+    assert main([*shlex.split(examples[0])[1:], *short, "--quiet"]) == 0
+    assert main(shlex.split(examples[1])[1:]) == 0
+    written = {p.name for p in (repo / "maps").iterdir()}
+    assert written == {"weight_maps_weightnet_urban_x4.png", "frequency_bands.png",
+                       "frequency_bands.md", "weight_stats.json"}  # fmt: skip

@@ -81,6 +81,7 @@ def run_weights(args: argparse.Namespace) -> int:
     from srmeta.report.frequency_bands import band_table, compare_runs_bands, save_band_figure
     from srmeta.report.weight_maps import (
         resolve_image,
+        run_data_root,
         run_names,
         save_weight_figure,
         weight_maps,
@@ -94,7 +95,8 @@ def run_weights(args: argparse.Namespace) -> int:
     if not args.force:  # refuse before the slow part, not after it
         for target in targets:
             check_writable(target, force=False)
-    images = [resolve_image(spec, args.data_root) for spec in args.images]
+    root = args.data_root or run_data_root(args.runs[0])
+    images = [resolve_image(spec, root) for spec in args.images]
 
     stats: dict[str, list[dict[str, Any]]] = {}
     for run, name, figure in zip(args.runs, names, figures, strict=True):

@@ -95,6 +95,13 @@ def load_run(
     return LoadedRun(folder, cfg, model.to(device), state)
 
 
+def run_data_root(run_dir: str | os.PathLike) -> str | None:
+    """The data root a run was trained with, so images named ``DATASET:name`` resolve as
+    they did for the run when no other root is given."""
+    config = Path(run_dir).expanduser() / "config.yaml"
+    return load_config(config).data_root if config.is_file() else None
+
+
 def run_names(run_dirs: Sequence[str | os.PathLike]) -> list[str]:
     """Display names (folder names) made unique with ``-2``, ``-3``... for file names."""
     names: list[str] = []
