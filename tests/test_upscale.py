@@ -11,6 +11,7 @@ import srmeta
 from srmeta.cli import main
 from srmeta.imageio import ImageData, read_image
 from srmeta.inference.upscaler import LUMA, Upscaler
+from srmeta.models.bundled import bundled_path, default_path, display_name
 from srmeta.models.registry import load_model
 from srmeta.resize import imresize
 
@@ -132,6 +133,9 @@ def test_demo_writes_the_comparison_and_prints_scores(tmp_path, capsys):
     assert main(["demo", "-o", str(figure)]) == 0
     out = capsys.readouterr().out
     assert "| bicubic |" in out and "| srmeta |" in out
+    shipped = display_name(None, 4)  # the model that ran is named, with its backend
+    assert bundled_path(4, shipped.rsplit("-x", 1)[0]) == default_path(4)
+    assert f"model {shipped} (" in out and "backend " in out
     assert read_image(figure).colour.shape == (256 + 18, 4 * 256, 3)
     assert main(["demo", "-o", str(figure)]) == 2  # never replaced without --force
 

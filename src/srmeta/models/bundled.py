@@ -54,6 +54,19 @@ def default_path(scale: int) -> Path:
     return bundled_path(scale)  # raises the clear error
 
 
+def display_name(model: str | os.PathLike | None, scale: int | None = None) -> str:
+    """The name a user knows ``model`` by: ``default`` and bundled files by their bundled
+    name (``srmeta-fast-x4``), anything else as given."""
+    if model is not None and not is_bundled_name(model):
+        return str(model)
+    path = Path(resolve_model_name(model, scale))
+    for family in FAMILIES:
+        for s in SCALES:
+            if _file(family, s) == path:
+                return f"{family}-x{s}"
+    return str(model)
+
+
 def is_bundled_name(model: object) -> bool:
     return isinstance(model, str) and model.lower() in bundled_names()
 
