@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from srmeta.evaluate import evaluate
+from srmeta.evaluation import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "imdn.json"

@@ -108,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     from srmeta.config import validate_config
     from srmeta.report.weight_maps import weight_maps, weight_statistics
-    from srmeta.train.loop import train
+    from srmeta.training.loop import train
 
     budget = Budget() if args.steps is None else dataclasses.replace(Budget(), steps=args.steps)
     out, warm = Path(args.out).resolve(), Path(args.warm).resolve()

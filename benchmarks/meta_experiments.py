@@ -122,8 +122,8 @@ def run_job(
     import srmeta
     from srmeta.config import validate_config
     from srmeta.data.lr_cache import LRCache
-    from srmeta.evaluate import evaluate
-    from srmeta.train.loop import train
+    from srmeta.evaluation import evaluate
+    from srmeta.training.loop import train
 
     folder = job.folder(out)
     setting = SETTINGS[job.setting]

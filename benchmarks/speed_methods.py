@@ -98,7 +98,8 @@ def prepare(method: str) -> None:
     if srmeta is None or srmeta[1] == "torch":
         return
     from srmeta.export import cached_onnx, cached_openvino
-    from srmeta.models.registry import inference_form, load_model
+    from srmeta.models.loading import load_model
+    from srmeta.models.registry import inference_form
 
     model = inference_form(load_model(srmeta[0], SCALE))
     (cached_onnx if srmeta[1] == "onnx" else cached_openvino)(model, SCALE)
@@ -202,26 +203,26 @@ def natural_input(data_root: str, size: int) -> np.ndarray:
 
 
 def as_module(upsample: Upsample) -> Any:
-    """An upsampler as the ``nn.Module`` :func:`srmeta.evaluate.evaluate` scores."""
+    """An upsampler as the ``nn.Module`` :func:`srmeta.evaluation.evaluate` scores."""
     import torch
     from torch import nn
 
-    class Wrapped(nn.Module):
-        in_channels = 3  # grey HR (Set14 bridge) is replicated, as for RGB networks
-        accepts_uint8 = True  # the LR uint8 as it is: no float round trip
+    from srmeta.models.descriptor import ModelInfo, attach_info
 
+    class Wrapped(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             images = [upsample(np.ascontiguousarray(i.permute(1, 2, 0).numpy())) for i in x]
             return torch.stack([torch.from_numpy(i.copy()).permute(2, 0, 1) for i in images])
 
-    return Wrapped()
+    # RGB in (grey HR such as Set14 bridge is replicated), and the LR uint8 as it is
+    return attach_info(Wrapped(), ModelInfo("opencv", SCALE, accepts_uint8=True))
 
 
 def psnr_cell(method: str, dataset: str, args: Any, exclude: list[str]) -> dict:
     """Mean Y PSNR / SSIM of one method on one set (a srmeta model once, under torch)."""
     import torch
 
-    from srmeta.evaluate import evaluate
+    from srmeta.evaluation import evaluate
     from srmeta.models.bundled import resolve_model_name
 
     torch.set_num_threads(args.threads)

@@ -22,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_section import update_section
 
+from srmeta.checkpoints import list_states
 from srmeta.config import load_config
-from srmeta.evaluate import evaluate
-from srmeta.train.checkpoint import list_states
-from srmeta.train.loop import train
+from srmeta.evaluation import evaluate
+from srmeta.training.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "train_budget.json"

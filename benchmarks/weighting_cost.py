@@ -41,7 +41,7 @@ from docs_section import update_section
 
 from srmeta.config import validate_config
 from srmeta.data.training import TrainingPatches
-from srmeta.train.loop import Trainer
+from srmeta.training.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "weighting_cost.json"

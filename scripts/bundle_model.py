@@ -18,7 +18,8 @@ from safetensors import safe_open
 
 from srmeta.errors import SrmetaError
 from srmeta.models.files import read_model_file, save_model_file
-from srmeta.models.registry import get_descriptor, inference_form, load_model
+from srmeta.models.loading import load_model
+from srmeta.models.registry import get_descriptor, inference_form
 
 LAST = "model_last.safetensors"
 RESERVED = ("srmeta.arch", "srmeta.scale", "srmeta.options")  # written from the spec

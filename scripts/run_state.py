@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
+from srmeta.checkpoints import list_states, load_state
 from srmeta.config import ExperimentConfig, load_config
 from srmeta.models import load_model
-from srmeta.train.checkpoint import list_states, load_state
-from srmeta.train.schedule import build_optimizer
+from srmeta.training.schedule import build_optimizer
 from srmeta.weighting.reward import adam_preconditioner
 
 

@@ -44,7 +44,7 @@ def model_file(tmp_path_factory) -> Path:
     import torch
 
     from srmeta.models.files import save_model_file
-    from srmeta.models.registry import load_model
+    from srmeta.models.loading import load_model
 
     options = {"n_resblocks": 1, "n_feats": 8}
     torch.manual_seed(0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import inspect
 
-import srmeta.evaluate
-import srmeta.train.loop  # noqa: F401
+import srmeta.evaluation
+import srmeta.training.loop  # noqa: F401
 
 
 def test_api_names_are_functions_not_submodules():

@@ -14,7 +14,7 @@ from PIL import Image
 
 import srmeta
 from srmeta.cli import main
-from srmeta.models.registry import load_model
+from srmeta.models.loading import load_model
 
 
 def _png(path, h=9, w=7):
@@ -390,7 +390,7 @@ def test_library_calls_print_no_progress_bars(data_root, tmp_path, capfd):
     srmeta.evaluate("bicubic", ["Set5"], [4], data_root=data_root)
     from run_configs import write_run_config
     from srmeta.config import load_config
-    from srmeta.train.loop import train
+    from srmeta.training.loop import train
 
     train(load_config(write_run_config(tmp_path, data_root, "run", train__steps=4)))
     captured = capfd.readouterr()
@@ -468,3 +468,14 @@ def test_train_output_dir_naming_a_file_is_refused(tmp_path, data_root, capsys):
     assert _exit_code(["train", str(config), "--quiet"]) == 2
     assert "is a file" in _error_line(capsys)
     assert (tmp_path / "run").read_text() == "not a folder"
+
+
+def test_train_refuses_an_architecture_without_weights(tmp_path, data_root, capsys):
+    """Bicubic's descriptor says it has no weights: refused before any work, not at Adam."""
+    from run_configs import write_run_config
+
+    config = write_run_config(tmp_path, data_root, "run", train__steps=4,
+                              model={"arch": "bicubic", "options": {}})  # fmt: skip
+    assert _exit_code(["train", str(config), "--quiet"]) == 2
+    assert "bicubic has no weights to train" in _error_line(capsys)
+    assert not (tmp_path / "run").exists()

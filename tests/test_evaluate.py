@@ -11,7 +11,7 @@ from torch import nn
 
 from srmeta.data.lr_cache import LRCache
 from srmeta.errors import SrmetaError
-from srmeta.evaluate import evaluate
+from srmeta.evaluation import evaluate
 from srmeta.models.bicubic import Bicubic
 
 # Bicubic row of published tables (e.g. RCAN, IMDN, CARN): PSNR / SSIM on Y.
@@ -72,9 +72,8 @@ def test_lr_cache_is_written_once_and_reused(data_root, tmp_path):
 
 
 class _RGBOnlyBicubic(nn.Module):
-    """A model that insists on three channels, like every trained SR network."""
-
-    in_channels = 3
+    """A model of the user's (no srmeta info: taken to be RGB) that insists on three
+    channels, like every trained SR network."""
 
     def __init__(self, scale):
         super().__init__()

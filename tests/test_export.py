@@ -12,7 +12,7 @@ from srmeta.export import export_onnx
 from srmeta.imageio import ImageData
 from srmeta.inference.upscaler import Upscaler
 from srmeta.models.files import save_model_file
-from srmeta.models.registry import load_model
+from srmeta.models.loading import load_model
 
 OPTIONS = {"n_resblocks": 1, "n_feats": 8}
 

@@ -24,6 +24,7 @@ from srmeta.models import (
     detect_architecture,
     get_descriptor,
     load_model,
+    model_info,
     parameter_count,
     read_model_file,
     registered_names,
@@ -98,7 +99,8 @@ def test_registry_lists_the_architectures():
 @pytest.mark.parametrize(("arch", "scale"), CASES)
 def test_output_shape_and_attributes(arch, scale):
     model = _small(arch, scale).eval()
-    assert model.scale == scale and model.in_channels == 3
+    info = model_info(model)  # what callers read: the descriptor resolved for this model
+    assert info is not None and (info.arch, info.scale, info.in_channels) == (arch, scale, 3)
     with torch.no_grad():
         out = model(_input())
     assert out.shape == (1, 3, 12 * scale, 10 * scale)

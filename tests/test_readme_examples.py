@@ -18,7 +18,7 @@ from PIL import Image
 from srmeta.cli import main
 from srmeta.imageio import read_image
 from srmeta.models.files import save_model_file
-from srmeta.models.registry import load_model
+from srmeta.models.loading import load_model
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

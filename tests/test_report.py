@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 
@@ -12,6 +11,7 @@ import yaml
 from PIL import Image
 
 from run_configs import write_run_config
+from srmeta.cli import main
 from srmeta.config import load_config
 from srmeta.errors import SrmetaError
 from srmeta.report import (
@@ -24,8 +24,7 @@ from srmeta.report import (
     weight_share_on_structure,
     weight_statistics,
 )
-from srmeta.report.cli_weights import add_weights_command
-from srmeta.train.loop import train
+from srmeta.training.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -164,13 +163,10 @@ def test_band_table_is_markdown():
 
 
 def test_weights_command_writes_its_files(run_dir, data_root, tmp_path, capsys):
-    parser = argparse.ArgumentParser(prog="srmeta")
-    add_weights_command(parser.add_subparsers(dest="command"))
     out = tmp_path / "report"
     argv = ["weights", "--run", str(run_dir), "--images", "Set5:head", "--out", str(out),
             "--crop", "64", "--data-root", str(data_root)]  # fmt: skip
-    args = parser.parse_args(argv)
-    assert args.run(args) == 0
+    assert main(argv) == 0
     stdout = capsys.readouterr().out
     assert "wn head: weight std" in stdout and "| bicubic |" in stdout
     with Image.open(out / "weight_maps_wn.png") as image:
@@ -180,6 +176,5 @@ def test_weights_command_writes_its_files(run_dir, data_root, tmp_path, capsys):
     assert (out / "frequency_bands.md").read_text().count("\n") == 4  # header, rule, 2 rows
     stats = json.loads((out / "weight_stats.json").read_text())
     assert stats["wn"][0]["image"] == "head"
-    args = parser.parse_args(argv)
-    with pytest.raises(SrmetaError, match="--force"):
-        args.run(args)
+    assert main(argv) == 2  # existing outputs are refused before any work
+    assert "--force" in capsys.readouterr().err

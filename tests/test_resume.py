@@ -17,8 +17,8 @@ import time
 import pytest
 
 from run_configs import write_run_config
+from srmeta.checkpoints import list_states
 from srmeta.cli import main
-from srmeta.train.checkpoint import list_states
 
 
 def _last_step(run) -> int:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from srmeta.losses import pixel_loss_map
-from srmeta.models.registry import load_model, registered_names
+from srmeta.models.loading import load_model
+from srmeta.models.registry import registered_names
 from srmeta.weighting.reward import forward_with_rewards, meta_gradient, precondition, rewards
 
 SMALL = {

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from srmeta.train.schedule import lr_factor
+from srmeta.training.schedule import lr_factor
 
 
 def test_cosine_runs_from_one_to_the_floor():

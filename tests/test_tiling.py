@@ -17,7 +17,9 @@ from srmeta.inference.tiling import (
     tile_starts,
     upscale_tiled,
 )
-from srmeta.models.registry import load_model
+from srmeta.models.descriptor import model_info
+from srmeta.models.loading import load_model
+from srmeta.models.registry import inference_form
 
 NETS = {
     "edsr": {"n_resblocks": 2, "n_feats": 8},
@@ -168,3 +170,16 @@ def test_tiles_shrink_to_the_smallest_size_that_needs_no_more_of_them():
         count = len(tile_starts(length, fitted, overlap))
         assert count == len(tile_starts(length, tile, overlap))
         assert len(tile_starts(length, fitted - 1, overlap)) > count or fitted == length
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"kernel": 5, "blocks": 3}, {"colour": "rgb", "blocks": 2}]
+)
+@pytest.mark.parametrize("scale", [2, 4])
+def test_declared_receptive_radius_is_the_measured_one(options, scale):
+    """The descriptor's radius (used for tiling without a probe) against the gradient probe."""
+    model = load_model("repsr", scale, **options)
+    info = model_info(model)
+    assert info is not None and info.receptive_radius == receptive_radius(model, scale)
+    collapsed = inference_form(model)
+    assert model_info(collapsed) == info

@@ -18,8 +18,8 @@ from safetensors.torch import load_file
 from run_configs import write_run_config
 from srmeta.cli import main
 from srmeta.config import load_config
-from srmeta.evaluate import evaluate
-from srmeta.train.loop import train
+from srmeta.evaluation import evaluate
+from srmeta.training.loop import train
 
 
 def _config(tmp_path: Path, data_root: Path, name: str, **changes) -> Path:

@@ -13,15 +13,15 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from run_configs import write_run_config
+from srmeta.checkpoints import list_states, load_state, state_path
 from srmeta.config import ConfigError, load_config
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches
 from srmeta.models.files import META_IMAGES_KEY, save_model_file
-from srmeta.models.registry import load_model
-from srmeta.train import loop
-from srmeta.train.checkpoint import list_states, load_state, state_path
-from srmeta.train.corruption_log import corrupt_shares, corrupt_weight_sums
-from srmeta.train.loop import Trainer, train
+from srmeta.models.loading import load_model
+from srmeta.training import loop
+from srmeta.training.corruption_log import corrupt_shares, corrupt_weight_sums
+from srmeta.training.loop import Trainer, train
 
 META = {"dataset": "Set5", "names": ["bird"], "batch_size": 2}
 

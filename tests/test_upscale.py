@@ -12,7 +12,7 @@ from srmeta.cli import main
 from srmeta.imageio import ImageData, read_image
 from srmeta.inference.upscaler import LUMA, Upscaler
 from srmeta.models.bundled import bundled_path, default_path, display_name
-from srmeta.models.registry import load_model
+from srmeta.models.loading import load_model
 from srmeta.resize import imresize
 
 

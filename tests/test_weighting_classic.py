@@ -163,7 +163,7 @@ def test_udl_stage2_uses_the_frozen_stage1_net(tmp_path):
 
 
 def test_udl_stage2_reads_a_run_checkpoint_and_refuses_bad_sources(tmp_path):
-    from srmeta.train import checkpoint as ckpt
+    from srmeta import checkpoints as ckpt
 
     ctx = _ctx(seed=5)
     stage1 = UDL(stage=1, lr=1e-2)

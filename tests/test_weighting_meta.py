@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from srmeta.losses import pixel_loss_map
-from srmeta.models.registry import load_model
+from srmeta.models.loading import load_model
 from srmeta.weighting import StepContext, build_strategy
 from srmeta.weighting.meta import normalised_entropy, objective
 from srmeta.weighting.reward import (

@@ -10,7 +10,7 @@ import torch
 
 from srmeta.errors import SrmetaError
 from srmeta.losses import pixel_loss_map
-from srmeta.models.registry import load_model
+from srmeta.models.loading import load_model
 from srmeta.resize import imresize
 from srmeta.weighting import StepContext, build_strategy
 from srmeta.weighting.base import normalise

@@ -11,10 +11,10 @@ import yaml
 from safetensors.torch import load_file
 
 from run_configs import write_run_config
+from srmeta.checkpoints import list_states, load_state
 from srmeta.cli import main
 from srmeta.config import load_config
-from srmeta.train.checkpoint import list_states, load_state
-from srmeta.train.loop import train
+from srmeta.training.loop import train
 
 
 def _write_config(tmp_path, data_root, name, weighting):
@@ -78,7 +78,7 @@ def test_weightnet_under_bf16_autocast_computes_float32_rewards(tmp_path, data_r
     model = load_state(list_states(result.run_dir)[-1][1])["model"]
     assert all(t.dtype == torch.float32 for t in model.values())
     # rewards taken inside an autocast region still come out in float32
-    from srmeta.models.registry import load_model
+    from srmeta.models.loading import load_model
 
     net = load_model("espcn", 2, features=(8, 4))
     lr, hr = torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12)
@@ -92,7 +92,7 @@ def test_weightnet_under_bf16_autocast_computes_float32_rewards(tmp_path, data_r
 def test_fused_forward_trains_like_a_separate_reward_pass(tmp_path, data_root, method):
     """The trainer's rewards from its own forward (dual, or the forward difference from its
     output) give the same run as the strategy's separate reward pass."""
-    from srmeta.train.loop import Trainer
+    from srmeta.training.loop import Trainer
 
     finals = []
     for fused in (True, False):

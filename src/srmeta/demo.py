@@ -9,7 +9,6 @@ needed). A side-by-side figure (LR | bicubic | srmeta | original) is written as 
 
 from __future__ import annotations
 
-import argparse
 import time
 from importlib import resources
 from pathlib import Path
@@ -18,8 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from srmeta.atomic import check_writable
-from srmeta.errors import ImageError, SrmetaError
+from srmeta.errors import SrmetaError
 from srmeta.imageio import ImageData, read_image, write_image
 from srmeta.inference.upscaler import Upscaler
 from srmeta.metrics import lr_consistency, score
@@ -71,31 +69,3 @@ def _side_by_side(panels: list[tuple[str, torch.Tensor]]) -> torch.Tensor:
         ImageDraw.Draw(tile).text((4, 3), label, fill=(0, 0, 0))
         strips.append(np.asarray(tile))
     return torch.from_numpy(np.concatenate(strips, axis=1).transpose(2, 0, 1).copy())
-
-
-def add_demo_command(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "demo",
-        help="upscale the bundled sample with the bundled model; compare with bicubic",
-        description="Upscale the bundled sample x4 with the bundled model (or --model, an x4"
-        " model), score it and bicubic against the original, and write a side-by-side figure.",
-    )
-    parser.add_argument("-o", "--out", type=Path, default=Path("srmeta_demo.png"),
-                        help="comparison figure (PNG; default srmeta_demo.png)")  # fmt: skip
-    parser.add_argument("--model", default=None, help="default: the bundled x4 model")
-    parser.add_argument("--force", action="store_true", help="replace an existing figure")
-    parser.set_defaults(run=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    check_writable(args.out, args.force, ImageError)  # before any work
-    rows, ran = run_demo(args.model, args.out, args.force)
-    print(f"sample {SCALE * 64}x{SCALE * 64} (bundled), downscaled x{SCALE} by MATLAB bicubic")
-    print(ran)
-    print("| method | PSNR (dB) | SSIM | LR consistency (dB) |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print(f"| {row['method']} | {row['psnr']:.2f} | {row['ssim']:.4f} |"
-              f" {row['lr_consistency']:.2f} |")  # fmt: skip
-    print(f"wrote {args.out}")
-    return 0

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from srmeta.atomic import atomic_open
-from srmeta.data.benchmarks import user_cache_dir
+from srmeta.cachedirs import cache_dir
 from srmeta.errors import SrmetaError, first_line
 
 OPSET = 18
@@ -114,9 +114,8 @@ def _fingerprint(model: nn.Module, scale: int) -> str:
 
 
 def onnx_cache_dir() -> Path:
-    """``$SRMETA_CACHE/onnx`` or ``<user cache>/onnx``."""
-    env = os.environ.get("SRMETA_CACHE")
-    return (Path(env).expanduser() if env else user_cache_dir()) / "onnx"
+    """``<cache root>/onnx`` (:mod:`srmeta.cachedirs`)."""
+    return cache_dir("onnx")
 
 
 def cached_onnx(model: nn.Module, scale: int) -> Path:

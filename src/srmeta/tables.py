@@ -13,7 +13,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from srmeta.atomic import atomic_write_text, check_writable
-from srmeta.evaluate import EvalReport, ImageScore
+from srmeta.evaluation import EvalReport, ImageScore
 
 REPORT_FILES = ("summary.json", "per_image.csv", "table.md")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srmeta.cachedirs import user_dir
 from srmeta.errors import DatasetError
 from srmeta.imageio import read_image
 
@@ -58,18 +59,12 @@ def dataset_info(name: str) -> DatasetInfo | None:
     return None
 
 
-def user_cache_dir() -> Path:
-    """srmeta's per-user cache folder (``$XDG_CACHE_HOME/srmeta`` or ``~/.cache/srmeta``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "srmeta"
-
-
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
-    """The data root: the argument, else ``$SRMETA_DATA``, else ``<user cache>/data``."""
+    """The data root: the argument, else ``$SRMETA_DATA``, else ``<user cache>/srmeta/data``."""
     if data_root is not None:
         return Path(data_root).expanduser()
     env = os.environ.get("SRMETA_DATA")
-    return Path(env).expanduser() if env else user_cache_dir() / "data"
+    return Path(env).expanduser() if env else user_dir() / "data"
 
 
 @dataclass(frozen=True)

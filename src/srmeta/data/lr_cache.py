@@ -16,15 +16,15 @@ from pathlib import Path
 
 import torch
 
-from srmeta.data.benchmarks import HRDataset, load_hr, user_cache_dir
+from srmeta.cachedirs import cache_dir
+from srmeta.data.benchmarks import HRDataset, load_hr
 from srmeta.degrade import Degradation
 from srmeta.imageio import from_tensor, write_image
 
 
 def default_cache_dir() -> Path:
-    """``$SRMETA_CACHE`` or ``<user cache>/lr``."""
-    env = os.environ.get("SRMETA_CACHE")
-    return Path(env).expanduser() if env else user_cache_dir() / "lr"
+    """``<cache root>/lr`` (:mod:`srmeta.cachedirs`)."""
+    return cache_dir("lr")
 
 
 class LRCache:

@@ -19,6 +19,7 @@ from torch import nn
 
 from srmeta.errors import SrmetaError
 from srmeta.inference.tiling import TilePlan
+from srmeta.models.descriptor import model_info
 
 PROBE = 96  # LR side of the receptive-field probe: enough for EDSR-baseline-sized nets
 DEFAULT_MEMORY_MIB = 512
@@ -32,7 +33,8 @@ def _probe_input(model: nn.Module, side: int) -> torch.Tensor:
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     generator = torch.Generator().manual_seed(0)
-    channels = getattr(model, "in_channels", 3)
+    info = model_info(model)
+    channels = info.in_channels if info is not None and info.in_channels else 3
     return torch.rand(1, channels, side, side, generator=generator).to(device, dtype)
 
 
@@ -100,7 +102,9 @@ def plan_tiles(
     under :data:`MAX_OVERLAP_WORK` (bigger ones only cost memory: a 16-channel network ran
     no faster on 512-pixel tiles than on 350-pixel ones), or what ``memory_mib`` allows.
     """
-    radius = receptive_radius(model, scale)
+    info = model_info(model)
+    declared = info.receptive_radius if info is not None else None
+    radius = declared if declared is not None else receptive_radius(model, scale)
     context = FALLBACK_CONTEXT if radius is None else radius + 1
     if tile is not None and tile <= 2 * context:
         raise SrmetaError(

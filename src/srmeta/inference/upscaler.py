@@ -29,7 +29,9 @@ from srmeta.inference.backends import OnnxBackend, OpenVinoBackend, TorchBackend
 from srmeta.inference.planning import DEFAULT_MEMORY_MIB, plan_tiles
 from srmeta.inference.tiling import BlockSink, TilePlan, tile_count, upscale_tiled
 from srmeta.models.bundled import DEFAULT_SCALE, resolve_model_name
-from srmeta.models.registry import inference_form, load_model
+from srmeta.models.descriptor import model_info
+from srmeta.models.loading import load_model
+from srmeta.models.registry import inference_form
 from srmeta.resize import imresize
 
 QUANTISE_ROWS = 256  # output rows quantised at a time
@@ -84,7 +86,8 @@ class Upscaler:
             name = resolve_model_name(model, scale)
             module = load_model(name, scale, trained=True)
         self.module = inference_form(module).eval()
-        self.scale = int(scale if scale is not None else getattr(module, "scale", DEFAULT_SCALE))
+        info = model_info(module)
+        self.scale = int(scale if scale is not None else info.scale if info else DEFAULT_SCALE)
         self.memory_mib, self.batch_size, self._tile = memory_mib, batch_size, tile
         self._plan: TilePlan | None = None
         self.backend = backend

@@ -3,8 +3,8 @@
 Like MATLAB's ``imresize``, the input's type decides the arithmetic: a uint8 LR image is
 resized with rounding after each 1-D pass and comes back uint8 (exactly MATLAB's
 ``imresize(LR_uint8, s)``, the "bicubic" of every SR table); a float image is resized in
-its own precision, differentiably. ``accepts_uint8`` tells the evaluator it may pass the
-8-bit LR as is.
+its own precision, differentiably. Its descriptor declares ``accepts_uint8``, so the
+evaluator passes the 8-bit LR as is.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from srmeta.resize import imresize
 
 class Bicubic(nn.Module):
     """MATLAB-bicubic upsampling of ``B x C x H x W`` images by an integer ``scale``."""
-
-    accepts_uint8 = True
 
     def __init__(self, scale: int) -> None:
         super().__init__()

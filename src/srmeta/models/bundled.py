@@ -72,7 +72,7 @@ def is_bundled_name(model: object) -> bool:
 
 
 def resolve_model_name(model: str | os.PathLike | None, scale: int | None) -> str | os.PathLike:
-    """What :func:`srmeta.models.registry.load_model` should load for ``model``.
+    """What :func:`srmeta.models.loading.load_model` should load for ``model``.
 
     None and ``default`` mean the default model for ``scale`` (x4 when not given);
     ``srmeta-xN`` / ``srmeta-fast-xN`` the bundled x N model (``scale`` must agree).

@@ -34,7 +34,6 @@ DEFAULT_OPTIONS: dict[str, object] = {"features": (64, 32), "residual": True}
 class ESPCN(nn.Module):
     """Efficient sub-pixel CNN on RGB in [0, 1]; ``features`` are the hidden widths."""
 
-    in_channels = 3
 
     def __init__(
         self, scale: int, features: Sequence[int] = (64, 32), residual: bool = True

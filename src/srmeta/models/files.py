@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,12 +24,9 @@ from torch import nn
 
 from srmeta.atomic import atomic_open
 from srmeta.errors import ModelError, first_line
-from srmeta.models.registry import (
-    ModelDescriptor,
-    descriptors,
-    get_descriptor,
-    normalize_options,
-)
+from srmeta.models.descriptor import ModelDescriptor, model_info, normalize_options
+from srmeta.models.registry import descriptors, get_descriptor
+from srmeta.safeload import torch_load_reason
 
 RUN_FILES = ("model_best.safetensors", "model_last.safetensors")
 # Containers that training frameworks wrap a state dict in, tried in this order.
@@ -123,28 +119,6 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return state, metadata
 
 
-def torch_load_reason(exc: BaseException) -> str:
-    """A short cause for a failed ``torch.load``: its own messages run to a page and
-    suggest ``weights_only=False``, which srmeta never does (it would run the file's code)."""
-    text = str(exc)
-    if "Weights only load failed" in text:
-        found = re.search(r"unsupported GLOBAL ([\w.]+)", text) or re.search(
-            r"GLOBAL ([\w.]+) was not an allowed global", text)  # fmt: skip
-        what = f" ({found.group(1)})" if found else ""
-        return (f"refused by the safe weights-only loader: it holds Python objects{what}, not"
-                " only tensors, and srmeta never runs a file's code")  # fmt: skip
-    if "WeightsUnpickler error:" in text:
-        detail = text.split("WeightsUnpickler error:", 1)[1].strip().split("\n")[0]
-        detail = detail.split(" was not an allowed global")[0].strip()
-        return f"refused by the safe weights-only loader: {detail}"
-    if isinstance(exc, EOFError):
-        return "file is empty or truncated"
-    reason = first_line(exc)
-    if isinstance(exc, KeyError | IndexError) or len(reason) > 120:
-        return "damaged, or not a PyTorch checkpoint"
-    return reason
-
-
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise here
@@ -234,8 +208,9 @@ def save_model_file(
     """
     descriptor = get_descriptor(arch)
     spec = ModelSpec(descriptor.name, scale, descriptor.options_with_defaults(options))
-    if getattr(model, "scale", scale) != scale:  # FSRCNN's weights could not tell
-        raise ModelError(f"the model is x{model.scale}, not x{scale}")
+    info = model_info(model)
+    if info is not None and info.scale != scale:  # FSRCNN's weights could not tell
+        raise ModelError(f"the model is x{info.scale}, not x{scale}")
     try:
         options_json = json.dumps(spec.options, sort_keys=True)
     except (TypeError, ValueError) as exc:

@@ -75,7 +75,6 @@ class ResidualGroup(nn.Module):
 class RCAN(MeanShiftedResidualSR):
     """Residual channel attention network on RGB in [0, 1]."""
 
-    in_channels = 3
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ in both variants, so evaluation, tiling, export and backends need no special cas
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -190,10 +190,16 @@ def _check(
     return features, blocks, str(colour), tuple(branches), expand, kernel, deploy
 
 
+def receptive_radius(scale: int, options: Mapping[str, object]) -> int:
+    """LR pixels on each side one output pixel depends on: ``kernel // 2`` for the head and
+    for the tail, one per 3x3 block; the bicubic path of the Y form (2) is never wider."""
+    kernel, blocks = options["kernel"], options["blocks"]
+    assert isinstance(kernel, int) and isinstance(blocks, int)
+    return max(2 * (kernel // 2) + blocks, 2)
+
+
 class RepSR(nn.Module):
     """The network; see the module docstring. Input and output RGB in [0, 1]."""
-
-    in_channels = 3
 
     def __init__(
         self,

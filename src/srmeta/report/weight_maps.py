@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from srmeta.atomic import atomic_open, check_writable
+from srmeta.checkpoints import list_states, load_state
 from srmeta.color import rgb_to_y255
 from srmeta.config import ExperimentConfig, load_config
 from srmeta.data.benchmarks import find_dataset, load_hr, mod_crop
@@ -29,9 +30,8 @@ from srmeta.data.meta import MetaSet
 from srmeta.data.training import as_rgb
 from srmeta.errors import SrmetaError
 from srmeta.losses import pixel_loss_map
-from srmeta.models.registry import load_model
-from srmeta.train.checkpoint import list_states, load_state
-from srmeta.train.schedule import build_optimizer
+from srmeta.models.loading import load_model
+from srmeta.training.schedule import build_optimizer
 from srmeta.weighting import StepContext, WeightingStrategy, build_strategy
 from srmeta.weighting.classic import sobel_xy
 from srmeta.weighting.meta import MetaWeighting

@@ -26,6 +26,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from srmeta import checkpoints as ckpt
 from srmeta.atomic import atomic_open
 from srmeta.errors import SrmetaError
 from srmeta.weighting.base import StepContext, WeightingStrategy, normalise_per_image
@@ -76,8 +77,6 @@ def stage2_weights(s: torch.Tensor) -> torch.Tensor:
 
 def _read_net_state(source: Path) -> dict[str, torch.Tensor]:
     """Uncertainty-net weights from a ``save_uncertainty`` file, a state file or a run."""
-    from srmeta.train import checkpoint as ckpt  # lazy: srmeta.train imports the registry
-
     if source.is_dir():
         states = ckpt.list_states(source)
         if not states:

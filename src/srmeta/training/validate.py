@@ -1,6 +1,6 @@
 """Validation during training: the published protocol on (parts of) benchmark sets.
 
-Validation reuses :func:`srmeta.evaluate.evaluate`, so the numbers a run logs are computed
+Validation reuses :func:`srmeta.evaluation.evaluate`, so the numbers a run logs are computed
 exactly like the tables it will later be judged by; ``data.val.crop`` and ``max_images``
 trade coverage for speed. Images of the run's meta-dataset are left out.
 """
@@ -14,9 +14,9 @@ from torch import nn
 
 from srmeta.config import ExperimentConfig
 from srmeta.data.benchmarks import HRDataset, find_dataset, load_hr, mod_crop
-from srmeta.evaluate import evaluate, run_model
+from srmeta.evaluation import evaluate, run_model
 from srmeta.resize import imresize
-from srmeta.train.runlog import RunLog
+from srmeta.training.runlog import RunLog
 
 
 def validation_sets(cfg: ExperimentConfig, exclude: Collection[str] = ()) -> list[HRDataset]:

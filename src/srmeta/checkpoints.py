@@ -19,7 +19,7 @@ import torch
 
 from srmeta.atomic import atomic_open
 from srmeta.errors import SrmetaError
-from srmeta.models.files import torch_load_reason
+from srmeta.safeload import torch_load_reason
 
 STATE_DIR = "checkpoints"
 _STATE_RE = re.compile(r"state_(\d{8})\.pt$")

@@ -1,8 +1,4 @@
-"""``srmeta weights``: weight-map figures, weight statistics and frequency bands of runs.
-
-Kept apart from :mod:`srmeta.cli` so the command's argument list lives next to the code it
-drives; ``cli.py`` only calls :func:`add_weights_command`.
-"""
+"""``srmeta weights``: weight-map figures, weight statistics and frequency bands of runs."""
 
 from __future__ import annotations
 
@@ -20,14 +16,11 @@ BAND_TABLE = "frequency_bands.md"
 STATS_FILE = "weight_stats.json"
 
 
-def add_weights_command(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``srmeta weights`` on the CLI's subcommands; its runner is ``args.run``."""
-    p = commands.add_parser(
-        "weights",
-        help="draw a run's weight, reward and error maps; compare runs by frequency band",
-        description="For each run, draw the loss weights its weighting would train with on "
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "For each run, draw the loss weights its weighting would train with on "
         "the given images (with the reward and error maps) and summarise them; then compare "
-        "the runs' (and bicubic's) SR error by radial frequency band.",
+        "the runs' (and bicubic's) SR error by radial frequency band."
     )
     p.add_argument(
         "--run",
@@ -57,8 +50,6 @@ def add_weights_command(commands: argparse._SubParsersAction) -> argparse.Argume
         help="folder holding the datasets (default: the run's, else $SRMETA_DATA)",
     )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
-    p.set_defaults(run=run_weights)
-    return p
 
 
 def _json_safe(value: Any) -> Any:
@@ -76,7 +67,7 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:+.3f}"
 
 
-def run_weights(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Write ``weight_maps_<run>.png`` per run, the band figure and table, and the stats."""
     from srmeta.report.frequency_bands import band_table, compare_runs_bands, save_band_figure
     from srmeta.report.weight_maps import (

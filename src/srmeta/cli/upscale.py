@@ -1,16 +1,14 @@
-"""``srmeta upscale`` and ``srmeta export``: the command-line face of :mod:`srmeta.inference`."""
+"""``srmeta upscale``: files, folders and globs through the tiled :class:`Upscaler`."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import torch
 from tqdm import tqdm
 
 from srmeta.argtypes import positive_float, positive_int, quality
-from srmeta.atomic import check_writable
 from srmeta.errors import SrmetaError, first_line
 from srmeta.imageio import read_image, write_image
 from srmeta.inference.backends import BACKENDS
@@ -22,14 +20,12 @@ EXIT_FAILED = 2
 OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif", "bmp")
 
 
-def add_upscale_command(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "upscale",
-        help="upscale images with the bundled model or any model",
-        description="Upscale image files, folders or glob patterns. Gray, RGBA (alpha resized"
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Upscale image files, folders or glob patterns. Gray, RGBA (alpha resized"
         " with MATLAB bicubic) and 16-bit inputs keep their kind; each output keeps its"
         " input's format. Unreadable inputs are reported and skipped; the exit code is"
-        " non-zero if any input failed.",
+        " non-zero if any input failed."
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, globs")
     parser.add_argument("-o", "--out", help="output folder, or a file name for one input"
@@ -60,10 +56,9 @@ def add_upscale_command(commands: argparse._SubParsersAction) -> None:
                         " (default 95; lossless WebP inputs stay lossless)")  # fmt: skip
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run_upscale)
 
 
-def run_upscale(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     upscaler = Upscaler(args.model, args.scale, args.device, args.backend, args.tile,
@@ -98,37 +93,3 @@ def run_upscale(args: argparse.Namespace) -> int:
         print(f"upscaled {done} of {len(jobs)} image(s) by {factor:g}"
               + (f"; {failed} failed" if failed else ""))  # fmt: skip
     return EXIT_FAILED if failed else 0
-
-
-def add_export_command(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "export",
-        help="export a model to ONNX",
-        description="Export a model (bundled, weights file or run folder) to ONNX with"
-        " dynamic batch, height and width; the file is checked with onnxruntime against"
-        " torch before it is kept.",
-    )
-    parser.add_argument("--model", default=None, help="default (bundled), srmeta-xN, a file"
-                        " or a run folder")  # fmt: skip
-    parser.add_argument("--scale", type=int, choices=(2, 3, 4))
-    parser.add_argument("--format", default="onnx", choices=("onnx",))
-    parser.add_argument("-o", "--out", required=True, help="output .onnx file")
-    parser.add_argument("--force", action="store_true", help="replace an existing file")
-    parser.set_defaults(run=run_export)
-
-
-def run_export(args: argparse.Namespace) -> int:
-    from srmeta.export import export_onnx
-    from srmeta.models.bundled import resolve_model_name
-    from srmeta.models.registry import inference_form, load_model
-
-    if args.out.endswith(("/", os.sep)):
-        raise SrmetaError(f"-o {args.out}: give a file name (.onnx), not a folder")
-    check_writable(args.out, args.force)  # before loading and exporting
-    name = resolve_model_name(args.model, args.scale)
-    model = inference_form(load_model(name, args.scale, trained=True))
-    scale = int(getattr(model, "scale", args.scale or 4))
-    difference = export_onnx(model, args.out, scale, type(model).__name__.lower(), args.force)
-    print(f"wrote {args.out} (x{scale}); onnxruntime vs torch max abs difference"
-          f" {difference:.1e}")  # fmt: skip
-    return 0

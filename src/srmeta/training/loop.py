@@ -3,7 +3,7 @@
 Every step: a batch that is a pure function of (seed, step) -> SR forward (carrying the
 rewards as a forward-mode tangent when a meta strategy asks for them) -> per-pixel loss
 map -> the weighting strategy's ``update`` and ``weights`` -> weighted mean -> optimizer
-step -> schedule -> EMA. Validation uses the published protocol (:mod:`srmeta.evaluate`),
+step -> schedule -> EMA. Validation uses the published protocol (:mod:`srmeta.evaluation`),
 checkpoints hold the complete state, and ``resume="auto"`` continues a killed run to the
 same weights an uninterrupted one reaches (bitwise on CPU with deterministic settings).
 
@@ -32,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from srmeta import checkpoints as ckpt
 from srmeta.atomic import atomic_write_text
 from srmeta.config import (
     ExperimentConfig,
@@ -44,21 +45,21 @@ from srmeta.config import (
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches, make_loader
 from srmeta.errors import SrmetaError
-from srmeta.evaluate import check_image_sizes
+from srmeta.evaluation import check_image_sizes
 from srmeta.losses import pixel_loss_map
+from srmeta.models.descriptor import model_info
 from srmeta.models.files import (
     META_IMAGES_KEY,
     save_model_file,
 )
-from srmeta.models.registry import load_model
-from srmeta.train import checkpoint as ckpt
-from srmeta.train.corruption_log import corrupt_shares, corrupt_weight_sums
-from srmeta.train.distributed import World, barrier, init_world, rank_device, shutdown
-from srmeta.train.resume import check_config, load_resume_state
-from srmeta.train.runlog import RunLog, truncate_after
-from srmeta.train.schedule import build_optimizer, build_scheduler
-from srmeta.train.validate import validate, validation_sets
-from srmeta.train.warm_start import LAST_MODEL, load_warm_start
+from srmeta.models.loading import load_model
+from srmeta.training.corruption_log import corrupt_shares, corrupt_weight_sums
+from srmeta.training.distributed import World, barrier, init_world, rank_device, shutdown
+from srmeta.training.resume import check_config, load_resume_state
+from srmeta.training.runlog import RunLog, truncate_after
+from srmeta.training.schedule import build_optimizer, build_scheduler
+from srmeta.training.validate import validate, validation_sets
+from srmeta.training.warm_start import LAST_MODEL, load_warm_start
 from srmeta.weighting import StepContext, Uniform, build_strategy
 from srmeta.weighting.reward import difference_rewards, forward_with_rewards
 
@@ -95,6 +96,11 @@ class Trainer:
         random.seed(cfg.seed)
 
         self.model: nn.Module = load_model(cfg.model.arch, cfg.scale, **cfg.model.options)
+        info = model_info(self.model)
+        if info is not None and not info.needs_weights:
+            raise SrmetaError(f"model.arch: {info.arch} has no weights to train")
+        if cfg.train.bf16 and info is not None and not info.supports_bf16:
+            raise SrmetaError(f"train.bf16: {info.arch} does not run under bf16")
         resume_path = self._resume_path(resume)
         # A resumed run's checkpoint holds the weights (and the record of init_from).
         self.init_from: dict[str, Any] | None = None

@@ -35,8 +35,10 @@ from srmeta.degrade import Degradation
 from srmeta.devices import torch_device
 from srmeta.errors import SrmetaError
 from srmeta.metrics import lr_consistency, score
+from srmeta.models.descriptor import model_info
 from srmeta.models.files import meta_images_of
-from srmeta.models.registry import inference_form, load_model
+from srmeta.models.loading import load_model
+from srmeta.models.registry import inference_form
 from srmeta.pixels import quantize
 
 PROTOCOLS: dict[str, str] = {
@@ -160,16 +162,19 @@ def run_model(model: nn.Module, lr: torch.Tensor, device: str | torch.device) ->
     in [0, 1]. A gray image is replicated for models that need three channels. Returns
     ``C x sH x sW``, uint8 or float in [0, 1].
     """
-    x = lr.expand(3, -1, -1) if _needs_rgb(model) and lr.shape[0] == 1 else lr
-    if not (x.dtype == torch.uint8 and getattr(model, "accepts_uint8", False)):
+    info = model_info(model)
+    x = lr.expand(3, -1, -1) if _takes_rgb(model) and lr.shape[0] == 1 else lr
+    if not (x.dtype == torch.uint8 and info is not None and info.accepts_uint8):
         x = x.to(torch.float64) / 255.0 if x.dtype == torch.uint8 else x
         x = x.to(_model_dtype(model))
     with torch.inference_mode():
         return model(x.unsqueeze(0).to(device))[0].cpu()
 
 
-def _needs_rgb(model: nn.Module) -> bool:
-    return getattr(model, "in_channels", None) == 3
+def _takes_rgb(model: nn.Module) -> bool:
+    """RGB networks get gray images replicated; a module without an info is taken to be one."""
+    info = model_info(model)
+    return info is None or info.in_channels == 3
 
 
 def _prepare(
@@ -302,7 +307,7 @@ def _score_image(
     net: nn.Module, dataset: HRDataset, path: Path, scale: int, job: _Settings
 ) -> ImageScore:
     hr = load_hr(path, job.max_pixels)
-    hr = _prepare(hr, scale, job.protocol, job.hr_crop, _needs_rgb(net))
+    hr = _prepare(hr, scale, job.protocol, job.hr_crop, _takes_rgb(net))
     lr = _make_lr(hr, dataset, path, scale, job)
     start = time.perf_counter()
     sr = run_model(net, lr, job.device)

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 import yaml
 
+from srmeta import checkpoints as ckpt
 from srmeta.errors import SrmetaError
-from srmeta.train import checkpoint as ckpt
 
 EXTENDABLE = (
     "train.steps",
