@@ -118,11 +118,11 @@ class CorruptConfig(_Section):
     """
 
     fraction: Float = Field(ge=0, le=1)
-    blur: Float | None = Field(None, gt=0)  # Gaussian sigma, HR pixels
+    blur: Float | None = Field(default=None, gt=0)  # Gaussian sigma, HR pixels
     shift: ShiftRange | None = None  # distance in HR pixels, drawn per image from [low, high]
-    noise: Float | None = Field(None, gt=0)  # Gaussian sigma, 8-bit levels
-    jpeg: StrictInt | None = Field(None, ge=1, le=100)  # quality
-    seed: StrictInt = Field(0, ge=0)
+    noise: Float | None = Field(default=None, gt=0)  # Gaussian sigma, 8-bit levels
+    jpeg: StrictInt | None = Field(default=None, ge=1, le=100)  # quality
+    seed: StrictInt = Field(default=0, ge=0)
     # Leave the chosen images out of the pool instead of corrupting them: the same pool's
     # clean part, i.e. the oracle that knows which targets are wrong.
     drop: StrictBool = False
@@ -138,9 +138,9 @@ class CorruptConfig(_Section):
 
 class TrainDataConfig(_Section):
     datasets: NameList = Field(default_factory=lambda: ["T91"])
-    patch_size: StrictInt = Field(96, ge=1)
-    batch_size: StrictInt = Field(16, ge=1)
-    workers: StrictInt = Field(0, ge=0)
+    patch_size: StrictInt = Field(default=96, ge=1)
+    batch_size: StrictInt = Field(default=16, ge=1)
+    workers: StrictInt = Field(default=0, ge=0)
     degradation: DegradationSpec = "bicubic"
     augment: StrictBool = True
     corrupt: CorruptConfig | None = None
@@ -152,12 +152,12 @@ class MetaConfig(_Section):
     images: Annotated[list[str], Field(min_length=1)] | None = None
     folder: str | None = None
     dataset: str | None = None
-    count: StrictInt | None = Field(None, ge=1)
+    count: StrictInt | None = Field(default=None, ge=1)
     names: Annotated[list[str], Field(min_length=1)] | None = None
-    seed: StrictInt = Field(0, ge=0)
+    seed: StrictInt = Field(default=0, ge=0)
     degradation: DegradationSpec = "bicubic"
-    batch_size: StrictInt = Field(4, ge=1)
-    patch_size: StrictInt | None = Field(None, ge=1)
+    batch_size: StrictInt = Field(default=4, ge=1)
+    patch_size: StrictInt | None = Field(default=None, ge=1)
     # Baselines that use the meta images as training data instead of as a meta objective:
     # ``add`` appends each step's meta batch to the training batch (the meta images
     # oversampled into the pool), ``only`` trains on the meta batch alone (fine-tuning).
@@ -178,9 +178,9 @@ class MetaConfig(_Section):
 
 class ValDataConfig(_Section):
     datasets: NameList = Field(default_factory=lambda: ["Set5"])
-    every: StrictInt = Field(1000, ge=0)
-    max_images: StrictInt | None = Field(None, ge=1)
-    crop: StrictInt | None = Field(None, ge=1)
+    every: StrictInt = Field(default=1000, ge=0)
+    max_images: StrictInt | None = Field(default=None, ge=1)
+    crop: StrictInt | None = Field(default=None, ge=1)
 
 
 class DataConfig(_Section):
@@ -191,21 +191,21 @@ class DataConfig(_Section):
 
 class OptimizerConfig(_Section):
     name: Literal["adam", "adamw"] = "adam"
-    lr: Float = Field(2e-4, gt=0)
+    lr: Float = Field(default=2e-4, gt=0)
     betas: tuple[Annotated[Float, Field(ge=0, lt=1)], Annotated[Float, Field(ge=0, lt=1)]] = (
         0.9,
         0.99,
     )
-    weight_decay: Float = Field(0.0, ge=0)
-    eps: Float = Field(1e-8, gt=0)
+    weight_decay: Float = Field(default=0.0, ge=0)
+    eps: Float = Field(default=1e-8, gt=0)
 
 
 class SchedulerConfig(_Section):
     name: Literal["constant", "cosine", "step"] = "cosine"
-    warmup_steps: StrictInt = Field(0, ge=0)
-    min_lr: Float = Field(1e-7, ge=0)
+    warmup_steps: StrictInt = Field(default=0, ge=0)
+    min_lr: Float = Field(default=1e-7, ge=0)
     milestones: list[Annotated[StrictInt, Field(ge=1)]] = Field(default_factory=list)
-    gamma: Float = Field(0.5, gt=0, le=1)
+    gamma: Float = Field(default=0.5, gt=0, le=1)
 
     @model_validator(mode="after")
     def _increasing(self) -> SchedulerConfig:
@@ -216,33 +216,33 @@ class SchedulerConfig(_Section):
 
 class LossConfig(_Section):
     kind: Literal["l1", "charbonnier", "l2"] = "l1"
-    eps: Float = Field(1e-3, gt=0)
+    eps: Float = Field(default=1e-3, gt=0)
 
 
 class WeightingConfig(_Section):
-    name: str = Field("uniform", min_length=1)
+    name: str = Field(default="uniform", min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
     # Steps before this one train with uniform weights and no strategy work at all: a meta
     # weighting then starts from a network that already reconstructs, not from noise.
-    start_step: StrictInt = Field(0, ge=0)
+    start_step: StrictInt = Field(default=0, ge=0)
 
 
 class TrainConfig(_Section):
-    steps: StrictInt = Field(1000, ge=1)
+    steps: StrictInt = Field(default=1000, ge=1)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     weighting: WeightingConfig = Field(default_factory=WeightingConfig)
-    grad_clip: Float | None = Field(None, gt=0)
-    ema: Float | None = Field(None, gt=0, lt=1)
+    grad_clip: Float | None = Field(default=None, gt=0)
+    ema: Float | None = Field(default=None, gt=0, lt=1)
     bf16: StrictBool = False
     deterministic: StrictBool = False
-    log_every: StrictInt = Field(50, ge=1)
-    checkpoint_every: StrictInt = Field(500, ge=1)
-    keep_checkpoints: StrictInt = Field(2, ge=1)
+    log_every: StrictInt = Field(default=50, ge=1)
+    checkpoint_every: StrictInt = Field(default=500, ge=1)
+    keep_checkpoints: StrictInt = Field(default=2, ge=1)
     # Warm start: the weights (only) of an srmeta model file or run folder, BasicSR's
     # ``pretrain_network_g``; optimizer, schedule and EMA start fresh at step 0.
-    init_from: str | None = Field(None, min_length=1)
+    init_from: str | None = Field(default=None, min_length=1)
 
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -253,7 +253,7 @@ class ExperimentConfig(_Section):
     """A whole run; see the module docstring and ``configs/*.yaml`` for examples."""
 
     name: str
-    seed: StrictInt = Field(0, ge=0)
+    seed: StrictInt = Field(default=0, ge=0)
     scale: Literal[2, 3, 4]
     output_dir: str | None = None
     data_root: str | None = None
@@ -274,7 +274,9 @@ class ExperimentConfig(_Section):
                 f"device: expected auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
             )
         s = self.scale
-        checks = [("data.train.patch_size", self.data.train.patch_size)]
+        checks: list[tuple[str, int | None]] = [
+            ("data.train.patch_size", self.data.train.patch_size)
+        ]
         if self.data.meta is not None:
             checks.append(("data.meta.patch_size", self.data.meta.patch_size))
         checks.append(("data.val.crop", self.data.val.crop))

@@ -16,6 +16,7 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -54,6 +55,8 @@ def onnx_bytes(model: nn.Module, scale: int, arch: str | None = None) -> bytes:
         raise SrmetaError(
             f"cannot export {type(model).__name__} to ONNX: {first_line(err)}"
         ) from None
+    if program is None:  # only the legacy (dynamo=False) exporter returns nothing
+        raise SrmetaError(f"cannot export {type(model).__name__} to ONNX: no program returned")
     proto = program.model_proto
     for key, value in (("srmeta.scale", str(scale)), ("srmeta.arch", arch or "")):
         entry = proto.metadata_props.add()
@@ -68,6 +71,8 @@ def check_onnx(model: nn.Module, path: str | os.PathLike) -> float:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x = torch.rand(*PROBE_SHAPE, generator=torch.Generator().manual_seed(1))
     (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    if not isinstance(got, np.ndarray):  # sparse, sequence or map outputs: not an image
+        raise SrmetaError(f"{path}: ONNX output is a {type(got).__name__}, not an array")
     with torch.inference_mode():
         want = model.float().cpu().eval()(x).numpy()
     if got.shape != want.shape:

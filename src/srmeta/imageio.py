@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError, features
+from PIL import Image, ImageFile, ImageOps, TiffImagePlugin, UnidentifiedImageError, features
 
 from srmeta.atomic import atomic_open, check_writable
 from srmeta.errors import ImageError
@@ -79,7 +79,7 @@ class ImageData:
             raise ValueError(f"colour must be H x W x 1|3 uint8/uint16, got {c.shape} {c.dtype}")
         a = self.alpha
         if a is not None and (a.shape != c.shape[:2] or a.dtype != c.dtype):
-            raise ValueError(f"alpha must be {c.shape[:2]} {c.dtype}, got {self.alpha.shape}")
+            raise ValueError(f"alpha must be {c.shape[:2]} {c.dtype}, got {a.shape}")
         if self.format not in _FORMATS:
             raise ValueError(f"format must be one of {_FORMATS}, got {self.format!r}")
 
@@ -224,7 +224,7 @@ def _webp_is_lossless(p: Path) -> bool:
     return False
 
 
-def _decode(p: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode(p: Path, im: ImageFile.ImageFile) -> tuple[np.ndarray, np.ndarray | None]:
     wide = _reduced_16bit(im)  # must be asked before load(), which clears the tile list
     im.load()  # full decode; raises on truncation (LOAD_TRUNCATED_IMAGES stays off)
     if not wide:
@@ -238,11 +238,11 @@ def _decode(p: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     )
 
 
-def _reduced_16bit(im: Image.Image) -> bool:
+def _reduced_16bit(im: ImageFile.ImageFile) -> bool:
     """True when Pillow would reduce 16-bit samples to 8 bits (colour, or grey with alpha)."""
     if im.mode not in ("RGB", "RGBA", "LA"):
         return False
-    if im.format == "TIFF":
+    if im.format == "TIFF" and isinstance(im, TiffImagePlugin.TiffImageFile):
         bits = im.tag_v2.get(258, 8)  # BitsPerSample
         return max(bits if isinstance(bits, tuple) else (bits,)) > 8
     return im.format == "PNG" and any(";16" in str(tile[3]) for tile in im.tile)

@@ -10,6 +10,7 @@ Each step is one function here so training, evaluation and reports share it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import torch
@@ -69,8 +70,16 @@ def _filter_valid(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
     """
     n = len(taps)
     h, w = x.shape[-2] - n + 1, x.shape[-1] - n + 1
-    rows = sum(t * x[..., k : k + h, :] for k, t in enumerate(taps))
-    return sum(t * rows[..., :, k : k + w] for k, t in enumerate(taps))
+    rows = _running_sum(t * x[..., k : k + h, :] for k, t in enumerate(taps))
+    return _running_sum(t * rows[..., :, k : k + w] for k, t in enumerate(taps))
+
+
+def _running_sum(terms: Iterator[torch.Tensor]) -> torch.Tensor:
+    """``sum(terms)`` for a non-empty stream of tensors, one term in memory at a time."""
+    total = next(terms)
+    for term in terms:
+        total = total + term
+    return total
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, peak: float = PEAK) -> float:
@@ -127,5 +136,5 @@ def lr_consistency(sr: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
     """
     if sr.dtype != torch.uint8:
         sr = quantize(sr)
-    down = imresize(sr, size=tuple(lr.shape[-2:]))
+    down = imresize(sr, size=(lr.shape[-2], lr.shape[-1]))
     return psnr(down, lr)

@@ -104,17 +104,18 @@ def imresize(
             ``scale = out / in`` per dimension.
         antialias: stretch the kernel when shrinking (MATLAB's default).
     """
-    if (scale is None) == (size is None):
-        raise ValueError("give exactly one of scale or size")
-    in_h, in_w = image.shape[-2:]
-    if size is not None:
+    if size is not None and scale is None:
+        in_h, in_w = image.shape[-2:]
         out_h, out_w = int(size[0]), int(size[1])
         scale_h, scale_w = out_h / in_h, out_w / in_w
-    else:
+    elif scale is not None and size is None:
+        in_h, in_w = image.shape[-2:]
         scale_h, scale_w = (scale, scale) if isinstance(scale, (int, float)) else scale
         if scale_h <= 0 or scale_w <= 0:
             raise ValueError(f"scale must be positive, got {scale}")
         out_h, out_w = output_length(in_h, scale_h), output_length(in_w, scale_w)
+    else:
+        raise ValueError("give exactly one of scale or size")
 
     is_uint8 = image.dtype == torch.uint8
     if not (is_uint8 or image.is_floating_point()):

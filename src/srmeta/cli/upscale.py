@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                 with tqdm(total=tiles, disable=args.quiet or tiles < 2, unit="tile",
                           desc=job.source.name, leave=False) as tile_bar:  # fmt: skip
                     result = upscaler.upscale_image(image, args.outscale, tile_bar.update)
-                write_image(job.target, result, force=args.force, quality=args.quality)
+                write_image(job.output(), result, force=args.force, quality=args.quality)
             except SrmetaError as err:
                 job.problem = str(err)
             except (RuntimeError, MemoryError) as err:  # e.g. out of memory on a huge image

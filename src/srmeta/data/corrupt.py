@@ -79,7 +79,7 @@ def corrupt_image(
     params: dict[str, Any] = {}
     x = image.to(torch.float64)
     if cfg.blur is not None:
-        size = Blur(kind="iso", sigma=cfg.blur).kernel_size
+        size = Blur(kind="iso", sigma=(cfg.blur, cfg.blur)).kernel_size
         x = convolve(x, isotropic_kernel(cfg.blur, size))
         params["blur"] = cfg.blur
     if cfg.shift is not None:

@@ -75,8 +75,9 @@ def _upscale_file(
     assign_targets([job], None if out is None else os.fspath(out), factor, force)
     if job.problem is not None:
         raise SrmetaError(f"{path}: {job.problem}")
-    write_image(job.target, upscaler.upscale_image(read_image(path), outscale), force=force)
-    return job.target
+    target = job.output()
+    write_image(target, upscaler.upscale_image(read_image(path), outscale), force=force)
+    return target
 
 
 _PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")  # upscaled as they are
@@ -100,7 +101,8 @@ def _upscale_pil(upscaler: Upscaler, image: Image.Image, outscale: float | None)
         return Image.fromarray(result)  # uint16 H x W comes back as I;16
     if mode == "1":  # upscaled as grey, then thresholded back to black and white
         grey = _upscale_array(upscaler, np.asarray(image.convert("L")), outscale)
-        return Image.fromarray(grey).point(lambda v: 255 if v >= 128 else 0).convert("1")
+        threshold = [0] * 128 + [255] * 128  # the lookup table of v >= 128 for L's 0..255
+        return Image.fromarray(grey).point(threshold).convert("1")
     if mode == "I":  # 32-bit integers: 16-bit values only, as files
         values = np.asarray(image)
         if values.min(initial=0) < 0 or values.max(initial=0) > 65535:

@@ -14,12 +14,16 @@ import importlib.util
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from srmeta.devices import torch_device
 from srmeta.errors import SrmetaError, first_line
+
+if TYPE_CHECKING:  # an optional dependency, imported when the backend is made
+    import openvino as ov
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
 _CPU_PREFERENCE = (("openvino", ("openvino",)), ("onnx", ("onnx", "onnxscript", "onnxruntime")))
@@ -114,9 +118,9 @@ class OpenVinoBackend:
                                           "PERFORMANCE_HINT": "LATENCY"}  # fmt: skip
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = threads
-        self.compiled: OrderedDict[tuple[int, ...], object] = OrderedDict()
+        self.compiled: OrderedDict[tuple[int, ...], ov.CompiledModel] = OrderedDict()
 
-    def _compiled_for(self, shape: tuple[int, ...]):  # -> an OpenVINO CompiledModel
+    def _compiled_for(self, shape: tuple[int, ...]) -> ov.CompiledModel:
         compiled = self.compiled.get(shape)
         if compiled is None:
             model = self.model.clone()
@@ -130,5 +134,5 @@ class OpenVinoBackend:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         x = batch.float().contiguous().numpy()
-        out = self._compiled_for(tuple(x.shape))(x)[0]  # type: ignore[operator]
+        out = self._compiled_for(tuple(x.shape))(x)[0]
         return torch.from_numpy(out)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from srmeta.errors import ImageError
 from srmeta.imageio import image_format_for_path
@@ -28,6 +29,12 @@ class Job:
     target: Path | None = None
     problem: str | None = None
     folder: Path | None = None  # the input folder it was found in (keeps sub-folders)
+
+    def output(self) -> Path:
+        """The target of a job without a problem (:func:`assign_targets` sets one of the two)."""
+        if self.target is None:
+            raise RuntimeError(f"{self.source}: no output path assigned ({self.problem})")
+        return self.target
 
 
 def expand_inputs(inputs: Sequence[str], recursive: bool = False) -> list[Job]:
@@ -77,7 +84,7 @@ def _factor_text(factor: float) -> str:
     return f"{factor:g}".replace(".", "p")
 
 
-def is_file_output(out: str | None) -> bool:
+def is_file_output(out: str | None) -> TypeGuard[str]:
     """Whether ``-o`` names a file: it has a suffix, is not an existing folder and does not
     end with a slash (``results.v2/`` is a folder)."""
     if out is None or out.endswith(("/", os.sep)) or Path(out).is_dir():
@@ -116,7 +123,7 @@ def assign_targets(
             continue
         extension = f".{ext}" if ext else job.source.suffix
         if file_output:
-            target = Path(out)  # type: ignore[arg-type]
+            target = Path(out)
         elif out is None:
             name = f"{job.source.stem}_{suffix or 'x' + _factor_text(factor)}{extension}"
             target = job.source.with_name(name)

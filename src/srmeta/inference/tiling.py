@@ -100,7 +100,7 @@ def upscale_tiled(
     plan: TilePlan,
     sink: BlockSink,
     batch_size: int = 4,
-    on_tile: Callable[[int], None] | None = None,
+    on_tile: Callable[[int], object] | None = None,
 ) -> None:
     """Run ``tile_fn`` (``B x C x t x t`` -> ``B x C' x ts x ts``) over ``lr`` (``C x h x w``).
 
@@ -154,7 +154,7 @@ def _upscale_cropped(
     plan: TilePlan,
     sink: BlockSink,
     batch_size: int,
-    on_tile: Callable[[int], None] | None,
+    on_tile: Callable[[int], object] | None,
 ) -> None:
     """Tiling without blending (``plan.blend == 0``): each tile hands on the part of its
     output it owns, cut out of the tile's output as it is, with no weights and no sums.

@@ -118,7 +118,7 @@ class Upscaler:
         self,
         lr: torch.Tensor,
         sink: BlockSink,
-        on_tile: Callable[[int], None] | None = None,
+        on_tile: Callable[[int], object] | None = None,
         peak: float | None = None,
     ) -> None:
         """Stream the model's output for ``lr`` (``3 x h x w``) to ``sink(top, left, block)``,
@@ -146,7 +146,7 @@ class Upscaler:
         self,
         image: ImageData,
         outscale: float | None = None,
-        on_tile: Callable[[int], None] | None = None,
+        on_tile: Callable[[int], object] | None = None,
     ) -> ImageData:
         """The upscaled image, same bit depth, channels, alpha and format as ``image``."""
         factor = float(outscale) if outscale is not None else float(self.scale)
@@ -181,8 +181,9 @@ class Upscaler:
         if size != model_out.shape[:2]:
             colour = _resize_quantised(model_out, size, depth)
         alpha = None
-        if image.alpha is not None:
-            resized = imresize(image.alpha_tensor(), size=size)
+        alpha_lr = image.alpha_tensor()
+        if alpha_lr is not None:
+            resized = imresize(alpha_lr, size=size)
             alpha = quantise(resized, depth)[0]
         return ImageData(np.ascontiguousarray(colour), alpha, image.format, image.lossless,
                          image.metadata)  # fmt: skip

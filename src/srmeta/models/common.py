@@ -81,6 +81,8 @@ class MeanShiftedResidualSR(nn.Module):
     Key names (``head.0``, ``body.i``, ``tail.0``/``tail.1``) match the official code.
     """
 
+    rgb_mean: torch.Tensor  # a buffer
+
     def __init__(self, scale: int, n_feats: int, blocks: list[nn.Module]) -> None:
         super().__init__()
         self.scale = scale

@@ -28,6 +28,10 @@ def _looks_like_path(model: str | os.PathLike) -> bool:
     )
 
 
+def _is_architecture_name(model: str) -> bool:
+    return model.lower() in registered_names() and not _looks_like_path(model)
+
+
 def load_model(
     model: str | os.PathLike, scale: int | None = None, *, trained: bool = False, **options: object
 ) -> nn.Module:
@@ -46,8 +50,7 @@ def load_model(
     """
     if is_bundled_name(model):  # default, srmeta-x4, srmeta-fast-x4...: shipped weights
         model = resolve_model_name(model, scale)
-    named = isinstance(model, str) and model.lower() in registered_names()
-    if named and not _looks_like_path(model):
+    if isinstance(model, str) and _is_architecture_name(model):
         if trained and get_descriptor(model).needs_weights:
             raise ModelError(
                 f"'{model}' is an architecture without trained weights; pass a weights file"

@@ -53,6 +53,8 @@ def pad_symmetric(x: torch.Tensor, pad: int = RADIUS) -> torch.Tensor:
 class BicubicUpsample(nn.Module):
     """MATLAB bicubic upscaling by an integer ``scale``, channel by channel."""
 
+    kernels: torch.Tensor  # a buffer: the s^2 phase filters, s^2 x 1 x 5 x 5
+
     def __init__(self, scale: int) -> None:
         super().__init__()
         self.scale = scale

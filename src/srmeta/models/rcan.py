@@ -114,7 +114,7 @@ def detect(state: StateDict) -> Detected | None:
     if scale is None:
         return None
     reduction = n_feats // out_channels(state, attention)
-    options = {
+    options: dict[str, object] = {
         "n_resgroups": len(groups),
         "n_resblocks": len(blocks),
         "n_feats": n_feats,

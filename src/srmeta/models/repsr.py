@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +80,18 @@ def _edge_filters(kind: str, k: int) -> torch.Tensor:
     return F.pad(base, (pad, pad, pad, pad))
 
 
+def _conv(module: nn.Module) -> nn.Conv2d:
+    """A branch of a :class:`RepConv`, all convs (containers type their items as Module)."""
+    return cast(nn.Conv2d, module)
+
+
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    """The bias of a branch conv; every conv here is built with one."""
+    if conv.bias is None:
+        raise ModelError("a RepConv branch has no bias")
+    return conv.bias
+
+
 class RepConv(nn.Module):
     """A ``k x k`` convolution trained as a sum of linear branches.
 
@@ -91,11 +104,11 @@ class RepConv(nn.Module):
         super().__init__()
         self.cin, self.cout, self.k = cin, cout, k
         self.conv = nn.Conv2d(cin, cout, k, padding=k // 2)
-        self.expand = None
+        self.expand: nn.Sequential | None = None
         if "expand" in branches:
             self.expand = nn.Sequential(nn.Conv2d(cin, expand, k, padding=k // 2),
                                         nn.Conv2d(expand, cout, 1))  # fmt: skip
-        self.conv1x1 = nn.Conv2d(cin, cout, 1) if "conv1x1" in branches else None
+        self.conv1x1: nn.Conv2d | None = nn.Conv2d(cin, cout, 1) if "conv1x1" in branches else None
         self.identity = "identity" in branches and cin == cout
         self.edges = nn.ModuleDict()
         for kind in ("sobel", "laplacian"):
@@ -117,25 +130,25 @@ class RepConv(nn.Module):
 
     def kernel_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The one ``k x k`` kernel and bias equal to the sum of the branches."""
-        weight, bias = self.conv.weight, self.conv.bias
-        assert bias is not None
+        weight, bias = self.conv.weight, _bias(self.conv)
         c = self.k // 2
         if self.expand is not None:
-            spatial, mix = self.expand[0], self.expand[1]
+            spatial, mix = _conv(self.expand[0]), _conv(self.expand[1])
             m = mix.weight[:, :, 0, 0]
             weight = weight + torch.einsum("op,pikl->oikl", m, spatial.weight)
-            bias = bias + m @ spatial.bias + mix.bias
+            bias = bias + m @ _bias(spatial) + _bias(mix)
         if self.conv1x1 is not None:
             weight = weight + F.pad(self.conv1x1.weight, (c, c, c, c))
-            bias = bias + self.conv1x1.bias
+            bias = bias + _bias(self.conv1x1)
         if self.identity:
             eye = torch.eye(self.cin, dtype=weight.dtype, device=weight.device)
             weight = weight + F.pad(eye[:, :, None, None], (c, c, c, c))
-        for kind, mix in self.edges.items():
+        for kind, module in self.edges.items():
+            mix = _conv(module)
             filters = getattr(self, f"{kind}_filters").to(weight.dtype)  # n x k x k
             m = mix.weight[:, :, 0, 0].reshape(self.cout, self.cin, len(filters))
             weight = weight + torch.einsum("oin,nkl->oikl", m, filters)
-            bias = bias + mix.bias
+            bias = bias + _bias(mix)
         return weight, bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -164,7 +177,7 @@ class RepConv(nn.Module):
                          device=weight.device, dtype=weight.dtype)  # fmt: skip
         with torch.no_grad():
             conv.weight.copy_(weight)
-            conv.bias.copy_(bias)
+            _bias(conv).copy_(bias)
         return conv
 
 
@@ -200,6 +213,8 @@ def receptive_radius(scale: int, options: Mapping[str, object]) -> int:
 
 class RepSR(nn.Module):
     """The network; see the module docstring. Input and output RGB in [0, 1]."""
+
+    luma: torch.Tensor  # a buffer, registered for colour "y"
 
     def __init__(
         self,

@@ -67,7 +67,7 @@ def band_errors(sr: torch.Tensor, hr: torch.Tensor, bands: int = 8) -> list[floa
     if error.dim() != 3:
         raise ValueError(f"band_errors: expected C x H x W or H x W, got {tuple(sr.shape)}")
     power = torch.fft.fft2(error, norm="ortho").abs().square().mean(0)
-    index = band_index(*power.shape, bands).reshape(-1)
+    index = band_index(power.shape[0], power.shape[1], bands).reshape(-1)
     energy = torch.zeros(bands, dtype=torch.float64).index_add_(0, index, power.reshape(-1))
     counts = torch.bincount(index, minlength=bands).double()
     means = torch.where(counts > 0, energy / counts.clamp_min(1), torch.nan)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,15 @@ def _strategy(run: LoadedRun, device: str) -> WeightingStrategy:
     return strategy
 
 
+def _meta_draw(meta: MetaSet, step: int, device: str) -> Callable[[], dict[str, torch.Tensor]]:
+    """The trainer's meta-batch draw for ``step`` (rank 0's), on ``device``."""
+
+    def draw() -> dict[str, torch.Tensor]:
+        return {k: v.to(device) for k, v in meta.batch(step).items()}
+
+    return draw
+
+
 def weight_maps(
     run_dir: str | os.PathLike,
     image_paths: Sequence[ImageSpec],
@@ -192,10 +201,7 @@ def weight_maps(
     strategy = _strategy(run, device)
     optimizer = _optimizer(cfg, model, run.state)
     meta = MetaSet.from_config(cfg) if strategy.needs_meta else None
-
-    def meta_batch() -> dict[str, torch.Tensor]:  # the trainer's draw for this step, rank 0
-        return {k: v.to(device) for k, v in meta.batch(run.step).items()}
-
+    meta_batch = None if meta is None else _meta_draw(meta, run.step, device)
     degradation, loss = cfg.train_degradation(), cfg.train.loss
     engine_state = strategy.engine.state_dict() if isinstance(strategy, MetaWeighting) else {}
     out: list[WeightMaps] = []
@@ -207,7 +213,7 @@ def weight_maps(
             sr = model(lr)
         loss_map = pixel_loss_map(sr, hr, loss.kind, loss.eps)
         ctx = StepContext(run.step, lr, hr, sr, loss_map, model, optimizer,
-                          meta_batch if meta is not None else None,
+                          meta_batch,
                           loss.kind, loss.eps)  # fmt: skip
         reward = None
         if isinstance(strategy, MetaWeighting):

@@ -61,6 +61,7 @@ from srmeta.training.schedule import build_optimizer, build_scheduler
 from srmeta.training.validate import validate, validation_sets
 from srmeta.training.warm_start import LAST_MODEL, load_warm_start
 from srmeta.weighting import StepContext, Uniform, build_strategy
+from srmeta.weighting.base import Logs
 from srmeta.weighting.reward import difference_rewards, forward_with_rewards
 
 BEST_MODEL = "model_best.safetensors"
@@ -255,7 +256,7 @@ class Trainer:
             corrupt = torch.cat([corrupt, none])
         return lr, hr, corrupt
 
-    def train_step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def train_step(self, step: int, batch: dict[str, torch.Tensor]) -> Logs:
         """One SR update on ``batch``; returns what the strategy wants logged."""
         lr, hr, corrupt = self.step_inputs(step, batch)
         loss_cfg = self.cfg.train.loss

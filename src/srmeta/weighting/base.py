@@ -15,6 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
+Logs = dict[str, torch.Tensor | float]
+"""Scalars to log by name: floats, or 0-d tensors that the trainer reads only on logging
+steps, so a step forces no device sync for them."""
+
 
 @dataclass
 class StepContext:
@@ -63,7 +67,7 @@ class WeightingStrategy:
         """
         return None
 
-    def update(self, ctx: StepContext) -> dict[str, float]:
+    def update(self, ctx: StepContext) -> Logs:
         """Learn from this step before the SR update; returns scalars to log."""
         return {}
 

@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from srmeta.weighting.base import StepContext, WeightingStrategy, normalise, scope_dims
+from srmeta.weighting.base import Logs, StepContext, WeightingStrategy, normalise, scope_dims
 from srmeta.weighting.reward import RewardEngine, standardise
 
 P_FLOOR = 1e-4
@@ -123,6 +123,9 @@ class RunningRMS(nn.Module):
     """``x / rms_c`` per channel, ``rms_c`` an EMA of the batch RMS, updated only in forwards
     that build a graph (the Weight-Net's own update), so computing weights changes nothing."""
 
+    rms: torch.Tensor  # buffers
+    updates: torch.Tensor
+
     def __init__(self, channels: int, momentum: float = 0.01) -> None:
         super().__init__()
         self.momentum = momentum
@@ -187,14 +190,14 @@ class L2RW(MetaWeighting):
         super().__init__(**options)
         self.level, self.scope = level, level_scope(level, normalise)
 
-    def update(self, ctx: StepContext) -> dict[str, float]:
+    def update(self, ctx: StepContext) -> Logs:
         self.last_reward = self.engine.rewards(ctx)
         return {"reward_mean": float(self.last_reward.mean()),
                 "reward_positive": float((self.last_reward > 0).float().mean())}  # fmt: skip
 
     def weights(self, ctx: StepContext) -> torch.Tensor:
-        if self.last_reward is None:
-            self.update(ctx)
+        if self.last_reward is None:  # what update does, without the logs
+            self.last_reward = self.engine.rewards(ctx)
         reward = self.last_reward if self.level == "pixel" else image_means(self.last_reward)
         return normalise(reward.clamp_min(0), self.scope).detach()
 
@@ -256,7 +259,7 @@ class LearnedWeighting(MetaWeighting):
     def needs_reward(self, step: int) -> bool:
         return self.engine.due(step)
 
-    def update(self, ctx: StepContext) -> dict[str, float]:
+    def update(self, ctx: StepContext) -> Logs:
         if ctx.reward is None and not self.needs_reward(ctx.step):
             return dict(self._last_logs)
         reward = self.engine.rewards(ctx)

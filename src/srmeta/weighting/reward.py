@@ -28,7 +28,8 @@ jvp (correlation 0.999999, measured on a trained EDSR; docs/experiments.md). The
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -143,7 +144,7 @@ def rewards(
     with torch.autocast(lr.device.type, enabled=False):
         dtype = _param_dtype(model)
         fn = loss_map_fn(model, lr.to(dtype), hr.to(dtype), kind, eps)
-        loss_map, reward = jvp(fn, (params,), (tangent,))
+        loss_map, reward = _jvp(fn, (params,), (tangent,))
     return loss_map.detach(), reward.detach()
 
 
@@ -177,8 +178,15 @@ def forward_with_rewards(
     return sr_primal, loss_primal, reward
 
 
+def _jvp(fn: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Any, Any]:
+    """``torch.func.jvp`` without ``has_aux``: ``(output, tangent)``. Its annotation also
+    allows the 3-tuple that only ``has_aux=True`` returns."""
+    return cast(tuple[Any, Any], jvp(fn, primals, tangents))
+
+
 def _norm(tensors: Params) -> torch.Tensor:
-    return torch.sqrt(sum((t.double() ** 2).sum() for t in tensors.values()))
+    squares = [(t.double() ** 2).sum() for t in tensors.values()]
+    return torch.sqrt(sum(squares[1:], squares[0]))  # summed in order, as sum() would
 
 
 def difference_rewards(
@@ -201,7 +209,7 @@ def difference_rewards(
         shifted = {k: p + step * direction[k].to(p.dtype) for k, p in params.items()}
         moved = functional_call(model, {**_buffers(model), **shifted}, (lr.to(sr.dtype),))
         tangent = (moved - sr.detach()) / step
-    _, reward = jvp(lambda out: pixel_loss_map(out, hr.to(sr.dtype), kind, eps),
+    _, reward = _jvp(lambda out: pixel_loss_map(out, hr.to(sr.dtype), kind, eps),
                     (sr.detach(),), (tangent,))  # fmt: skip
     return reward.detach()
 
@@ -252,15 +260,14 @@ class RewardEngine:
 
     def direction(self, ctx: Any) -> Params:
         """``P g_M`` for this step (refreshing ``g_M`` when due)."""
-        if self.due(ctx.step):
+        grad = self.meta_grad
+        if grad is None or self.due(ctx.step):
             kind = ctx.loss_kind if self.meta_loss == "train" else self.meta_loss
             fresh = meta_gradient(ctx.model, ctx.meta_batch(), kind, ctx.loss_eps)
-            if self.ema is not None and self.meta_grad is not None:
-                fresh = {
-                    k: self.ema * self.meta_grad[k] + (1 - self.ema) * g for k, g in fresh.items()
-                }
-            self.meta_grad = fresh
-        direction = precondition(self.meta_grad, ctx.optimizer, ctx.model, self.kind)
+            if self.ema is not None and grad is not None:
+                fresh = {k: self.ema * grad[k] + (1 - self.ema) * g for k, g in fresh.items()}
+            grad = self.meta_grad = fresh
+        direction = precondition(grad, ctx.optimizer, ctx.model, self.kind)
         if self.cosine:
             norm = _norm(direction)
             direction = {k: d / (norm.to(d.dtype) + 1e-30) for k, d in direction.items()}

@@ -29,7 +29,7 @@ from torch import nn
 from srmeta import checkpoints as ckpt
 from srmeta.atomic import atomic_open
 from srmeta.errors import SrmetaError
-from srmeta.weighting.base import StepContext, WeightingStrategy, normalise_per_image
+from srmeta.weighting.base import Logs, StepContext, WeightingStrategy, normalise_per_image
 
 FILE_KIND = "srmeta.udl-uncertainty"
 
@@ -50,8 +50,8 @@ class UncertaintyNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(features, 1, 3, padding=1),
         )
-        nn.init.zeros_(self.body[-1].weight)
-        nn.init.zeros_(self.body[-1].bias)
+        for param in self.body[-1].parameters():  # weight and bias start at zero
+            nn.init.zeros_(param)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.body(image)
@@ -138,14 +138,15 @@ class UDL(WeightingStrategy):
             raise SrmetaError("udl: stage 2 needs uncertainty_from (the stage-1 result)")
         self.stage = stage
         self.lr = float(lr)
-        if stage == 2:
+        state = None
+        if uncertainty_from:  # stage 2 (checked above)
             state = _read_net_state(Path(uncertainty_from))
-            in_channels, features = _net_shape(state, str(uncertainty_from))
+            in_channels, features = _net_shape(state, uncertainty_from)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.net = UncertaintyNet(in_channels, features)
         self.optimizer: torch.optim.Optimizer | None = None
-        if stage == 1:
+        if state is None:  # stage 1
             self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
         else:
             self._load_net(state, str(uncertainty_from))
@@ -162,7 +163,7 @@ class UDL(WeightingStrategy):
         with torch.no_grad():
             return self.net(sr.detach().float())
 
-    def update(self, ctx: StepContext) -> dict[str, Any]:
+    def update(self, ctx: StepContext) -> Logs:
         """Stage 1: one Adam step of the uncertainty net on ``L_EU``; stage 2: nothing.
 
         The residual is the trainer's own detached loss map (``|e|`` channel-averaged for

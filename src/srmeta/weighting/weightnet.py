@@ -80,8 +80,8 @@ class WeightNetFCN(nn.Module):
             layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
             channels = width
         head = nn.Conv2d(channels, out_channels, 3, padding=1)
-        nn.init.zeros_(head.weight)
-        nn.init.zeros_(head.bias)
+        for param in head.parameters():  # weight and bias start at zero
+            nn.init.zeros_(param)
         self.body = nn.Sequential(*layers, head)
         self.image_head: nn.Linear | None = None
         if image_head:
