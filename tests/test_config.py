@@ -133,7 +133,7 @@ def test_yaml_float_spelling_and_dataset_shorthand(tmp_path: Path) -> None:
     cfg = load_config(
         _write(
             tmp_path,
-            "name: a\nscale: 2\nmodel: {arch: x}\n"
+            "name: a\nscale: 2\nmodel: {arch: espcn}\n"
             "train: {optimizer: {lr: 1e-3}}\ndata: {train: {datasets: T91}}\n",
         )
     )
@@ -195,7 +195,7 @@ def test_degradations_are_validated_and_built(tmp_path: Path) -> None:
 
 def test_corrupt_section_reads_the_four_kinds(tmp_path: Path) -> None:
     assert load_config(_write(tmp_path, MINIMAL)).data.train.corrupt is None
-    text = "name: a\nscale: 4\nmodel: {arch: x}\ndata: {train: {corrupt: %s}}\n"
+    text = "name: a\nscale: 4\nmodel: {arch: espcn}\ndata: {train: {corrupt: %s}}\n"
     cases = [
         ("{fraction: 0.5, blur: 1.5, seed: 0}", {"blur": 1.5, "shift": None, "seed": 0}),
         ("{fraction: 0.5, shift: [2, 4]}", {"shift": (2, 4), "blur": None}),
@@ -294,7 +294,7 @@ def test_overrides_set_nested_values_lists_and_mappings(tmp_path: Path) -> None:
             "train.bf16=true",
             "seed=7",
             "train.grad_clip=0.5",
-            "model.options.n_feats=32",
+            "model.options.features=[32, 16]",
             "data.meta.dataset=Set5",
             "data.meta.count=2",
             "train.scheduler={name: step, milestones: [10, 20]}",
@@ -305,7 +305,7 @@ def test_overrides_set_nested_values_lists_and_mappings(tmp_path: Path) -> None:
     assert cfg.train.optimizer.lr == 1e-3
     assert cfg.data.train.datasets == ["T91", "Set5"]
     assert cfg.train.bf16 is True and cfg.seed == 8 and cfg.train.grad_clip == 0.5
-    assert cfg.model.options == {"n_feats": 32}
+    assert cfg.model.options == {"features": [32, 16]}
     assert (cfg.data.meta.dataset, cfg.data.meta.count) == ("Set5", 2)
     assert cfg.train.scheduler.milestones == [10, 20]
     assert cfg.data.val.max_images is None

@@ -163,5 +163,5 @@ def test_fd_strategies_train_and_agree_between_fused_and_separate_paths():
     assert torch.allclose(separate, fused, atol=1e-6)
     strategy.update(ctx)
     assert torch.isfinite(strategy.weights(ctx)).all()
-    with pytest.raises(Exception, match="reward must be jvp or fd"):
+    with pytest.raises(Exception, match="reward: Input should be 'jvp' or 'fd'"):
         build_strategy("l2rw", {"reward": "exact"})

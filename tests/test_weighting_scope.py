@@ -109,9 +109,9 @@ def test_image_level_mwnet_maps_each_image_mean_loss_to_one_weight():
 def test_image_level_with_per_image_normalisation_is_refused():
     with pytest.raises(SrmetaError, match="level image needs normalise batch"):
         build_strategy("mwnet", {"level": "image", "normalise": "image"})
-    with pytest.raises(SrmetaError, match="pixel or image"):
+    with pytest.raises(SrmetaError, match="level: Input should be 'pixel' or 'image'"):
         build_strategy("l2rw", {"level": "patch"})
-    with pytest.raises(SrmetaError, match="image or batch"):
+    with pytest.raises(SrmetaError, match="normalise: Input should be 'image' or 'batch'"):
         build_strategy("weightnet", {"normalise": "dataset"}, scale=2)
 
 

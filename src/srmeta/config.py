@@ -27,9 +27,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    FiniteFloat,
     StrictBool,
     StrictInt,
     ValidationError,
@@ -40,28 +38,12 @@ from srmeta import yamlio
 from srmeta.degrade import Degradation
 from srmeta.devices import torch_device
 from srmeta.errors import SrmetaError
+from srmeta.options import MODEL_OPTIONS, WEIGHTING_OPTIONS
+from srmeta.schema import Float, NameList, Section
 
 
 class ConfigError(SrmetaError):
     """An experiment config cannot be read or is invalid; the message is one line."""
-
-
-def _not_bool(value: Any) -> Any:
-    # pydantic would read True as 1.0; in a config that is always a mistake.
-    if isinstance(value, bool):
-        raise ValueError("Input should be a number, not a boolean")
-    return value
-
-
-Float = Annotated[FiniteFloat, BeforeValidator(_not_bool)]
-
-
-def _as_list(value: Any) -> Any:
-    """``datasets: T91`` means ``[T91]``; saves brackets on the command line."""
-    return [value] if isinstance(value, str) else value
-
-
-NameList = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
 
 
 def build_degradation(spec: str | dict[str, Any]) -> Degradation:
@@ -85,15 +67,27 @@ def _check_degradation(value: Any) -> Any:
 DegradationSpec = Annotated[Any, AfterValidator(_check_degradation)]
 
 
-class _Section(BaseModel):
-    """Strict-keyed base of every config section."""
+def _check_options(kind: str, name: str, options: dict[str, Any], table: dict) -> None:
+    """Validate ``options`` against the option model ``table[name]``; the error names the
+    option's dotted path (``options.betaa: unknown key``). Kept as given, not normalised,
+    so a config's hash does not change with the option model's defaults."""
+    model = table.get(name.lower())
+    if model is None:
+        raise ValueError(f"unknown {kind} {name!r}; choose one of {', '.join(sorted(table))}")
+    try:
+        model.model_validate(options)
+    except ValidationError as err:
+        raise ValueError(_one_line(err, prefix="options.", lead="")) from None
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
 
-
-class ModelConfig(_Section):
+class ModelConfig(Section):
     arch: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _typed_options(self) -> ModelConfig:
+        _check_options("architecture", self.arch, self.options, MODEL_OPTIONS)
+        return self
 
 
 def _int_pair(value: Any) -> Any:
@@ -109,7 +103,7 @@ ShiftRange = Annotated[
 ]
 
 
-class CorruptConfig(_Section):
+class CorruptConfig(Section):
     """Deliberately corrupted HR *targets* for a seeded fraction of the training pool.
 
     Label noise of a known kind and amount is how a weighting strategy is tested: a good one
@@ -136,7 +130,7 @@ class CorruptConfig(_Section):
         return self
 
 
-class TrainDataConfig(_Section):
+class TrainDataConfig(Section):
     datasets: NameList = Field(default_factory=lambda: ["T91"])
     patch_size: StrictInt = Field(default=96, ge=1)
     batch_size: StrictInt = Field(default=16, ge=1)
@@ -146,7 +140,7 @@ class TrainDataConfig(_Section):
     corrupt: CorruptConfig | None = None
 
 
-class MetaConfig(_Section):
+class MetaConfig(Section):
     """The few-shot meta-dataset: exactly one of ``images``, ``folder`` or ``dataset``."""
 
     images: Annotated[list[str], Field(min_length=1)] | None = None
@@ -176,20 +170,20 @@ class MetaConfig(_Section):
         return self
 
 
-class ValDataConfig(_Section):
+class ValDataConfig(Section):
     datasets: NameList = Field(default_factory=lambda: ["Set5"])
     every: StrictInt = Field(default=1000, ge=0)
     max_images: StrictInt | None = Field(default=None, ge=1)
     crop: StrictInt | None = Field(default=None, ge=1)
 
 
-class DataConfig(_Section):
+class DataConfig(Section):
     train: TrainDataConfig = Field(default_factory=TrainDataConfig)
     meta: MetaConfig | None = None
     val: ValDataConfig = Field(default_factory=ValDataConfig)
 
 
-class OptimizerConfig(_Section):
+class OptimizerConfig(Section):
     name: Literal["adam", "adamw"] = "adam"
     lr: Float = Field(default=2e-4, gt=0)
     betas: tuple[Annotated[Float, Field(ge=0, lt=1)], Annotated[Float, Field(ge=0, lt=1)]] = (
@@ -200,7 +194,7 @@ class OptimizerConfig(_Section):
     eps: Float = Field(default=1e-8, gt=0)
 
 
-class SchedulerConfig(_Section):
+class SchedulerConfig(Section):
     name: Literal["constant", "cosine", "step"] = "cosine"
     warmup_steps: StrictInt = Field(default=0, ge=0)
     min_lr: Float = Field(default=1e-7, ge=0)
@@ -214,20 +208,25 @@ class SchedulerConfig(_Section):
         return self
 
 
-class LossConfig(_Section):
+class LossConfig(Section):
     kind: Literal["l1", "charbonnier", "l2"] = "l1"
     eps: Float = Field(default=1e-3, gt=0)
 
 
-class WeightingConfig(_Section):
+class WeightingConfig(Section):
     name: str = Field(default="uniform", min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
     # Steps before this one train with uniform weights and no strategy work at all: a meta
     # weighting then starts from a network that already reconstructs, not from noise.
     start_step: StrictInt = Field(default=0, ge=0)
 
+    @model_validator(mode="after")
+    def _typed_options(self) -> WeightingConfig:
+        _check_options("weighting", self.name, self.options, WEIGHTING_OPTIONS)
+        return self
 
-class TrainConfig(_Section):
+
+class TrainConfig(Section):
     steps: StrictInt = Field(default=1000, ge=1)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
@@ -249,7 +248,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 _DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
-class ExperimentConfig(_Section):
+class ExperimentConfig(Section):
     """A whole run; see the module docstring and ``configs/*.yaml`` for examples."""
 
     name: str
@@ -324,20 +323,21 @@ def _got(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _one_line(err: ValidationError) -> str:
+def _one_line(err: ValidationError, prefix: str = "", lead: str = "config: ") -> str:
     """``config: a.b: problem; c: problem`` from pydantic's error list."""
     parts = []
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"])
+        where = prefix + ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         else:
             msg = e["msg"].removeprefix("Value error, ")
             if e["type"] not in ("missing", "value_error", "assertion_error"):
                 msg += f" (got {_got(e['input'])})"
-        parts.append(f"{where}: {msg}" if where else msg)
+        nested = msg.startswith("options.")  # from _check_options: continue the dotted path
+        parts.append(f"{where}.{msg}" if where and nested else f"{where}: {msg}" if where else msg)
     text = "; ".join(dict.fromkeys(parts))
-    return "config: " + " ".join(text.split())
+    return lead + " ".join(text.split())
 
 
 def validate_config(data: Any) -> ExperimentConfig:

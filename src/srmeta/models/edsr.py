@@ -10,6 +10,8 @@ subtracted before and added after, as in EDSR's MeanShift. Defaults are EDSR-bas
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -24,8 +26,9 @@ from srmeta.models.common import (
     positive_int,
     upsampler_scale,
 )
+from srmeta.options import EDSROptions
 
-DEFAULT_OPTIONS: dict[str, object] = {"n_resblocks": 16, "n_feats": 64, "res_scale": 1.0}
+DEFAULT_OPTIONS: dict[str, object] = EDSROptions().model_dump()
 
 
 class ResBlock(nn.Module):
@@ -56,8 +59,8 @@ class EDSR(MeanShiftedResidualSR):
         super().__init__(scale, n_feats, blocks)
 
 
-def build(scale: int, **options: object) -> EDSR:
-    return EDSR(scale, **options)  # type: ignore[arg-type]
+def build(scale: int, **options: Any) -> EDSR:  # checked by the constructor
+    return EDSR(scale, **options)
 
 
 def detect(state: StateDict) -> Detected | None:

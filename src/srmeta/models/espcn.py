@@ -11,6 +11,7 @@ which must first learn to reproduce colours and low frequencies through tanh lay
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +28,9 @@ from srmeta.models.common import (
     positive_int,
     scale_from_shuffle,
 )
+from srmeta.options import ESPCNOptions
 
-DEFAULT_OPTIONS: dict[str, object] = {"features": (64, 32), "residual": True}
+DEFAULT_OPTIONS: dict[str, object] = ESPCNOptions().model_dump()
 
 
 class ESPCN(nn.Module):
@@ -68,8 +70,8 @@ class ESPCN(nn.Module):
         return y
 
 
-def build(scale: int, **options: object) -> ESPCN:
-    return ESPCN(scale, **options)  # type: ignore[arg-type]
+def build(scale: int, **options: Any) -> ESPCN:  # checked by the constructor
+    return ESPCN(scale, **options)
 
 
 def detect(state: StateDict) -> Detected | None:

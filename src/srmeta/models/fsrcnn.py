@@ -11,12 +11,15 @@ depend on the scale, so the scale of a bare FSRCNN state dict cannot be detected
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from srmeta.models.common import Detected, StateDict, conv, indices, positive_int
+from srmeta.options import FSRCNNOptions
 
-DEFAULT_OPTIONS: dict[str, object] = {"d": 56, "s": 12, "m": 4}
+DEFAULT_OPTIONS: dict[str, object] = FSRCNNOptions().model_dump()
 
 
 def _conv_prelu(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
@@ -42,8 +45,8 @@ class FSRCNN(nn.Module):
         return self.deconv(y)
 
 
-def build(scale: int, **options: object) -> FSRCNN:
-    return FSRCNN(scale, **options)  # type: ignore[arg-type]
+def build(scale: int, **options: Any) -> FSRCNN:  # checked by the constructor
+    return FSRCNN(scale, **options)
 
 
 def detect(state: StateDict) -> Detected | None:

@@ -15,6 +15,8 @@ LeakyReLU (``c``) over all blocks' outputs, ``LR_conv`` plus a long skip, and a 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -29,8 +31,9 @@ from srmeta.models.common import (
     scale_from_shuffle,
     squeeze_excite,
 )
+from srmeta.options import IMDNOptions
 
-DEFAULT_OPTIONS: dict[str, object] = {"n_feats": 64, "n_modules": 6}
+DEFAULT_OPTIONS: dict[str, object] = IMDNOptions().model_dump()
 NEGATIVE_SLOPE = 0.05
 DISTILLATION_RATE = 0.25
 # Added under the square root of the variance: the official code has none, so a channel
@@ -111,8 +114,8 @@ class IMDN(nn.Module):
         return self.upsampler(y)
 
 
-def build(scale: int, **options: object) -> IMDN:
-    return IMDN(scale, **options)  # type: ignore[arg-type]
+def build(scale: int, **options: Any) -> IMDN:  # checked by the constructor
+    return IMDN(scale, **options)
 
 
 def detect(state: StateDict) -> Detected | None:

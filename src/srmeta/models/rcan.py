@@ -10,6 +10,8 @@ reduction 16; the key layout follows the official code.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -24,13 +26,9 @@ from srmeta.models.common import (
     squeeze_excite,
     upsampler_scale,
 )
+from srmeta.options import RCANOptions
 
-DEFAULT_OPTIONS: dict[str, object] = {
-    "n_resgroups": 10,
-    "n_resblocks": 20,
-    "n_feats": 64,
-    "reduction": 16,
-}
+DEFAULT_OPTIONS: dict[str, object] = RCANOptions().model_dump()
 
 
 class ChannelAttention(nn.Module):
@@ -94,8 +92,8 @@ class RCAN(MeanShiftedResidualSR):
         super().__init__(scale, n_feats, groups)
 
 
-def build(scale: int, **options: object) -> RCAN:
-    return RCAN(scale, **options)  # type: ignore[arg-type]
+def build(scale: int, **options: Any) -> RCAN:  # checked by the constructor
+    return RCAN(scale, **options)
 
 
 def detect(state: StateDict) -> Detected | None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -47,19 +47,12 @@ from srmeta.models.common import (
     positive_int,
 )
 from srmeta.models.polyphase import BicubicUpsample
+from srmeta.options import RepSROptions
 
 SPREAD = 255 / 219  # d(RGB)/dY of MATLAB's ycbcr2rgb, the same on every channel
 BRANCHES = ("expand", "conv1x1", "identity", "sobel", "laplacian")
 COLOURS = ("y", "rgb")
-DEFAULT_OPTIONS: dict[str, object] = {
-    "features": 16,
-    "blocks": 11,
-    "colour": "y",
-    "branches": ("expand", "identity"),
-    "expand": 256,
-    "kernel": 5,
-    "deploy": False,
-}
+DEFAULT_OPTIONS: dict[str, object] = RepSROptions().model_dump()
 
 _SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 _LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
@@ -232,7 +225,7 @@ class RepSR(nn.Module):
             features, blocks, colour, branches, expand, kernel, deploy
         )
         self.scale, self.colour, self.deploy = scale, colour, deploy
-        self.options = {"features": features, "blocks": blocks, "colour": colour,
+        self.options: dict[str, Any] = {"features": features, "blocks": blocks, "colour": colour,
                         "branches": branches, "expand": expand, "kernel": kernel}  # fmt: skip
         c = 1 if colour == "y" else 3
         shapes = [(c, features, kernel), *[(features, features, 3)] * blocks,
@@ -276,15 +269,15 @@ class RepSR(nn.Module):
         if self.deploy:
             return self
         param = next(self.parameters())
-        deployed = RepSR(self.scale, **self.options, deploy=True)  # type: ignore[arg-type]
+        deployed = RepSR(self.scale, **self.options, deploy=True)
         deployed.to(device=param.device, dtype=param.dtype)
-        deployed.layers = nn.ModuleList([layer.collapsed() for layer in self.layers])  # type: ignore[operator]
+        deployed.layers = nn.ModuleList([cast(RepConv, layer).collapsed() for layer in self.layers])
         deployed.acts.load_state_dict(self.acts.state_dict())
         return deployed.train(self.training)
 
 
-def build(scale: int, **options: object) -> RepSR:
-    return RepSR(scale, **options)  # type: ignore[arg-type]
+def build(scale: int, **options: Any) -> RepSR:  # checked by the constructor
+    return RepSR(scale, **options)
 
 
 def detect(state: StateDict) -> Detected | None:

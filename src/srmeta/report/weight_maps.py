@@ -10,7 +10,6 @@ then say in numbers whether the weights follow image structure or merely the err
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -34,7 +33,6 @@ from srmeta.models.loading import load_model
 from srmeta.training.schedule import build_optimizer
 from srmeta.weighting import StepContext, WeightingStrategy, build_strategy
 from srmeta.weighting.classic import sobel_xy
-from srmeta.weighting.meta import MetaWeighting
 
 ImageSpec = str | os.PathLike
 
@@ -203,7 +201,6 @@ def weight_maps(
     meta = MetaSet.from_config(cfg) if strategy.needs_meta else None
     meta_batch = None if meta is None else _meta_draw(meta, run.step, device)
     degradation, loss = cfg.train_degradation(), cfg.train.loss
-    engine_state = strategy.engine.state_dict() if isinstance(strategy, MetaWeighting) else {}
     out: list[WeightMaps] = []
     for path in paths:
         hr_u8 = prepare_hr(path, scale, crop)
@@ -212,17 +209,10 @@ def weight_maps(
         with torch.no_grad():  # weights are detached by contract; rewards redo the forward
             sr = model(lr)
         loss_map = pixel_loss_map(sr, hr, loss.kind, loss.eps)
-        ctx = StepContext(run.step, lr, hr, sr, loss_map, model, optimizer,
-                          meta_batch,
+        ctx = StepContext(run.step, lr, hr, sr, loss_map, model, optimizer, meta_batch,
                           loss.kind, loss.eps)  # fmt: skip
-        reward = None
-        if isinstance(strategy, MetaWeighting):
-            # Every image starts from the checkpoint's meta gradient: a due refresh with EMA
-            # would otherwise fold the same fresh gradient in once per image.
-            strategy.engine.load_state_dict(copy.deepcopy(engine_state))
-            reward = strategy.engine.rewards(ctx)
-            strategy.last_reward = reward  # L2RW weighs with this reward, not a second one
-        weights = strategy.weights(ctx)
+        seen = strategy.inspect(ctx)  # each image from the checkpoint's meta gradient
+        weights, reward = seen.weights, seen.reward
         error = (sr.float() - hr).abs().mean(1)
         out.append(WeightMaps(path.stem, hr[0].cpu(), weights[0].float().cpu(),
                               None if reward is None else reward[0].float().cpu(),

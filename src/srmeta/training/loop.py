@@ -60,7 +60,7 @@ from srmeta.training.runlog import RunLog, truncate_after
 from srmeta.training.schedule import build_optimizer, build_scheduler
 from srmeta.training.validate import validate, validation_sets
 from srmeta.training.warm_start import LAST_MODEL, load_warm_start
-from srmeta.weighting import StepContext, Uniform, build_strategy
+from srmeta.weighting import StepContext, StepInputs, Uniform, build_strategy, weigh
 from srmeta.weighting.base import Logs
 from srmeta.weighting.reward import difference_rewards, forward_with_rewards
 
@@ -260,35 +260,33 @@ class Trainer:
         """One SR update on ``batch``; returns what the strategy wants logged."""
         lr, hr, corrupt = self.step_inputs(step, batch)
         loss_cfg = self.cfg.train.loss
-        ctx = StepContext(step, lr, hr, None, None, self.model, self.optimizer,  # type: ignore[arg-type]
-                          self._meta_batch(step), loss_cfg.kind, loss_cfg.eps)  # fmt: skip
-        ctx.corrupt = corrupt
+        inputs = StepInputs(step, lr, hr, self.model, self.optimizer, self._meta_batch(step),
+                            loss_cfg.kind, loss_cfg.eps, corrupt)  # fmt: skip
         # Before start_step the base weighting stands in: uniform, no rewards, no learning.
         started = step >= self.cfg.train.weighting.start_step
         strategy = self.strategy if started else self._uniform
         # One forward for both the SR step and the rewards, where the forward can be dual.
-        direction = strategy.reward_direction(ctx) if self._fused_rewards else None
+        direction = strategy.reward_direction(inputs) if self._fused_rewards else None
+        reward = None
         if direction is not None and strategy.reward_method == "jvp":
-            ctx.sr, ctx.loss_map, ctx.reward = forward_with_rewards(
+            sr, loss_map, reward = forward_with_rewards(
                 self.model, lr, hr, direction, loss_cfg.kind, loss_cfg.eps
             )
         else:
             with torch.autocast(self.device.type, dtype=torch.bfloat16,
                                 enabled=self.cfg.train.bf16):  # fmt: skip
-                ctx.sr = self.net(lr)
-            ctx.loss_map = pixel_loss_map(ctx.sr, hr, loss_cfg.kind, loss_cfg.eps)
+                sr = self.net(lr)
+            loss_map = pixel_loss_map(sr, hr, loss_cfg.kind, loss_cfg.eps)
             if direction is not None:  # fd: the difference from the output just computed
-                ctx.reward = difference_rewards(self.model, lr, hr, ctx.sr, direction,
-                                                loss_cfg.kind, loss_cfg.eps)  # fmt: skip
-        loss_map = ctx.loss_map
-        logs = strategy.update(ctx)
-        weights = strategy.weights(ctx)
+                reward = difference_rewards(self.model, lr, hr, sr, direction,
+                                            loss_cfg.kind, loss_cfg.eps)  # fmt: skip
+        result = weigh(strategy, StepContext.after_forward(inputs, sr, loss_map, reward))
+        logs, weights = result.logs, result.weights
         loss = (weights * loss_map).mean()
         self._corrupt_window += corrupt_weight_sums(weights.expand_as(loss_map), corrupt)
-        extra = strategy.extra_loss(ctx)
-        if extra is not None:
-            logs["extra_loss"] = extra.detach()
-            loss = loss + extra
+        if result.extra_loss is not None:
+            logs["extra_loss"] = result.extra_loss.detach()
+            loss = loss + result.extra_loss
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.train.grad_clip:

@@ -1,39 +1,64 @@
-"""The weighting-strategy interface the trainer talks to.
+"""The weighting-strategy protocol the trainer talks to.
 
-A strategy turns a batch's per-pixel loss map into weights (mean 1 per image, detached), and
-may learn something of its own each step (a Weight-Net, a Meta-Weight-Net, uncertainty
-maps). The trainer calls ``update`` and then ``weights`` before every SR step, so uniform,
-loss-proportional and meta-learned weightings are interchangeable by configuration.
+A strategy turns a batch's per-pixel loss map into weights (mean 1 per image, or over the
+batch; detached), and may learn something of its own each step (a Weight-Net, a
+Meta-Weight-Net, uncertainty maps). One training step, in this order (:func:`weigh` runs
+steps 3-5, so the order lives here and nowhere else):
+
+1. the trainer builds the :class:`StepInputs` (what is known before the SR forward);
+2. ``reward_direction(inputs)``: a meta strategy's tangent ``P g_M``, which the trainer may
+   carry through its own forward to get every pixel's reward at no extra forward;
+3. with the forward done, the complete :class:`StepContext`: ``update(ctx)`` learns and
+   returns scalars to log;
+4. ``weights(ctx)``: the detached weights of this step's loss;
+5. ``extra_loss(ctx)``: an optional differentiable term added to the weighted loss.
+
+``inspect(ctx)`` gives the weights (and the rewards they come from) without learning, for
+reports. Uniform, loss-proportional and meta-learned weightings are thus interchangeable
+by configuration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
 Logs = dict[str, torch.Tensor | float]
-"""Scalars to log by name: floats, or 0-d tensors that the trainer reads only on logging
-steps, so a step forces no device sync for them."""
+
+
+@dataclass
+class StepInputs:
+    """What a step knows before the SR forward.
+
+    ``model`` is the bare network (not the DDP wrapper); ``meta_batch`` draws the few-shot
+    meta batch for this step (None when the run declares no meta-dataset);
+    ``loss_kind``/``loss_eps`` define the pixel loss, which meta strategies differentiate.
+    ``corrupt`` (bool, ``B``) marks the samples whose HR target the data side corrupted on
+    purpose (all False for mixed-in meta samples and for data that marks nothing). It is
+    there for bookkeeping: a strategy that read it would cheat.
+    """
+
+    step: int
+    lr: torch.Tensor
+    hr: torch.Tensor
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    meta_batch: Callable[[], dict[str, torch.Tensor]] | None = None
+    loss_kind: str = "l1"
+    loss_eps: float = 1e-3
+    corrupt: torch.Tensor | None = None
 
 
 @dataclass
 class StepContext:
-    """What a strategy may look at in one training step.
-
-    ``sr`` and ``loss_map`` still carry the graph to the SR network's parameters; ``model``
-    is the bare network (not the DDP wrapper); ``meta_batch`` draws the few-shot meta batch
-    for this step (None when the run declares no meta-dataset); ``loss_kind``/``loss_eps``
-    define the pixel loss, which meta strategies differentiate. ``reward`` is the reward map
-    when the trainer's forward already computed it (see :meth:`WeightingStrategy.reward_direction`).
-    The trainer fills ``sr`` and ``loss_map`` after asking for the reward direction.
-    ``corrupt`` (bool, ``B``) marks the samples whose HR target the data side corrupted on
-    purpose; the trainer always fills it (all False for mixed-in meta samples and for data
-    that marks nothing). It is there for bookkeeping: a strategy that read it would cheat.
-    """
+    """Everything a strategy may look at in one step, complete: the :class:`StepInputs`
+    fields plus the forward's results. ``sr`` and ``loss_map`` still carry the graph to the
+    SR network's parameters; ``reward`` is the reward map when the trainer's forward already
+    computed it (see :meth:`WeightingStrategy.reward_direction`)."""
 
     step: int
     lr: torch.Tensor
@@ -48,6 +73,32 @@ class StepContext:
     reward: torch.Tensor | None = None
     corrupt: torch.Tensor | None = None
 
+    @classmethod
+    def after_forward(
+        cls, inputs: StepInputs, sr: torch.Tensor, loss_map: torch.Tensor,
+        reward: torch.Tensor | None = None,
+    ) -> StepContext:  # fmt: skip
+        return cls(inputs.step, inputs.lr, inputs.hr, sr, loss_map, inputs.model,
+                   inputs.optimizer, inputs.meta_batch, inputs.loss_kind, inputs.loss_eps,
+                   reward, inputs.corrupt)  # fmt: skip
+
+
+@dataclass
+class Weighted:
+    """What a strategy gives one step: its weights, an optional extra loss term, its logs."""
+
+    weights: torch.Tensor
+    extra_loss: torch.Tensor | None
+    logs: Logs = field(default_factory=dict)
+
+
+@dataclass
+class Inspection:
+    """The weights a strategy would give a batch, and for meta strategies the rewards."""
+
+    weights: torch.Tensor
+    reward: torch.Tensor | None = None
+
 
 class WeightingStrategy:
     """Base class: uniform weights, nothing to learn, nothing to save."""
@@ -57,10 +108,10 @@ class WeightingStrategy:
     reward_method = "jvp"  # how the trainer's forward computes rewards: jvp (exact) or fd
     uses_scale = False  # True: the constructor takes the run's ``scale``
 
-    def reward_direction(self, ctx: StepContext) -> dict[str, torch.Tensor] | None:
+    def reward_direction(self, ctx: StepInputs | StepContext) -> dict[str, torch.Tensor] | None:
         """The tangent ``P g_M`` when this step needs rewards, else None.
 
-        Called before the SR forward (``ctx.sr`` and ``ctx.loss_map`` not yet set); a trainer
+        Called with the step's inputs, before the SR forward; a trainer
         that can will carry it through its own forward and put the rewards in ``ctx.reward``,
         saving the jvp's separate forward. A trainer that cannot (DDP, bf16) does not call
         it, and the strategy computes the rewards itself in :meth:`update`.
@@ -86,8 +137,19 @@ class WeightingStrategy:
         if state:
             raise ValueError(f"{self.name} weighting has no state, got keys {sorted(state)}")
 
+    def inspect(self, ctx: StepContext) -> Inspection:
+        """The weights of ``ctx`` without learning from it (reports, figures)."""
+        return Inspection(self.weights(ctx))
+
     def to(self, device: torch.device) -> WeightingStrategy:
         return self
+
+
+def weigh(strategy: WeightingStrategy, ctx: StepContext) -> Weighted:
+    """Steps 3-5 of the protocol, in their order: learn, weigh, add the extra term."""
+    logs = strategy.update(ctx)
+    weights = strategy.weights(ctx)
+    return Weighted(weights, strategy.extra_loss(ctx), logs)
 
 
 SCOPES = ("image", "batch")

@@ -31,7 +31,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from srmeta.weighting.base import Logs, StepContext, WeightingStrategy, normalise, scope_dims
+from srmeta.weighting.base import (
+    Inspection,
+    Logs,
+    StepContext,
+    StepInputs,
+    WeightingStrategy,
+    normalise,
+    scope_dims,
+)
 from srmeta.weighting.reward import RewardEngine, standardise
 
 P_FLOOR = 1e-4
@@ -162,8 +170,18 @@ class MetaWeighting(WeightingStrategy):
         """Whether :meth:`update` at ``step`` uses a reward map."""
         return True
 
-    def reward_direction(self, ctx: StepContext) -> dict[str, torch.Tensor] | None:
+    def reward_direction(self, ctx: StepInputs | StepContext) -> dict[str, torch.Tensor] | None:
         return self.engine.direction(ctx) if self.needs_reward(ctx.step) else None
+
+    def inspect(self, ctx: StepContext) -> Inspection:
+        """Rewards from the current meta gradient, then the weights; the reward engine is
+        left as it was, so inspecting many batches treats each as the next step would."""
+        saved = copy.deepcopy(self.engine.state_dict())
+        reward = self.engine.rewards(ctx)
+        self.last_reward = reward  # L2RW weighs with this reward, not a second one
+        weights = self.weights(ctx)
+        self.engine.load_state_dict(saved)
+        return Inspection(weights, reward)
 
     def state_dict(self) -> dict[str, Any]:
         return {"engine": self.engine.state_dict()}

@@ -38,6 +38,7 @@ from torch import nn
 from torch.func import functional_call, jvp
 
 from srmeta.losses import LOSS_KINDS, pixel_loss_map
+from srmeta.weighting.base import StepContext, StepInputs
 
 Params = dict[str, torch.Tensor]
 METHODS = ("jvp", "fd")
@@ -258,11 +259,13 @@ class RewardEngine:
     def due(self, step: int) -> bool:
         return self.meta_grad is None or step % self.every == 0
 
-    def direction(self, ctx: Any) -> Params:
+    def direction(self, ctx: StepInputs | StepContext) -> Params:
         """``P g_M`` for this step (refreshing ``g_M`` when due)."""
         grad = self.meta_grad
         if grad is None or self.due(ctx.step):
             kind = ctx.loss_kind if self.meta_loss == "train" else self.meta_loss
+            if ctx.meta_batch is None:
+                raise ValueError("a meta weighting needs a meta-dataset (data.meta)")
             fresh = meta_gradient(ctx.model, ctx.meta_batch(), kind, ctx.loss_eps)
             if self.ema is not None and grad is not None:
                 fresh = {k: self.ema * grad[k] + (1 - self.ema) * g for k, g in fresh.items()}
@@ -273,7 +276,7 @@ class RewardEngine:
             direction = {k: d / (norm.to(d.dtype) + 1e-30) for k, d in direction.items()}
         return direction
 
-    def rewards(self, ctx: Any) -> torch.Tensor:
+    def rewards(self, ctx: StepContext) -> torch.Tensor:
         """The ``B x H x W`` reward map of the step's training batch: the one the trainer's
         forward already carried (``ctx.reward``), else one jvp."""
         if ctx.reward is not None:

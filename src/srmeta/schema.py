@@ -1,0 +1,35 @@
+"""The strict building blocks every typed config section and option set is made of.
+
+Unknown keys are errors, integers and booleans must be written as such, and floats also
+accept YAML 1.1's ``1e-3`` (which it reads as a string) but never a boolean.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, FiniteFloat
+
+
+class Section(BaseModel):
+    """Strict-keyed base of every config section and option model."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic would read True as 1.0; in a config that is always a mistake.
+    if isinstance(value, bool):
+        raise ValueError("Input should be a number, not a boolean")
+    return value
+
+
+Float = Annotated[FiniteFloat, BeforeValidator(_not_bool)]
+
+
+def _as_list(value: Any) -> Any:
+    """``datasets: T91`` means ``[T91]``; saves brackets on the command line."""
+    return [value] if isinstance(value, str) else value
+
+
+NameList = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]

@@ -1,0 +1,95 @@
+"""Typed options: every architecture's and strategy's options are declared once
+(:mod:`srmeta.options`), agree with what the code takes, and a typo fails at load_config."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+
+import pytest
+
+from srmeta.config import ConfigError, load_config, validate_config
+from srmeta.models.registry import descriptors, registered_names
+from srmeta.options import MODEL_OPTIONS, WEIGHTING_OPTIONS
+from srmeta.weighting import _STRATEGIES, strategy_names
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _constructor_defaults(cls: type) -> dict[str, object]:
+    """Every keyword a strategy's constructors take, with its default, base classes first."""
+    found: dict[str, object] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD:
+                found[p.name] = p.default
+    found.pop("scale", None)  # the run's scale, not an option
+    return found
+
+
+def test_every_architecture_and_strategy_has_an_option_model():
+    assert set(MODEL_OPTIONS) == set(registered_names())
+    assert set(WEIGHTING_OPTIONS) == set(strategy_names())
+
+
+@pytest.mark.parametrize("descriptor", descriptors(), ids=lambda d: d.name)
+def test_architecture_defaults_are_the_option_models(descriptor):
+    assert dict(descriptor.default_options) == MODEL_OPTIONS[descriptor.name]().model_dump()
+
+
+@pytest.mark.parametrize("name", sorted(_STRATEGIES))
+def test_strategy_constructor_defaults_are_the_option_models(name):
+    declared = WEIGHTING_OPTIONS[name]().model_dump()
+    taken = _constructor_defaults(_STRATEGIES[name])
+    assert taken == declared
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.options.n_feat=3", "model.options.n_feat: unknown key"),
+        ("model.options.n_feats=many", "model.options.n_feats: Input should be a valid integer"),
+        ("model.arch=edsrr", "unknown architecture 'edsrr'"),
+        ("train.weighting.options.gamma=2", "train.weighting.options.gamma: unknown key"),
+        ("train.weighting.name=uniformm", "unknown weighting 'uniformm'"),
+    ],
+)
+def test_a_typo_in_an_option_fails_at_load_config_with_its_path(override, message):
+    with pytest.raises(ConfigError, match=r"^config: ") as err:
+        load_config(ROOT / "configs" / "edsr_cpu_x4.yaml", [override])
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"betaa": 1}, "train.weighting.options.betaa: unknown key"),
+        ({"inputs": ["hr", "lr_upp"]}, "train.weighting.options.inputs.1: Input should be"),
+        ({"normalise": "pixel"}, "train.weighting.options.normalise: Input should be"),
+        ({"every": 0}, "train.weighting.options.every: Input should be greater than"),
+    ],
+)
+def test_weightnet_option_errors_name_the_option(options, message):
+    data = load_config(ROOT / "configs" / "weightnet_urban_x4.yaml").model_dump(mode="json")
+    data["train"]["weighting"]["options"] = options
+    with pytest.raises(ConfigError) as err:
+        validate_config(data)
+    assert message in str(err.value)
+
+
+def test_every_shipped_config_and_experiment_grid_config_is_valid():
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        load_config(path)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from meta_grid import ARMS, SETTINGS, Budget, arm_config, warm_config
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    for setting in SETTINGS.values():
+        validate_config(warm_config(setting, Budget(), 0, "runs/w"))
+        for arm in ARMS:
+            validate_config(arm_config(setting, arm, Budget(), 0, "runs/a", "runs/w"))
