@@ -6,7 +6,8 @@ import scipy.ndimage as ndi
 import torch
 import yaml
 
-from srmeta.degrade import Blur, Degradation, rng_for
+from srmeta.degrade import Degradation, rng_for
+from srmeta.degradespec import Blur
 from srmeta.errors import DegradationError
 from srmeta.kernels import anisotropic_kernel, convolve, isotropic_kernel, load_kernel
 from srmeta.resize import imresize

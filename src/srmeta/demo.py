@@ -2,7 +2,7 @@
 
 The sample (a synthetic 256x256 picture, ``scripts/make_sample_image.py``) is downscaled
 x4 with MATLAB bicubic, upscaled back by bicubic and by the model, and both are scored
-against the original with the evaluation protocol (PSNR / SSIM on Y, border = scale) and
+against the original with the ``rgb`` evaluation protocol (:data:`srmeta.protocol.RGB`) and
 by LR consistency (PSNR of the downscaled result against the LR input, no ground truth
 needed). A side-by-side figure (LR | bicubic | srmeta | original) is written as a PNG.
 """
@@ -20,8 +20,9 @@ from PIL import Image, ImageDraw
 from srmeta.errors import SrmetaError
 from srmeta.imageio import ImageData, read_image, write_image
 from srmeta.inference.upscaler import Upscaler
-from srmeta.metrics import lr_consistency, score
+from srmeta.metrics import lr_consistency
 from srmeta.models.bundled import display_name
+from srmeta.protocol import RGB
 from srmeta.resize import imresize
 
 SCALE = 4
@@ -36,7 +37,7 @@ def run_demo(model: str | None, out: Path, force: bool) -> tuple[list[dict[str, 
     """Upscale the sample both ways, write the comparison figure; returns the scores and
     what ran (model, backend, time)."""
     hr = torch.from_numpy(read_image(sample_path()).colour_uint8().transpose(2, 0, 1).copy())
-    lr = imresize(hr, 1.0 / SCALE)
+    lr = RGB.make_lr(hr, SCALE, sample_path().stem)  # MATLAB bicubic on uint8
     upscaler = Upscaler(model)
     if upscaler.scale != SCALE:
         raise SrmetaError(f"srmeta demo runs at x{SCALE}; {model} is an x{upscaler.scale} model")
@@ -50,7 +51,7 @@ def run_demo(model: str | None, out: Path, force: bool) -> tuple[list[dict[str, 
     bicubic_sr = imresize(lr, float(SCALE))
     rows: list[dict[str, float | str]] = []
     for name, sr in (("bicubic", bicubic_sr), ("srmeta", model_sr)):
-        scores = score(sr, hr, border=SCALE)
+        scores = RGB.score(sr, hr, SCALE)
         rows.append({"method": name, "psnr": scores.psnr, "ssim": scores.ssim,
                      "lr_consistency": lr_consistency(sr, lr, SCALE)})  # fmt: skip
     panels = [("LR (nearest)", lr.repeat_interleave(SCALE, 1).repeat_interleave(SCALE, 2)),

@@ -1,26 +1,15 @@
 """Benchmark evaluation under the published protocol, for any model.
 
-Two named protocols:
-
-``rgb`` (default; how every model is scored)
-    HR uint8, mod-cropped -> LR by the degradation (MATLAB bicubic on uint8 by default) ->
-    model -> SR quantised to uint8 -> crop ``scale`` px -> Y (float) -> PSNR / SSIM.
-``y-plane`` (how the published *bicubic* row was made)
-    HR -> Y rounded to uint8 -> that single plane degraded in double precision, unrounded ->
-    model (bicubic in double) -> rounded -> crop -> PSNR / SSIM. Needs a model that accepts
-    one channel.
-
-Single-channel HR images (Set14 ``bridge``) are their own Y for models that take them as
-they are (bicubic), and are replicated to RGB for RGB networks, LR and ground truth alike.
-Each reproduces its published Set14 cells (docs/evaluation.md).
+How a score is computed (LR making, colour handling, Y rounding, border crop) is the
+:class:`~srmeta.protocol.EvalProtocol` named by ``protocol`` (:mod:`srmeta.protocol`); this
+module runs it over datasets and scales, with an LR cache, and collects the scores.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,23 +17,18 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from srmeta.color import rgb_to_ycbcr
 from srmeta.data.benchmarks import HRDataset, find_dataset, load_hr, mod_crop
 from srmeta.data.lr_cache import LRCache
 from srmeta.degrade import Degradation
 from srmeta.devices import torch_device
 from srmeta.errors import SrmetaError
-from srmeta.metrics import lr_consistency, score
+from srmeta.metrics import lr_consistency
 from srmeta.models.descriptor import model_info
 from srmeta.models.files import meta_images_of
 from srmeta.models.loading import load_model
 from srmeta.models.registry import inference_form
 from srmeta.pixels import quantize
-
-PROTOCOLS: dict[str, str] = {
-    "rgb": "RGB LR uint8 -> model -> uint8 SR -> float Y (BT.601), crop = scale",
-    "y-plane": "Y plane only (rounded), degraded and upscaled in double, rounded, crop = scale",
-}
+from srmeta.protocol import EvalProtocol, get_protocol
 
 
 @dataclass(frozen=True)
@@ -76,12 +60,10 @@ class DatasetScore:
 
 @dataclass
 class EvalReport:
-    """Everything an evaluation measured, with the settings needed to reproduce it."""
+    """Everything an evaluation measured, with the protocol needed to reproduce it."""
 
     model: str
-    protocol: str
-    degradation: str
-    round_y: bool
+    protocol: EvalProtocol
     images: list[ImageScore] = field(default_factory=list)
 
     def summary(self) -> list[DatasetScore]:
@@ -104,10 +86,7 @@ class EvalReport:
     def to_dict(self) -> dict:
         return {
             "model": self.model,
-            "protocol": self.protocol,
-            "protocol_description": PROTOCOLS[self.protocol],
-            "degradation": self.degradation,
-            "y_channel": "rounded" if self.round_y else "float",
+            **self.protocol.settings(),
             "summary": [asdict(s) for s in self.summary()],
         }
 
@@ -163,7 +142,7 @@ def run_model(model: nn.Module, lr: torch.Tensor, device: str | torch.device) ->
     ``C x sH x sW``, uint8 or float in [0, 1].
     """
     info = model_info(model)
-    x = lr.expand(3, -1, -1) if _takes_rgb(model) and lr.shape[0] == 1 else lr
+    x = lr.expand(3, -1, -1) if takes_rgb(model) and lr.shape[0] == 1 else lr
     if not (x.dtype == torch.uint8 and info is not None and info.accepts_uint8):
         x = x.to(torch.float64) / 255.0 if x.dtype == torch.uint8 else x
         x = x.to(_model_dtype(model))
@@ -171,30 +150,21 @@ def run_model(model: nn.Module, lr: torch.Tensor, device: str | torch.device) ->
         return model(x.unsqueeze(0).to(device))[0].cpu()
 
 
-def _takes_rgb(model: nn.Module) -> bool:
+def takes_rgb(model: nn.Module) -> bool:
     """RGB networks get gray images replicated; a module without an info is taken to be one."""
     info = model_info(model)
     return info is None or info.in_channels == 3
 
 
 def _prepare(
-    hr: torch.Tensor, scale: int, protocol: str, crop: int | None, rgb: bool
+    hr: torch.Tensor, scale: int, protocol: EvalProtocol, crop: int | None, rgb: bool
 ) -> torch.Tensor:
-    """Ground truth as the protocol scores it for this model.
-
-    A gray HR is its own Y for models that take it as it is (bicubic: the published bicubic
-    row). For RGB networks it is replicated to RGB and scored on that image's Y, as the
-    published evaluations of RGB models do (IMDN's Set14 reproduces only this way).
-    """
+    """Ground truth as the protocol scores it for this model (see
+    :meth:`EvalProtocol.ground_truth`), after the optional centred ``crop`` and mod-crop."""
     if crop is not None:  # a centred window, for quick validation during training
         top, left = max(0, (hr.shape[-2] - crop) // 2), max(0, (hr.shape[-1] - crop) // 2)
         hr = hr[..., top : top + crop, left : left + crop]
-    hr = mod_crop(hr, scale)
-    if protocol == "y-plane":
-        if rgb:
-            raise SrmetaError("the y-plane protocol needs a model that accepts one channel")
-        return rgb_to_ycbcr(hr)[:1] if hr.shape[0] == 3 else hr
-    return hr.expand(3, -1, -1).contiguous() if rgb and hr.shape[0] == 1 else hr
+    return protocol.ground_truth(mod_crop(hr, scale), rgb)
 
 
 def _without_meta(dataset: HRDataset, exclude: set[str], skip: bool) -> HRDataset:
@@ -210,19 +180,14 @@ def _without_meta(dataset: HRDataset, exclude: set[str], skip: bool) -> HRDatase
     return dataset.subset(kept, f"-{len(kept)}")
 
 
-def _stable_index(name: str) -> int:
-    """A per-image seed offset that does not change when a folder gains images."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
-
-
 def evaluate(
     model: str | nn.Module | ModelFactory,
     datasets: Sequence[str | HRDataset],
     scales: Sequence[int],
     *,
     degradation: Degradation | str | None = None,
-    protocol: str = "rgb",
-    round_y: bool = False,
+    protocol: str | EvalProtocol = "rgb",
+    round_y: bool | None = None,
     data_root: str | Path | None = None,
     cache: LRCache | None = None,
     device: str = "cpu",
@@ -239,9 +204,11 @@ def evaluate(
             scale), or ``scale -> module``.
         datasets: names (``Set5``, ``B100``...), folders, or :class:`HRDataset` objects.
         degradation: how LR is made from HR: a :class:`Degradation`, a short string or a
-            YAML file path; default MATLAB bicubic (the benchmark LR).
-        protocol: ``rgb`` or ``y-plane`` (see the module docstring).
-        round_y: round Y to integers before the metrics (lowers Set5 bicubic ~0.034 dB).
+            YAML file path; None or ``""``: the protocol's own (MATLAB bicubic, the
+            benchmark LR, for the named protocols).
+        protocol: ``rgb`` or ``y-plane``, or an :class:`EvalProtocol` (:mod:`srmeta.protocol`).
+        round_y: round Y to integers before the metrics (lowers Set5 bicubic ~0.034 dB);
+            None: the protocol's own (float Y for the named protocols).
         cache: where LR images are kept between runs; None computes them every time.
         exclude: image stems that must not be scored. A run's meta-dataset images (recorded
             in its model file) are always added. An evaluation that would include one fails
@@ -251,10 +218,10 @@ def evaluate(
         hr_crop: score only a centred ``hr_crop`` square of each image (fast validation;
             not the protocol, so never for reported numbers).
     """
-    if protocol not in PROTOCOLS:
-        raise SrmetaError(f"unknown protocol '{protocol}'; choose one of {', '.join(PROTOCOLS)}")
-    if not isinstance(degradation, Degradation):
-        degradation = Degradation.from_spec(degradation or "")
+    chosen = get_protocol(protocol)
+    if isinstance(degradation, str):
+        degradation = Degradation.from_spec(degradation) if degradation else None
+    chosen = chosen.with_options(degradation=degradation, round_y=round_y)
     device = str(torch_device(device))  # an unknown or missing device fails before any work
     name, factory = _model_factory(model)
     exclude = set(exclude)
@@ -263,8 +230,8 @@ def evaluate(
     sets = [d if isinstance(d, HRDataset) else find_dataset(d, data_root) for d in datasets]
     sets = [_without_meta(dataset, exclude, skip_meta) for dataset in sets]
     check_image_sizes(sets, scales, hr_crop)
-    settings = _Settings(degradation, protocol, round_y, cache, device, max_pixels, hr_crop)
-    report = EvalReport(name, protocol, degradation.to_string(), round_y)
+    settings = _Settings(chosen, cache, device, max_pixels, hr_crop)
+    report = EvalReport(name, chosen)
     for scale in scales:
         net = factory(scale)
         if isinstance(net, nn.Module):
@@ -281,33 +248,29 @@ def evaluate(
 class _Settings:
     """How every image of one evaluation is prepared and scored."""
 
-    degradation: Degradation
-    protocol: str
-    round_y: bool
+    protocol: EvalProtocol
     cache: LRCache | None
     device: str
     max_pixels: int | None
     hr_crop: int | None
 
 
-def _make_lr(hr: torch.Tensor, dataset: HRDataset, path: Path, scale: int, job: _Settings):
-    degradation = job.degradation
-    index = _stable_index(path.stem)
-    if job.hr_crop is not None:  # a crop's LR is not the full image's: never cache it
-        job = replace(job, cache=None)
-    if job.protocol == "y-plane":  # double precision, unrounded, as the published pipeline
-        return degradation.apply(hr.to(torch.float64) / 255.0, scale, index=index, quantize=False)
-    make = lambda: degradation.apply(hr, scale, index=index)  # noqa: E731
-    if job.cache is None:
+def _make_lr(
+    hr: torch.Tensor, dataset: HRDataset, path: Path, scale: int, job: _Settings
+) -> torch.Tensor:
+    protocol = job.protocol
+    make = lambda: protocol.make_lr(hr, scale, path.stem)  # noqa: E731
+    # A crop's LR is not the full image's, and only uint8 LR is exact as a file: no cache.
+    if job.cache is None or job.hr_crop is not None or not protocol.caches_lr:
         return make()
-    return job.cache.get(dataset, path, scale, degradation, make, channels=hr.shape[0])
+    return job.cache.get(dataset, path, scale, protocol.degradation, make, channels=hr.shape[0])
 
 
 def _score_image(
     net: nn.Module, dataset: HRDataset, path: Path, scale: int, job: _Settings
 ) -> ImageScore:
     hr = load_hr(path, job.max_pixels)
-    hr = _prepare(hr, scale, job.protocol, job.hr_crop, _takes_rgb(net))
+    hr = _prepare(hr, scale, job.protocol, job.hr_crop, takes_rgb(net))
     lr = _make_lr(hr, dataset, path, scale, job)
     start = time.perf_counter()
     sr = run_model(net, lr, job.device)
@@ -317,7 +280,7 @@ def _score_image(
             f"{path.name}: model output {tuple(sr.shape[-2:])} does not match HR "
             f"{tuple(hr.shape[-2:])} at x{scale}"
         )
-    scores = score(sr, hr, border=scale, round_y=job.round_y)
+    scores = job.protocol.score(sr, hr, scale)
     lr_u8 = lr if lr.dtype == torch.uint8 else quantize(lr)
     return ImageScore(
         dataset=dataset.name,

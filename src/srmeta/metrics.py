@@ -4,7 +4,8 @@ The protocol (docs/protocol.md): quantise the SR output to uint8, crop ``scale``
 every side, convert to the BT.601 luma Y kept as float (rounded Y is a named switch), then
 PSNR = 10 log10(255^2 / MSE) in float64 and SSIM of Wang et al. (2004) with an 11x11
 Gaussian window, sigma 1.5, 'valid' filtering. Single-channel images are their own Y.
-Each step is one function here so training, evaluation and reports share it.
+Each step is one function here so training, evaluation and reports share it; which settings
+they run with (border, Y rounding) is the :class:`~srmeta.protocol.EvalProtocol`.
 """
 
 from __future__ import annotations

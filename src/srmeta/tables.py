@@ -33,12 +33,8 @@ def markdown_table(report: EvalReport) -> str:
 
 
 def describe(report: EvalReport) -> str:
-    """One line naming what was measured and how."""
-    y = "rounded Y" if report.round_y else "float Y"
-    return (
-        f"model {report.model}; protocol {report.protocol}; degradation {report.degradation};"
-        f" {y}; border crop = scale"
-    )
+    """One line naming what was measured and how (the protocol's own description)."""
+    return f"model {report.model}; {report.protocol.describe()}"
 
 
 def per_image_csv(images: list[ImageScore]) -> str:

@@ -11,9 +11,10 @@ from srmeta.argtypes import int_list, name_list, positive_int
 from srmeta.atomic import check_writable
 from srmeta.data.lr_cache import LRCache
 from srmeta.errors import SrmetaError
-from srmeta.evaluation import PROTOCOLS, evaluate
+from srmeta.evaluation import evaluate
 from srmeta.models.bundled import resolve_model_name
 from srmeta.models.files import read_model_file, weights_file
+from srmeta.protocol import PROTOCOLS, RGB
 from srmeta.tables import REPORT_FILES, describe, markdown_table, write_report
 
 
@@ -43,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--protocol",
         choices=sorted(PROTOCOLS),
-        default="rgb",
+        default=RGB.name,
         help="rgb: score like any model; y-plane: the published bicubic pipeline",
     )
     p.add_argument("--round-y", action="store_true", help="round Y to integers before metrics")

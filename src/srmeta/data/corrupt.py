@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from srmeta.config import CorruptConfig
-from srmeta.degrade import Blur, jpeg_roundtrip
+from srmeta.degrade import jpeg_roundtrip
+from srmeta.degradespec import Blur
 from srmeta.kernels import convolve, isotropic_kernel
 from srmeta.pixels import to_uint8
 

@@ -1,8 +1,11 @@
 """Validation during training: the published protocol on (parts of) benchmark sets.
 
-Validation reuses :func:`srmeta.evaluation.evaluate`, so the numbers a run logs are computed
-exactly like the tables it will later be judged by; ``data.val.crop`` and ``max_images``
-trade coverage for speed. Images of the run's meta-dataset are left out.
+Validation reuses :func:`srmeta.evaluation.evaluate` under :data:`VALIDATION_PROTOCOL`, so the
+numbers a run logs are computed exactly like the tables it will later be judged by, LR
+included: the protocol's degradation (MATLAB bicubic, the benchmark LR; the config has no
+validation degradation, and ``data.train.degradation`` makes training patches only). The
+images logged for viewing get their LR from the same protocol. ``data.val.crop`` and
+``max_images`` trade coverage for speed. Images of the run's meta-dataset are left out.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from torch import nn
 
 from srmeta.config import ExperimentConfig
 from srmeta.data.benchmarks import HRDataset, find_dataset, load_hr, mod_crop
-from srmeta.evaluation import evaluate, run_model
-from srmeta.resize import imresize
+from srmeta.evaluation import evaluate, run_model, takes_rgb
+from srmeta.protocol import RGB, EvalProtocol
 from srmeta.training.runlog import RunLog
+
+VALIDATION_PROTOCOL: EvalProtocol = RGB
+"""How validation scores are computed: the default protocol of ``srmeta eval``."""
 
 
 def validation_sets(cfg: ExperimentConfig, exclude: Collection[str] = ()) -> list[HRDataset]:
@@ -38,9 +44,10 @@ def validate(
     step: int = 0,
 ) -> dict[str, float]:
     """Mean Y-PSNR/SSIM per validation set, plus ``psnr`` (mean over sets) for best-tracking."""
+    protocol = VALIDATION_PROTOCOL
     sets = validation_sets(cfg, exclude)
-    report = evaluate(model, sets, [cfg.scale], device=str(device), hr_crop=cfg.data.val.crop,
-                      progress=False)  # fmt: skip
+    report = evaluate(model, sets, [cfg.scale], protocol=protocol, device=str(device),
+                      hr_crop=cfg.data.val.crop, progress=False)  # fmt: skip
     scores: dict[str, float] = {}
     for row in report.summary():
         scores[f"{row.dataset}/psnr"] = row.psnr
@@ -51,7 +58,7 @@ def validate(
         log.scalars(step, scores, kind="val")
         if log.wants_images:
             first = sets[0].files[0]
-            lr = imresize(mod_crop(load_hr(first), cfg.scale), 1 / cfg.scale)
-            sr = run_model(model, lr, device)
+            hr = protocol.ground_truth(mod_crop(load_hr(first), cfg.scale), takes_rgb(model))
+            sr = run_model(model, protocol.make_lr(hr, cfg.scale, first.stem), device)
             log.images(step, {first.stem: sr.float() if sr.is_floating_point() else sr / 255})
     return scores
