@@ -153,7 +153,8 @@ def test_fd_strategies_train_and_agree_between_fused_and_separate_paths():
     lr, hr = torch.rand(2, 3, 6, 5), torch.rand(2, 3, 12, 10)
     meta = {"lr": torch.rand(1, 3, 6, 6), "hr": torch.rand(1, 3, 12, 12)}
     sr = model(lr)
-    ctx = StepContext(0, lr, hr, sr, pixel_loss_map(sr, hr), model, optimizer, lambda: meta)
+    ctx = StepContext(0, lr, hr, model, optimizer, lambda: meta, sr=sr,
+                      loss_map=pixel_loss_map(sr, hr))
     strategy = build_strategy("weightnet", {"reward": "fd"}, scale=2)
     assert strategy.reward_method == "fd"
     separate = strategy.engine.rewards(ctx)  # the path DDP and bf16 take

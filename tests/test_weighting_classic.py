@@ -36,7 +36,7 @@ def _ctx(seed: int = 0, b: int = 2, c: int = 3, h: int = 12, w: int = 10) -> Ste
     model = nn.Conv2d(c, c, 1)
     optimizer = torch.optim.Adam(model.parameters())
     lr = hr[..., ::2, ::2]
-    return StepContext(0, lr, hr, sr, pixel_loss_map(sr, hr), model, optimizer)
+    return StepContext(0, lr, hr, model, optimizer, sr=sr, loss_map=pixel_loss_map(sr, hr))
 
 
 def _assert_weight_contract(weights: torch.Tensor, ctx: StepContext) -> None:

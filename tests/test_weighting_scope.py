@@ -25,8 +25,8 @@ def _context(seed: int = 0, batch: int = 3) -> StepContext:
     lr, hr = torch.rand(batch, 3, 6, 5), torch.rand(batch, 3, 12, 10)
     meta = {"lr": torch.rand(1, 3, 6, 6), "hr": torch.rand(1, 3, 12, 12)}
     sr = model(lr)
-    return StepContext(0, lr, hr, sr, pixel_loss_map(sr, hr), model, optimizer,
-                       lambda: meta)  # fmt: skip
+    return StepContext(0, lr, hr, model, optimizer, lambda: meta, sr=sr,
+                       loss_map=pixel_loss_map(sr, hr))
 
 
 def test_batch_normalisation_has_mean_one_over_the_batch_not_per_image():

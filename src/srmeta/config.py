@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import types
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,7 +23,6 @@ import torch
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     Field,
     StrictBool,
@@ -37,13 +34,10 @@ from pydantic import (
 from srmeta import yamlio
 from srmeta.degrade import Degradation
 from srmeta.devices import torch_device
-from srmeta.errors import SrmetaError
+from srmeta.errors import ConfigError, SrmetaError
 from srmeta.options import MODEL_OPTIONS, WEIGHTING_OPTIONS
-from srmeta.schema import Float, NameList, Section
-
-
-class ConfigError(SrmetaError):
-    """An experiment config cannot be read or is invalid; the message is one line."""
+from srmeta.overrides import apply_override, yaml_problem
+from srmeta.schema import Float, NameList, Section, one_line
 
 
 def build_degradation(spec: str | dict[str, Any]) -> Degradation:
@@ -77,7 +71,7 @@ def _check_options(kind: str, name: str, options: dict[str, Any], table: dict) -
     try:
         model.model_validate(options)
     except ValidationError as err:
-        raise ValueError(_one_line(err, prefix="options.", lead="")) from None
+        raise ValueError(one_line(err, "", prefix="options.")) from None
 
 
 class ModelConfig(Section):
@@ -315,31 +309,6 @@ class ExperimentConfig(Section):
         return self.data.train.patch_size
 
 
-# ---------------------------------------------------------------- errors
-
-
-def _got(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _one_line(err: ValidationError, prefix: str = "", lead: str = "config: ") -> str:
-    """``config: a.b: problem; c: problem`` from pydantic's error list."""
-    parts = []
-    for e in err.errors():
-        where = prefix + ".".join(str(p) for p in e["loc"])
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        else:
-            msg = e["msg"].removeprefix("Value error, ")
-            if e["type"] not in ("missing", "value_error", "assertion_error"):
-                msg += f" (got {_got(e['input'])})"
-        nested = msg.startswith("options.")  # from _check_options: continue the dotted path
-        parts.append(f"{where}.{msg}" if where and nested else f"{where}: {msg}" if where else msg)
-    text = "; ".join(dict.fromkeys(parts))
-    return lead + " ".join(text.split())
-
-
 def validate_config(data: Any) -> ExperimentConfig:
     """An :class:`ExperimentConfig` from a plain mapping; errors are one-line ConfigError."""
     if not isinstance(data, dict):
@@ -347,79 +316,10 @@ def validate_config(data: Any) -> ExperimentConfig:
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_one_line(err)) from None
-
-
-# ---------------------------------------------------------------- overrides
-
-
-def _unwrap(annotation: Any) -> list[Any]:
-    """The member types of ``X | None`` / ``Annotated[X, ...]``, or ``[annotation]``."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        return [t for a in typing.get_args(annotation) for t in _unwrap(a)]
-    return [annotation]
-
-
-def _check_key(parts: list[str], item: str) -> None:
-    """Raise unless ``parts`` names a field of the schema (free-form mappings end the walk)."""
-    section: type[BaseModel] = ExperimentConfig
-    for i, part in enumerate(parts):
-        dotted = ".".join(parts[: i + 1])
-        field = section.model_fields.get(part)
-        if field is None:
-            raise ConfigError(f"config: {dotted}: unknown key (in --set {item})")
-        members = _unwrap(field.annotation)
-        sub = [t for t in members if isinstance(t, type) and issubclass(t, BaseModel)]
-        if sub:
-            section = sub[0]
-            continue
-        if i + 1 < len(parts):
-            free = any(t is Any or typing.get_origin(t) is dict or t is dict for t in members)
-            if free:
-                return
-            raise ConfigError(
-                f"config: {'.'.join(parts)}: unknown key ({dotted} is a value, not a section;"
-                f" in --set {item})"
-            )
-        return
-
-
-def apply_override(data: dict[str, Any], item: str) -> None:
-    """Apply one ``a.b.c=value`` to a raw mapping in place; the value is read as YAML."""
-    key, eq, text = item.partition("=")
-    parts = key.strip().split(".")
-    if not eq or not all(parts):
-        raise ConfigError(f"config: bad override {item!r}: expected KEY=VALUE, e.g. train.steps=10")
-    _check_key(parts, item)
-    try:
-        value = yamlio.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(
-            f"config: {key}: bad value {text!r} in --set: {_yaml_problem(err)}"
-        ) from None
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            where = ".".join(parts[: i + 1])
-            raise ConfigError(f"config: {where}: is {child!r}, not a mapping (in --set {item})")
-        node = child
-    node[parts[-1]] = value
+        raise ConfigError(one_line(err, "config: ")) from None
 
 
 # ---------------------------------------------------------------- files
-
-
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None) or str(err)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return " ".join(f"{problem}{where}".split())
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
@@ -433,13 +333,13 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentCo
     try:
         data = yamlio.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"config: {path}: bad YAML: {_yaml_problem(err)}") from None
+        raise ConfigError(f"config: {path}: bad YAML: {yaml_problem(err)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"config: {path}: expected a mapping of keys, got {type(data).__name__}")
     for item in overrides:
-        apply_override(data, item)
+        apply_override(data, item, ExperimentConfig)
     return validate_config(data)
 
 

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from srmeta.errors import DegradationError
+from srmeta.schema import one_line
 
 MAX_KERNEL = 201  # pixels; sigma 33: wider Gaussians are a typo, not a camera
 _NUM = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
@@ -68,14 +69,7 @@ IntRange = Annotated[tuple[int, int], BeforeValidator(_as_pair), AfterValidator(
 
 
 def _one_line(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown field {where!r}"
-        parts.append(f"{where}: {msg}" if where and e["type"] != "extra_forbidden" else msg)
-    return "bad degradation: " + "; ".join(dict.fromkeys(parts)).replace("\n", " ")
+    return one_line(err, "bad degradation: ", unknown="unknown field {where!r}", show_input=False)
 
 
 class Spec(BaseModel):

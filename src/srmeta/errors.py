@@ -28,5 +28,9 @@ class DegradationError(SrmetaError):
     """A degradation specification is malformed."""
 
 
+class ConfigError(SrmetaError):
+    """An experiment config cannot be read or is invalid; the message is one line."""
+
+
 class ModelError(SrmetaError):
     """A model name or file cannot be resolved."""

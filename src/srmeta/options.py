@@ -10,11 +10,13 @@ with the code that gives them meaning.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, StrictInt
 
 from srmeta.schema import Float, Section
+
+Count = Annotated[StrictInt, Field(ge=1)]  # a number of layers, features, steps...
 
 # ---------------------------------------------------------------- architectures
 
@@ -29,38 +31,38 @@ class ESPCNOptions(Section):
 
 
 class FSRCNNOptions(Section):
-    d: StrictInt = Field(default=56, ge=1)
-    s: StrictInt = Field(default=12, ge=1)
+    d: Count = 56
+    s: Count = 12
     m: StrictInt = Field(default=4, ge=0)
 
 
 class EDSROptions(Section):
-    n_resblocks: StrictInt = Field(default=16, ge=1)
-    n_feats: StrictInt = Field(default=64, ge=1)
+    n_resblocks: Count = 16
+    n_feats: Count = 64
     res_scale: Float = Field(default=1.0, gt=0)
 
 
 class RCANOptions(Section):
-    n_resgroups: StrictInt = Field(default=10, ge=1)
-    n_resblocks: StrictInt = Field(default=20, ge=1)
-    n_feats: StrictInt = Field(default=64, ge=1)
-    reduction: StrictInt = Field(default=16, ge=1)
+    n_resgroups: Count = 10
+    n_resblocks: Count = 20
+    n_feats: Count = 64
+    reduction: Count = 16
 
 
 class IMDNOptions(Section):
-    n_feats: StrictInt = Field(default=64, ge=1)
-    n_modules: StrictInt = Field(default=6, ge=1)
+    n_feats: Count = 64
+    n_modules: Count = 6
 
 
 Branch = Literal["expand", "conv1x1", "identity", "sobel", "laplacian"]
 
 
 class RepSROptions(Section):
-    features: StrictInt = Field(default=16, ge=1)
-    blocks: StrictInt = Field(default=11, ge=1)
+    features: Count = 16
+    blocks: Count = 11
     colour: Literal["y", "rgb"] = "y"
     branches: tuple[Branch, ...] = ("expand", "identity")
-    expand: StrictInt = Field(default=256, ge=1)
+    expand: Count = 256
     kernel: StrictInt = Field(default=5, ge=3)
     deploy: StrictBool = False
 
@@ -91,8 +93,8 @@ class UDLOptions(Section):
     stage: Literal[1, 2] = 1
     uncertainty_from: str | None = None
     lr: Float = Field(default=1e-4, gt=0)
-    in_channels: StrictInt = Field(default=3, ge=1)
-    features: StrictInt = Field(default=32, ge=1)
+    in_channels: Count = 3
+    features: Count = 32
     seed: StrictInt = Field(default=0, ge=0)
 
 
@@ -104,7 +106,7 @@ class FocalFrequencyOptions(Section):
 class MetaOptions(Section):
     """What every meta-weighting shares: how the reward is computed and refreshed."""
 
-    every: StrictInt = Field(default=1, ge=1)
+    every: Count = 1
     ema: Float | None = Field(default=None, ge=0, lt=1)
     precondition: Literal["auto", "adam", "identity"] = "auto"
     cosine: StrictBool = False
@@ -127,7 +129,7 @@ class LearnedOptions(MetaOptions):
 
 
 class MWNetOptions(LearnedOptions):
-    hidden: StrictInt = Field(default=100, ge=1)
+    hidden: Count = 100
     level: Literal["pixel", "image"] = "pixel"
     normalise: Literal["image", "batch"] | None = None
     input_norm: StrictBool = False
@@ -139,7 +141,7 @@ WeightNetInput = Literal["hr", "lr", "lr_up", "error", "sr", "consistency"]
 class WeightNetOptions(LearnedOptions):
     normalise: Literal["image", "batch"] = "image"
     inputs: tuple[WeightNetInput, ...] = Field(default=("hr", "lr_up", "error"), min_length=1)
-    width: StrictInt = Field(default=32, ge=1)
+    width: Count = 32
     depth: StrictInt = Field(default=3, ge=0)
     grid: Literal["lr", "hr"] = "lr"
     image_head: StrictBool = False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, FiniteFloat
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, FiniteFloat, ValidationError
 
 
 class Section(BaseModel):
@@ -33,3 +33,29 @@ def _as_list(value: Any) -> Any:
 
 
 NameList = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
+
+
+def _got(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def one_line(
+    err: ValidationError, lead: str, *, prefix: str = "", unknown: str = "{where}: unknown key",
+    show_input: bool = True,
+) -> str:  # fmt: skip
+    """``<lead>a.b: problem; c: problem`` from pydantic's error list: each error once, with
+    its dotted path (``prefix`` first); ``unknown`` words an unknown key; ``show_input``
+    adds the offending value to type errors."""
+    parts = []
+    for e in err.errors():
+        where = prefix + ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            parts.append(unknown.format(where=where))
+            continue
+        msg = e["msg"].removeprefix("Value error, ")
+        if show_input and e["type"] not in ("missing", "value_error", "assertion_error"):
+            msg += f" (got {_got(e['input'])})"
+        nested = msg.startswith("options.")  # a nested option model's error: continue the path
+        parts.append(f"{where}.{msg}" if where and nested else f"{where}: {msg}" if where else msg)
+    return lead + " ".join("; ".join(dict.fromkeys(parts)).split())

@@ -10,10 +10,12 @@ one installed: OpenVINO, then onnxruntime, then torch on the CPU (the order meas
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 from collections import OrderedDict
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import torch
@@ -62,18 +64,21 @@ class TorchBackend:
             return self.model(batch.to(self.device)).float().cpu()
 
 
+def _require(module: str, extra: str, who: str) -> ModuleType:
+    """An optional dependency, or a one-line error naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise SrmetaError(f"{who} needs {module}: pip install 'srmeta[{extra}]'") from None
+
+
 class OnnxBackend:
     """Runs an exported ONNX graph (see :mod:`srmeta.export`) with onnxruntime on the CPU."""
 
     name = "onnx"
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise SrmetaError(
-                "the onnx backend needs onnxruntime: pip install 'srmeta[onnx]'"
-            ) from None
+        ort = _require("onnxruntime", "onnx", "the onnx backend")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -102,12 +107,7 @@ class OpenVinoBackend:
     name = "openvino"
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
-        try:
-            import openvino as ov
-        except ImportError:
-            raise SrmetaError(
-                "the openvino backend needs OpenVINO: pip install 'srmeta[openvino]'"
-            ) from None
+        ov = _require("openvino", "openvino", "the openvino backend")
         self.core = ov.Core()
         try:
             self.model = self.core.read_model(str(path))

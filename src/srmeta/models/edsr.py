@@ -26,9 +26,6 @@ from srmeta.models.common import (
     positive_int,
     upsampler_scale,
 )
-from srmeta.options import EDSROptions
-
-DEFAULT_OPTIONS: dict[str, object] = EDSROptions().model_dump()
 
 
 class ResBlock(nn.Module):

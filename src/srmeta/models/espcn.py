@@ -28,9 +28,6 @@ from srmeta.models.common import (
     positive_int,
     scale_from_shuffle,
 )
-from srmeta.options import ESPCNOptions
-
-DEFAULT_OPTIONS: dict[str, object] = ESPCNOptions().model_dump()
 
 
 class ESPCN(nn.Module):

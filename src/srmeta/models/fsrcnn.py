@@ -17,9 +17,6 @@ import torch
 from torch import nn
 
 from srmeta.models.common import Detected, StateDict, conv, indices, positive_int
-from srmeta.options import FSRCNNOptions
-
-DEFAULT_OPTIONS: dict[str, object] = FSRCNNOptions().model_dump()
 
 
 def _conv_prelu(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:

@@ -31,9 +31,7 @@ from srmeta.models.common import (
     scale_from_shuffle,
     squeeze_excite,
 )
-from srmeta.options import IMDNOptions
 
-DEFAULT_OPTIONS: dict[str, object] = IMDNOptions().model_dump()
 NEGATIVE_SLOPE = 0.05
 DISTILLATION_RATE = 0.25
 # Added under the square root of the variance: the official code has none, so a channel

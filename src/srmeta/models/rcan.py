@@ -26,9 +26,6 @@ from srmeta.models.common import (
     squeeze_excite,
     upsampler_scale,
 )
-from srmeta.options import RCANOptions
-
-DEFAULT_OPTIONS: dict[str, object] = RCANOptions().model_dump()
 
 
 class ChannelAttention(nn.Module):

@@ -13,6 +13,7 @@ from torch import nn
 from srmeta.errors import ModelError
 from srmeta.models import bicubic, edsr, espcn, fsrcnn, imdn, rcan, repsr
 from srmeta.models.descriptor import ModelDescriptor, attach_info, model_info
+from srmeta.options import MODEL_OPTIONS
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
 
@@ -20,13 +21,14 @@ WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
 def _network(
     module: ModuleType, name: str, summary: str, colour_option: str | None = None
 ) -> ModelDescriptor:
-    """A descriptor for a trained RGB-in, RGB-out network whose file defines build, detect
-    and DEFAULT_OPTIONS (``colour_option``: the option saying whether it restores Y or RGB)."""
+    """A descriptor for a trained RGB-in, RGB-out network whose file defines ``build`` and
+    ``detect``; its options are ``MODEL_OPTIONS[name]`` (``colour_option``: the option
+    saying whether it restores Y or RGB)."""
     return ModelDescriptor(
         name=name,
         build=module.build,
         summary=summary,
-        default_options=module.DEFAULT_OPTIONS,
+        default_options=MODEL_OPTIONS[name]().model_dump(),
         detect=module.detect,
         scales=(2, 3, 4),
         in_channels=3,

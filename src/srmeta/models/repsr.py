@@ -52,7 +52,6 @@ from srmeta.options import RepSROptions
 SPREAD = 255 / 219  # d(RGB)/dY of MATLAB's ycbcr2rgb, the same on every channel
 BRANCHES = ("expand", "conv1x1", "identity", "sobel", "laplacian")
 COLOURS = ("y", "rgb")
-DEFAULT_OPTIONS: dict[str, object] = RepSROptions().model_dump()
 
 _SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 _LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
@@ -301,7 +300,7 @@ def detect(state: StateDict) -> Detected | None:
         return None
     features, kernel = out_channels(state, first), int(state[first].shape[-1])
     branches: list[str] = []
-    expand = DEFAULT_OPTIONS["expand"]
+    expand = RepSROptions().expand
     if not deploy:
         if "layers.0.expand.0.weight" in state:
             branches.append("expand")
@@ -311,6 +310,6 @@ def detect(state: StateDict) -> Detected | None:
         branches.append("identity")  # leaves no trace in the weights; srmeta files say
         branches += [k for k in ("sobel", "laplacian") if f"layers.0.edges.{k}.weight" in state]
     options = {"features": features, "blocks": len(layers) - 2, "colour": "y" if c == 1 else "rgb",
-               "branches": tuple(branches) or DEFAULT_OPTIONS["branches"], "expand": expand,
+               "branches": tuple(branches) or RepSROptions().branches, "expand": expand,
                "kernel": kernel, "deploy": deploy}  # fmt: skip
     return scale, options

@@ -209,8 +209,8 @@ def weight_maps(
         with torch.no_grad():  # weights are detached by contract; rewards redo the forward
             sr = model(lr)
         loss_map = pixel_loss_map(sr, hr, loss.kind, loss.eps)
-        ctx = StepContext(run.step, lr, hr, sr, loss_map, model, optimizer, meta_batch,
-                          loss.kind, loss.eps)  # fmt: skip
+        ctx = StepContext(run.step, lr, hr, model, optimizer, meta_batch, loss.kind, loss.eps,
+                          sr=sr, loss_map=loss_map)
         seen = strategy.inspect(ctx)  # each image from the checkpoint's meta gradient
         weights, reward = seen.weights, seen.reward
         error = (sr.float() - hr).abs().mean(1)

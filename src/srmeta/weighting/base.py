@@ -21,7 +21,7 @@ by configuration.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -54,33 +54,23 @@ class StepInputs:
 
 
 @dataclass
-class StepContext:
-    """Everything a strategy may look at in one step, complete: the :class:`StepInputs`
-    fields plus the forward's results. ``sr`` and ``loss_map`` still carry the graph to the
+class StepContext(StepInputs):
+    """Everything a strategy may look at in one step, complete: the step's inputs plus the
+    forward's results (keyword-only). ``sr`` and ``loss_map`` still carry the graph to the
     SR network's parameters; ``reward`` is the reward map when the trainer's forward already
     computed it (see :meth:`WeightingStrategy.reward_direction`)."""
 
-    step: int
-    lr: torch.Tensor
-    hr: torch.Tensor
-    sr: torch.Tensor
-    loss_map: torch.Tensor
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    meta_batch: Callable[[], dict[str, torch.Tensor]] | None = None
-    loss_kind: str = "l1"
-    loss_eps: float = 1e-3
-    reward: torch.Tensor | None = None
-    corrupt: torch.Tensor | None = None
+    sr: torch.Tensor = field(kw_only=True)
+    loss_map: torch.Tensor = field(kw_only=True)
+    reward: torch.Tensor | None = field(default=None, kw_only=True)
 
     @classmethod
     def after_forward(
         cls, inputs: StepInputs, sr: torch.Tensor, loss_map: torch.Tensor,
         reward: torch.Tensor | None = None,
     ) -> StepContext:  # fmt: skip
-        return cls(inputs.step, inputs.lr, inputs.hr, sr, loss_map, inputs.model,
-                   inputs.optimizer, inputs.meta_batch, inputs.loss_kind, inputs.loss_eps,
-                   reward, inputs.corrupt)  # fmt: skip
+        known = {f.name: getattr(inputs, f.name) for f in fields(StepInputs)}
+        return cls(**known, sr=sr, loss_map=loss_map, reward=reward)
 
 
 @dataclass
@@ -108,7 +98,7 @@ class WeightingStrategy:
     reward_method = "jvp"  # how the trainer's forward computes rewards: jvp (exact) or fd
     uses_scale = False  # True: the constructor takes the run's ``scale``
 
-    def reward_direction(self, ctx: StepInputs | StepContext) -> dict[str, torch.Tensor] | None:
+    def reward_direction(self, ctx: StepInputs) -> dict[str, torch.Tensor] | None:
         """The tangent ``P g_M`` when this step needs rewards, else None.
 
         Called with the step's inputs, before the SR forward; a trainer

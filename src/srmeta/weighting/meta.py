@@ -170,7 +170,7 @@ class MetaWeighting(WeightingStrategy):
         """Whether :meth:`update` at ``step`` uses a reward map."""
         return True
 
-    def reward_direction(self, ctx: StepInputs | StepContext) -> dict[str, torch.Tensor] | None:
+    def reward_direction(self, ctx: StepInputs) -> dict[str, torch.Tensor] | None:
         return self.engine.direction(ctx) if self.needs_reward(ctx.step) else None
 
     def inspect(self, ctx: StepContext) -> Inspection:

@@ -259,7 +259,7 @@ class RewardEngine:
     def due(self, step: int) -> bool:
         return self.meta_grad is None or step % self.every == 0
 
-    def direction(self, ctx: StepInputs | StepContext) -> Params:
+    def direction(self, ctx: StepInputs) -> Params:
         """``P g_M`` for this step (refreshing ``g_M`` when due)."""
         grad = self.meta_grad
         if grad is None or self.due(ctx.step):
