@@ -21,12 +21,19 @@ from pathlib import Path
 # The bicubic row of published SR tables (SRCNN/VDSR lineage, reused by EDSR, RCAN, CARN,
 # IMDN...): Y-channel PSNR / SSIM with the border cropped by the scale.
 PUBLISHED = {
-    ("Set5", 2): (33.66, 0.9299), ("Set5", 3): (30.39, 0.8682), ("Set5", 4): (28.42, 0.8104),
-    ("Set14", 2): (30.24, 0.8688), ("Set14", 3): (27.55, 0.7742), ("Set14", 4): (26.00, 0.7027),
-    ("BSD100", 2): (29.56, 0.8431), ("BSD100", 3): (27.21, 0.7385), ("BSD100", 4): (25.96, 0.6675),
-    ("Urban100", 2): (26.88, 0.8403), ("Urban100", 3): (24.46, 0.7349),
+    ("Set5", 2): (33.66, 0.9299),
+    ("Set5", 3): (30.39, 0.8682),
+    ("Set5", 4): (28.42, 0.8104),
+    ("Set14", 2): (30.24, 0.8688),
+    ("Set14", 3): (27.55, 0.7742),
+    ("Set14", 4): (26.00, 0.7027),
+    ("BSD100", 2): (29.56, 0.8431),
+    ("BSD100", 3): (27.21, 0.7385),
+    ("BSD100", 4): (25.96, 0.6675),
+    ("Urban100", 2): (26.88, 0.8403),
+    ("Urban100", 3): (24.46, 0.7349),
     ("Urban100", 4): (23.14, 0.6577),
-}  # fmt: skip
+}
 DATASETS = ("Set5", "Set14", "BSD100", "Urban100")
 SCALES = (2, 3, 4)
 
@@ -59,8 +66,10 @@ def main() -> None:
     args = parser.parse_args()
     yp_meta, yp = load_summary(args.y_plane)
     rgb_meta, rgb = load_summary(args.rgb)
-    published = ["| dataset | " + " | ".join(f"x{s}" for s in SCALES) + " |",
-                 "|---|" + "---|" * len(SCALES)]  # fmt: skip
+    published = [
+        "| dataset | " + " | ".join(f"x{s}" for s in SCALES) + " |",
+        "|---|" + "---|" * len(SCALES),
+    ]
     for name in DATASETS:
         cells = [f"{p:.2f} / {s:.4f}" for p, s in (PUBLISHED[(name, sc)] for sc in SCALES)]
         published.append(f"| {name} | " + " | ".join(cells) + " |")

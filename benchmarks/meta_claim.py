@@ -38,8 +38,7 @@ from meta_experiments import logged_mean  # noqa: E402
 from meta_grid import B_TARGET, SETTINGS, Budget, arm_config  # noqa: E402
 
 REPO = HERE.parent
-IMAGES = ["Urban100:img_004", "Urban100:img_044", "Set14:baboon", "Set5:butterfly",
-          "BSD100:253027"]  # fmt: skip
+IMAGES = ["Urban100:img_004", "Urban100:img_044", "Set14:baboon", "Set5:butterfly", "BSD100:253027"]
 META_SETS: dict[str, dict[str, Any]] = {
     "clean": {},
     "target": {"degradation": B_TARGET},
@@ -48,8 +47,14 @@ META_SETS: dict[str, dict[str, Any]] = {
 
 
 def claim_config(meta: str, budget: Budget, warm: Path, out: Path) -> dict[str, Any]:
-    cfg = arm_config(SETTINGS["A1"], "weightnet_best", budget, 0, str(out / meta),
-                     str(warm / "model_last.safetensors"))  # fmt: skip
+    cfg = arm_config(
+        SETTINGS["A1"],
+        "weightnet_best",
+        budget,
+        0,
+        str(out / meta),
+        str(warm / "model_last.safetensors"),
+    )
     cfg["name"] = f"C_{meta}"
     cfg["data"]["meta"].update(META_SETS[meta])
     if cfg["data"]["meta"].get("count") is None:
@@ -67,8 +72,10 @@ def band_shares(weights: torch.Tensor) -> list[float]:
     radius = torch.sqrt(fy**2 + fx**2)
     total = float(power.sum()) or 1.0
     edges = [0.0, 1 / 8, 1 / 4, 10.0]
-    return [float(power[(radius >= a) & (radius < b)].sum()) / total
-            for a, b in itertools.pairwise(edges)]  # fmt: skip
+    return [
+        float(power[(radius >= a) & (radius < b)].sum()) / total
+        for a, b in itertools.pairwise(edges)
+    ]
 
 
 def save_claim_figure(maps: dict[str, list[Any]], path: Path) -> None:
@@ -86,8 +93,9 @@ def save_claim_figure(maps: dict[str, list[Any]], path: Path) -> None:
         axes[r, 0].imshow(first.hr.permute(1, 2, 0).clamp(0, 1).numpy())
         axes[r, 0].set_title(f"{first.name}: HR", fontsize=9)
         for c, meta in enumerate(metas, start=1):
-            shown = axes[r, c].imshow(maps[meta][r].weights.numpy(), cmap="viridis",
-                                      vmin=0.0, vmax=2.0)  # fmt: skip
+            shown = axes[r, c].imshow(
+                maps[meta][r].weights.numpy(), cmap="viridis", vmin=0.0, vmax=2.0
+            )
             axes[r, c].set_title(f"weights, meta-set: {meta}", fontsize=9)
         for ax in axes[r]:
             ax.axis("off")
@@ -112,8 +120,9 @@ def main() -> None:
 
     budget = Budget() if args.steps is None else dataclasses.replace(Budget(), steps=args.steps)
     out, warm = Path(args.out).resolve(), Path(args.warm).resolve()
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True,
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     results: dict[str, Any] = {"commit": commit, "images": IMAGES, "runs": {}}
     all_maps: dict[str, list[Any]] = {}
     for meta in META_SETS:

@@ -67,9 +67,11 @@ class Job:
 
 def git_commit(code: Path) -> tuple[str, bool]:
     """``(commit, dirty)`` of the tree at ``code``."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(code), *args], check=True,
-                              capture_output=True, text=True).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            ["git", "-C", str(code), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
 
     return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
 
@@ -136,19 +138,28 @@ def run_job(
     start = time.perf_counter()
     train(validate_config(cfg), resume="auto", progress=False)
     result: dict[str, Any] = {
-        "setting": job.setting, "arm": job.arm, "seed": job.seed, "commit": commit,
+        "setting": job.setting,
+        "arm": job.arm,
+        "seed": job.seed,
+        "commit": commit,
         "srmeta": str(Path(srmeta.__file__).resolve().parent),
-        "budget": dataclasses.asdict(budget), "config": cfg,
-    }  # fmt: skip
+        "budget": dataclasses.asdict(budget),
+        "config": cfg,
+    }
     metrics = folder / "metrics.jsonl"
     result["sec_per_step"] = _median_step_time(metrics)
     result["corrupt_weight_share"] = logged_mean(metrics, "corrupt_weight_share")
     if job.arm != WARM:
         report = evaluate(
-            str(folder / "model_last.safetensors"), list(budget.test_sets), [4],
-            degradation=setting.target_degradation, data_root=data_root,
-            hr_crop=budget.hr_crop, progress=False, cache=LRCache(out / "lr_cache"),
-        )  # fmt: skip
+            str(folder / "model_last.safetensors"),
+            list(budget.test_sets),
+            [4],
+            degradation=setting.target_degradation,
+            data_root=data_root,
+            hr_crop=budget.hr_crop,
+            progress=False,
+            cache=LRCache(out / "lr_cache"),
+        )
         result["scores"] = {f"{r.dataset}/{r.image}": r.psnr for r in report.images}
         result["ssim"] = {f"{r.dataset}/{r.image}": r.ssim for r in report.images}
     result["wall_s"] = time.perf_counter() - start
@@ -197,9 +208,21 @@ def _spawn(job: Job, args: argparse.Namespace, code: Path, out: Path) -> subproc
     folder = job.folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(code / "src"), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(code / "benchmarks" / "meta_experiments.py"), "one",
-           "--setting", job.setting, "--arm", job.arm, "--seed", str(job.seed),
-           "--out", str(out), "--data-root", args.data_root]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(code / "benchmarks" / "meta_experiments.py"),
+        "one",
+        "--setting",
+        job.setting,
+        "--arm",
+        job.arm,
+        "--seed",
+        str(job.seed),
+        "--out",
+        str(out),
+        "--data-root",
+        args.data_root,
+    ]
     cmd += ["--smoke"] if args.smoke else []
     cmd += ["--warm-steps", str(args.warm_steps)] if args.warm_steps else []
     cmd += ["--steps", str(args.steps)] if args.steps else []
@@ -240,8 +263,9 @@ def cmd_run(args: argparse.Namespace) -> None:
                     failed.add(job)
         blocked = {j for j in todo if j.arm != WARM and j.warm() in failed}
         todo = [j for j in todo if j not in blocked]
-        ready = [j for j in todo
-                 if j.arm == WARM or (j.warm().folder(out) / "result.json").is_file()]  # fmt: skip
+        ready = [
+            j for j in todo if j.arm == WARM or (j.warm().folder(out) / "result.json").is_file()
+        ]
         while ready and len(running) < args.jobs:
             job = ready.pop(0)
             todo.remove(job)
@@ -257,8 +281,14 @@ def cmd_one(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     commit, _ = git_commit(REPO)
-    run_job(Job(args.setting, args.arm, args.seed), Path(args.out).resolve(), _budget(args),
-            args.data_root, commit, Path(args.record).resolve())  # fmt: skip
+    run_job(
+        Job(args.setting, args.arm, args.seed),
+        Path(args.out).resolve(),
+        _budget(args),
+        args.data_root,
+        commit,
+        Path(args.record).resolve(),
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -281,8 +311,11 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--warm-steps", type=int, default=None)
         p.add_argument("--steps", type=int, default=None)
         p.add_argument("--pool", default=None, help="training datasets or folders, comma-separated")
-        p.add_argument("--extra-arms", default=None,
-                       help="JSON file {name: arm spec} of more arms (variants under study)")
+        p.add_argument(
+            "--extra-arms",
+            default=None,
+            help="JSON file {name: arm spec} of more arms (variants under study)",
+        )
     run = sub.choices["run"]
     run.add_argument("--settings", default=",".join(SETTINGS))
     run.add_argument("--arms", default=",".join(ARMS))

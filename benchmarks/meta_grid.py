@@ -116,11 +116,19 @@ class Budget:
     def smoke(cls, pool: tuple[str, ...] = ("T91",)) -> Budget:
         """A few steps of a tiny model; the meta pairs come from (and leave) ``pool[0]``."""
         return cls(
-            warm_steps=3, steps=3, batch_size=2, patch_size=32,
+            warm_steps=3,
+            steps=3,
+            batch_size=2,
+            patch_size=32,
             model={"arch": "edsr", "options": {"n_resblocks": 1, "n_feats": 8}},
-            pool=pool, meta_dataset=pool[0], meta_count=2, meta_batch_size=1,
-            test_sets=("Set5",), hr_crop=48, checkpoint_every=2,
-        )  # fmt: skip
+            pool=pool,
+            meta_dataset=pool[0],
+            meta_count=2,
+            meta_batch_size=1,
+            test_sets=("Set5",),
+            hr_crop=48,
+            checkpoint_every=2,
+        )
 
 
 def _base(setting: Setting, budget: Budget, seed: int, name: str) -> dict[str, Any]:

@@ -29,26 +29,45 @@ def _fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
 
 
 def _table(name: str, block: dict[str, Any], sets: list[str]) -> str:
-    head = ["arm", "seeds", *sets, "Δ vs uniform (dB)", "95% CI", "gap closed",
-            "weight on corrupted", "step time ×"]  # fmt: skip
+    head = [
+        "arm",
+        "seeds",
+        *sets,
+        "Δ vs uniform (dB)",
+        "95% CI",
+        "gap closed",
+        "weight on corrupted",
+        "step time ×",
+    ]
     gap = block.get("oracle_gap_db")
     note = ""
     if gap is not None:
         note = f"Uniform → oracle gap: {gap:+.3f} dB."
         if gap < MIN_GAP_DB:
             note = note[:-1] + f" (under {MIN_GAP_DB} dB: no gap to close, no share is given)."
-    lines = [f"### {name}: {SETTINGS[name].summary}", "", *([note, ""] if note else []),
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
+    lines = [
+        f"### {name}: {SETTINGS[name].summary}",
+        "",
+        *([note, ""] if note else []),
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     order = [a for a in ARMS if a in block["arms"]] + sorted(set(block["arms"]) - set(ARMS))
     for arm in order:
         row = block["arms"][arm]
         delta = row["delta_vs_uniform"]
         lo, hi = delta["ci95"]
         ci = "–" if lo is None else f"[{lo:+.3f}, {hi:+.3f}]"
-        cells = [arm, ",".join(map(str, row["seeds"])),
-                 *(_fmt(row["psnr"].get(s)) for s in sets),
-                 _fmt(delta["mean"], 3, signed=True), ci, _fmt(row["gap_closed"]),
-                 _fmt(row["corrupt_weight_share"]), _fmt(row["step_time_ratio"])]  # fmt: skip
+        cells = [
+            arm,
+            ",".join(map(str, row["seeds"])),
+            *(_fmt(row["psnr"].get(s)) for s in sets),
+            _fmt(delta["mean"], 3, signed=True),
+            ci,
+            _fmt(row["gap_closed"]),
+            _fmt(row["corrupt_weight_share"]),
+            _fmt(row["step_time_ratio"]),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

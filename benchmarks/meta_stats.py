@@ -91,8 +91,11 @@ def summarise_setting(
         closed = None
         if oracle_mean is not None and uniform_mean is not None:
             closed = gap_closed(arm_mean, uniform_mean, oracle_mean)
-        shares = [r["corrupt_weight_share"] for r in by_seed.values()
-                  if r.get("corrupt_weight_share") is not None]  # fmt: skip
+        shares = [
+            r["corrupt_weight_share"]
+            for r in by_seed.values()
+            if r.get("corrupt_weight_share") is not None
+        ]
         time = _mean_time(by_seed)
         arms[arm] = {
             "seeds": sorted(by_seed),

@@ -21,11 +21,18 @@ from typing import Any
 import numpy as np
 
 SCALE = 4
-OPENCV = {"opencv-fsrcnn": ("fsrcnn", "FSRCNN_x4.pb"), "opencv-espcn": ("espcn", "ESPCN_x4.pb"),
-          "opencv-fsrcnn-small": ("fsrcnn", "FSRCNN-small_x4.pb")}  # fmt: skip
-PEER_LABELS = {"bicubic": "bicubic (srmeta, MATLAB)", "pil-bicubic": "PIL bicubic",
-               "opencv-fsrcnn": "OpenCV FSRCNN", "opencv-fsrcnn-small": "OpenCV FSRCNN-small",
-               "opencv-espcn": "OpenCV ESPCN"}  # fmt: skip
+OPENCV = {
+    "opencv-fsrcnn": ("fsrcnn", "FSRCNN_x4.pb"),
+    "opencv-espcn": ("espcn", "ESPCN_x4.pb"),
+    "opencv-fsrcnn-small": ("fsrcnn", "FSRCNN-small_x4.pb"),
+}
+PEER_LABELS = {
+    "bicubic": "bicubic (srmeta, MATLAB)",
+    "pil-bicubic": "PIL bicubic",
+    "opencv-fsrcnn": "OpenCV FSRCNN",
+    "opencv-fsrcnn-small": "OpenCV FSRCNN-small",
+    "opencv-espcn": "OpenCV ESPCN",
+}
 BACKEND_LABELS = {"torch": "torch", "onnx": "onnxruntime", "openvino": "OpenVINO"}
 Upsample = Callable[[np.ndarray], np.ndarray]  # H x W x 3 RGB uint8 -> sH x sW x 3
 
@@ -108,7 +115,7 @@ def prepare(method: str) -> None:
 class Profile:
     """Seconds spent in the Upscaler's backend calls and in its uint8 quantisation.
 
-    The backend is wrapped on the instance; ``quantise`` is looked up as a global of the
+    The backend is wrapped on the instance; ``to_bit_depth`` is looked up as a global of the
     upscaler module at call time, so wrapping that global times every call it makes.
     """
 
@@ -117,7 +124,7 @@ class Profile:
 
         self.seconds = {"model": 0.0, "quantise": 0.0}
         upscaler.run = self._timed(upscaler.run, "model")
-        module.quantise = self._timed(module.quantise, "quantise")
+        module.to_bit_depth = self._timed(module.to_bit_depth, "quantise")
 
     def _timed(self, function: Callable, key: str) -> Callable:
         def timed(*args: Any) -> Any:
@@ -161,19 +168,26 @@ def speed_child(spec: dict[str, Any]) -> dict[str, Any]:
     image_mib = image.nbytes * (1 + SCALE**2) / 2**20  # uint8 input and output
     megapixels = image.shape[0] * image.shape[1] * SCALE**2 / 1e6
     row: dict[str, Any] = {
-        "lr": list(image.shape[:2]), "seconds": times, "median_s": median,
-        "mp_per_s": megapixels / median, "setup_rss_mib": setup_mib,
-        "peak_rss_mib": rss_mib("VmHWM"), "image_mib": image_mib,
-    }  # fmt: skip
+        "lr": list(image.shape[:2]),
+        "seconds": times,
+        "median_s": median,
+        "mp_per_s": megapixels / median,
+        "setup_rss_mib": setup_mib,
+        "peak_rss_mib": rss_mib("VmHWM"),
+        "image_mib": image_mib,
+    }
     if profile is not None:
         total = sum(times)
         plan = upscaler.plan
         row["profile"] = {
             **{key: seconds / total for key, seconds in profile.seconds.items()},
             "other": 1 - sum(profile.seconds.values()) / total,
-            "tile": plan.tile, "context": plan.context, "blend": plan.blend,
-            "tiles": upscaler.tiles_for(*image.shape[:2]), "batch": upscaler.batch_size,
-        }  # fmt: skip
+            "tile": plan.tile,
+            "context": plan.context,
+            "blend": plan.blend,
+            "tiles": upscaler.tiles_for(*image.shape[:2]),
+            "batch": upscaler.batch_size,
+        }
     return row
 
 
@@ -181,8 +195,13 @@ def run_child(script: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """:func:`speed_child` in a new interpreter; a crash becomes an ``error`` entry."""
     threads = str(spec["threads"])
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    done = subprocess.run([sys.executable, str(script), "--child", json.dumps(spec)], env=env,
-                          capture_output=True, text=True, cwd=script.parents[1])  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(script), "--child", json.dumps(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=script.parents[1],
+    )
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         return {"error": f"exit status {done.returncode}: {lines[-1] if lines else ''}"}
@@ -233,7 +252,14 @@ def psnr_cell(method: str, dataset: str, args: Any, exclude: list[str]) -> dict:
         model = "bicubic"
     else:
         model = as_module(make_upsampler(method, Path(args.peers), args.threads)[0])
-    report = evaluate(model, [dataset], [SCALE], data_root=args.data_root, exclude=exclude,
-                      skip_meta=True, progress=False)  # fmt: skip
+    report = evaluate(
+        model,
+        [dataset],
+        [SCALE],
+        data_root=args.data_root,
+        exclude=exclude,
+        skip_meta=True,
+        progress=False,
+    )
     (row,) = report.summary()
     return {"set": row.dataset, "images": row.images, "psnr": row.psnr, "ssim": row.ssim}

@@ -39,15 +39,22 @@ def markdown(payload: dict) -> str:
         "|---|" + "---|---|" * len(sizes),
     ]
     for method, cells in speed.items():
-        row = [f"{_cell(cells.get(str(n)), 'mp_per_s', '.2f')} | "
-               f"{_cell(cells.get(str(n)), 'peak_rss_mib', '.0f')}" for n in sizes]  # fmt: skip
+        row = [
+            f"{_cell(cells.get(str(n)), 'mp_per_s', '.2f')} | "
+            f"{_cell(cells.get(str(n)), 'peak_rss_mib', '.0f')}"
+            for n in sizes
+        ]
         lines.append(f"| {label(method)} | " + " | ".join(row) + " |")
-    profiled = [(m, str(n)) for m in speed for n in sizes
-                if "profile" in speed[m].get(str(n), {})]  # fmt: skip
+    profiled = [(m, str(n)) for m in speed for n in sizes if "profile" in speed[m].get(str(n), {})]
     if profiled:
-        lines += ["", "Where srmeta's time goes (share of the timed upscale):", "",
-                  "| method | LR | tile / context / blend | tiles (batch) | network | quantise"
-                  " | tiling, copies |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            "Where srmeta's time goes (share of the timed upscale):",
+            "",
+            "| method | LR | tile / context / blend | tiles (batch) | network | quantise"
+            " | tiling, copies |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for method, n in profiled:
             p = speed[method][n]["profile"]
             lines.append(
@@ -58,10 +65,18 @@ def markdown(payload: dict) -> str:
     lines += memory_table(payload)
     sets = list(dict.fromkeys(c["set"] for cells in psnr.values() for c in cells.values()))
     left_out = payload.get("excluded") or []
-    note = (f"; every method without the srmeta models' meta images ({', '.join(left_out)})"
-            if left_out else "")  # fmt: skip
-    lines += ["", f"PSNR (dB) / SSIM on Y, x{SCALE}, protocol `rgb`, border {SCALE}{note}.", "",
-              "| method | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]  # fmt: skip
+    note = (
+        f"; every method without the srmeta models' meta images ({', '.join(left_out)})"
+        if left_out
+        else ""
+    )
+    lines += [
+        "",
+        f"PSNR (dB) / SSIM on Y, x{SCALE}, protocol `rgb`, border {SCALE}{note}.",
+        "",
+        "| method | " + " | ".join(sets) + " |",
+        "|---|" + "---|" * len(sets),
+    ]
     for method, cells in psnr.items():
         by_set = {c["set"]: f"{c['psnr']:.2f} / {c['ssim']:.4f}" for c in cells.values()}
         srmeta = split_method(method)
@@ -77,11 +92,16 @@ def memory_table(payload: dict) -> list[str]:
     memory, sizes = payload.get("memory") or {}, payload.get("memory_sizes") or []
     if not memory:
         return []
-    lines = ["", "Peak RSS against image size (MiB): the total, the uint8 input + output"
-             " arrays, and the rest (libraries, model, tiling buffers):", "",
-             "| method | " + " | ".join(f"{n}² → {n * SCALE}²: total / images / rest"
-                                      for n in sizes) + " |",
-             "|---|" + "---|" * len(sizes)]  # fmt: skip
+    lines = [
+        "",
+        "Peak RSS against image size (MiB): the total, the uint8 input + output"
+        " arrays, and the rest (libraries, model, tiling buffers):",
+        "",
+        "| method | "
+        + " | ".join(f"{n}² → {n * SCALE}²: total / images / rest" for n in sizes)
+        + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
     for method, cells in memory.items():
         row = []
         for n in sizes:
@@ -107,13 +127,19 @@ def acceptance(payload: dict) -> list[str]:
         if srmeta is None:
             continue
         ours = psnr[method]
-        margins = [(ours[d]["psnr"] - psnr[p][d]["psnr"], d, p) for p in ("opencv-fsrcnn",
-                   "opencv-espcn") for d in ours if d in psnr.get(p, {})]  # fmt: skip
+        margins = [
+            (ours[d]["psnr"] - psnr[p][d]["psnr"], d, p)
+            for p in ("opencv-fsrcnn", "opencv-espcn")
+            for d in ours
+            if d in psnr.get(p, {})
+        ]
         if margins:
             worst = min(margins)
-            out.append(f"- {srmeta[0]} beats OpenCV FSRCNN and ESPCN on every set:"
-                       f" {'yes' if worst[0] > 0 else 'no'} (smallest margin {worst[0]:+.2f} dB,"
-                       f" {worst[1]}, vs {label(worst[2])}).")  # fmt: skip
+            out.append(
+                f"- {srmeta[0]} beats OpenCV FSRCNN and ESPCN on every set:"
+                f" {'yes' if worst[0] > 0 else 'no'} (smallest margin {worst[0]:+.2f} dB,"
+                f" {worst[1]}, vs {label(worst[2])})."
+            )
         if "Set5" in ours:
             set5 = ours["Set5"]["psnr"]
             verdict = "meets" if set5 >= SET5_FLOOR else "misses"
@@ -128,16 +154,20 @@ def acceptance(payload: dict) -> list[str]:
             ratio = f", {mine['mp_per_s'] / theirs:.2f} x OpenCV FSRCNN" if theirs else ""
             out.append(f"- {label(method)} at {big}²: {mine['mp_per_s']:.2f} MP/s{ratio}.")
         if "peak_rss_mib" in mine:
-            out.append(f"- {label(method)}, {big * SCALE}² output: peak RSS"
-                       f" {mine['peak_rss_mib']:.0f} MiB.")  # fmt: skip
+            out.append(
+                f"- {label(method)}, {big * SCALE}² output: peak RSS"
+                f" {mine['peak_rss_mib']:.0f} MiB."
+            )
     for method, cells in (payload.get("memory") or {}).items():
         rows = sorted((int(n), c) for n, c in cells.items() if "peak_rss_mib" in c)
         if len(rows) >= 2:
             rest = [c["peak_rss_mib"] - c["image_mib"] for _, c in rows]
             images = [c["image_mib"] for _, c in rows]
-            out.append(f"- {label(method)}: from the smallest to the largest memory input the"
-                       f" image arrays grow by {images[-1] - images[0]:.0f} MiB and the rest of"
-                       f" the peak RSS by {rest[-1] - rest[0]:+.0f} MiB.")  # fmt: skip
+            out.append(
+                f"- {label(method)}: from the smallest to the largest memory input the"
+                f" image arrays grow by {images[-1] - images[0]:.0f} MiB and the rest of"
+                f" the peak RSS by {rest[-1] - rest[0]:+.0f} MiB."
+            )
     return out
 
 
@@ -171,8 +201,10 @@ def pareto_figure(payload: dict, path: Path) -> bool:
             best = y
     ax.plot(*zip(*frontier, strict=True), color="0.6", lw=1, zorder=0)
     ax.set_xscale("log")
-    ax.set_xlabel(f"output MP/s, {payload['sizes'][-1]}² → {payload['sizes'][-1] * SCALE}²,"
-                  f" {payload['environment']['threads']} threads")  # fmt: skip
+    ax.set_xlabel(
+        f"output MP/s, {payload['sizes'][-1]}² → {payload['sizes'][-1] * SCALE}²,"
+        f" {payload['environment']['threads']} threads"
+    )
     ax.set_ylabel(f"Set5 x{SCALE} PSNR (dB, Y)")
     ax.grid(alpha=0.3)
     fig.tight_layout()

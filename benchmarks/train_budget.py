@@ -52,8 +52,12 @@ def _step_time(run_dir: Path) -> float:
 
 def run_one(name: str, steps: int, data_root: str, results: dict) -> None:
     run_dir = REPO / "runs" / "bench" / name
-    overrides = [f"train.steps={steps}", f"output_dir={run_dir}", f"data_root={data_root}",
-                 "data.val.every=0"]  # fmt: skip
+    overrides = [
+        f"train.steps={steps}",
+        f"output_dir={run_dir}",
+        f"data_root={data_root}",
+        "data.val.every=0",
+    ]
     cfg = load_config(REPO / "configs" / f"{name}.yaml", overrides)
     entry = results.get(name, {})
     if entry.get("steps") != steps or "scores" not in entry:
@@ -109,16 +113,19 @@ def main() -> None:
         _save(results)
     for name, steps in RUNS:
         run_one(name, steps, args.data_root, results)
-    section = "\n".join([
-        "## Training on T91 for a fixed budget (x4)",
-        "",
-        "`benchmarks/train_budget.py`: each model trains from its config in `configs/` (uniform",
-        "L1, Adam, cosine schedule; seed and steps below) on T91 with MATLAB-bicubic LR, on",
-        "this 2-core CPU. Scores: `srmeta eval`, protocol `rgb`, PSNR (dB) / SSIM on Y.",
-        "s/step is the median logged training step time.",
-        "",
-        markdown(results),
-    ])  # fmt: skip
+    section = "\n".join(
+        [
+            "## Training on T91 for a fixed budget (x4)",
+            "",
+            "`benchmarks/train_budget.py`: each model trains from its config in `configs/`"
+            " (uniform",
+            "L1, Adam, cosine schedule; seed and steps below) on T91 with MATLAB-bicubic LR, on",
+            "this 2-core CPU. Scores: `srmeta eval`, protocol `rgb`, PSNR (dB) / SSIM on Y.",
+            "s/step is the median logged training step time.",
+            "",
+            markdown(results),
+        ]
+    )
     update_section("train-budget", section)
     print(section)
 

@@ -87,14 +87,20 @@ def default_models() -> list[str]:
     from srmeta.models.bundled import FAMILIES
 
     folder = resources.files("srmeta.bundled")
-    return [f"{family}-x{SCALE}" for family, file in FAMILIES.items()
-            if (folder / file.format(SCALE)).is_file()]  # fmt: skip
+    return [
+        f"{family}-x{SCALE}"
+        for family, file in FAMILIES.items()
+        if (folder / file.format(SCALE)).is_file()
+    ]
 
 
 def default_methods(models: list[str], quick: bool) -> list[str]:
     backends = [b for b in BACKENDS if b == "torch" or not quick]  # exports are slow
-    installed = [b for b in backends if b == "torch" or importlib.util.find_spec(
-        "onnxruntime" if b == "onnx" else b) is not None]  # fmt: skip
+    installed = [
+        b
+        for b in backends
+        if b == "torch" or importlib.util.find_spec("onnxruntime" if b == "onnx" else b) is not None
+    ]
     srmeta = [f"{m}@{b}" for m in models for b in installed]
     return [*srmeta, "bicubic", *PEERS]
 
@@ -103,8 +109,11 @@ def environment(threads: int, methods: list[str]) -> dict[str, str]:
     """Versions and model files that the numbers depend on."""
     import torch
 
-    info = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "threads": str(threads), "torch": torch.__version__}  # fmt: skip
+    info = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "threads": str(threads),
+        "torch": torch.__version__,
+    }
     for package in ("onnxruntime", "openvino", "opencv-contrib-python-headless", "pillow"):
         try:
             info[package] = meta.version(package)
@@ -126,8 +135,10 @@ def measure(args: argparse.Namespace, methods: list[str], payload: dict, save) -
     sizes = QUICK_SIZES if args.quick else SIZES
     memory_sizes = QUICK_MEMORY_SIZES if args.quick else MEMORY_SIZES
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, todo, sizes_ in (("speed", speed_methods, sizes),
-                                   ("memory", memory_methods, memory_sizes)):  # fmt: skip
+        for kind, todo, sizes_ in (
+            ("speed", speed_methods, sizes),
+            ("memory", memory_methods, memory_sizes),
+        ):
             for size in sizes_:
                 path = Path(tmp) / f"lr{size}.npy"
                 np.save(path, natural_input(args.data_root, size))
@@ -135,9 +146,13 @@ def measure(args: argparse.Namespace, methods: list[str], payload: dict, save) -
                     cells = payload[kind].setdefault(method, {})
                     if "peak_rss_mib" in cells.get(str(size), {}):  # a failed cell is retried
                         continue
-                    spec = {"method": method, "input": str(path), "peers": args.peers,
-                            "threads": args.threads,
-                            "repeats": 3 if size <= 256 and kind == "speed" else 1}  # fmt: skip
+                    spec = {
+                        "method": method,
+                        "input": str(path),
+                        "peers": args.peers,
+                        "threads": args.threads,
+                        "repeats": 3 if size <= 256 and kind == "speed" else 1,
+                    }
                     cells[str(size)] = run_child(script, spec)
                     print(f"{kind} {method} {size}: {cells[str(size)]}", flush=True)
                     save()
@@ -149,8 +164,9 @@ def main() -> None:
     parser.add_argument("--peers", default=str(REPO.parent / "shared" / "peers"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", help="srmeta x4 models, comma-separated (default: bundled)")
-    parser.add_argument("--methods", help="comma-separated: <model>@<backend> or peers: "
-                        + ", ".join(PEER_LABELS))  # fmt: skip
+    parser.add_argument(
+        "--methods", help="comma-separated: <model>@<backend> or peers: " + ", ".join(PEER_LABELS)
+    )
     parser.add_argument("--quick", action="store_true", help="64/96 px, Set5: a smoke run")
     parser.add_argument("--results", type=Path, help="JSON output (default: see the docstring)")
     parser.add_argument(
@@ -172,8 +188,9 @@ def main() -> None:
         if any(m in OPENCV for m in methods) and args.methods:
             parser.error("the OpenCV methods need opencv-contrib-python-headless")
         methods = [m for m in methods if m not in OPENCV]
-    results = args.results or (Path(tempfile.gettempdir()) / "upscale_speed_quick.json"
-                               if args.quick else RESULTS)  # fmt: skip
+    results = args.results or (
+        Path(tempfile.gettempdir()) / "upscale_speed_quick.json" if args.quick else RESULTS
+    )
     sizes = QUICK_SIZES if args.quick else SIZES
     memory_sizes = QUICK_MEMORY_SIZES if args.quick else MEMORY_SIZES
     payload = {
@@ -202,8 +219,13 @@ def main() -> None:
     from srmeta.models.files import meta_images_of
 
     srmeta_models = list(dict.fromkeys(s[0] for m in methods if (s := split_method(m))))
-    exclude = sorted({name for model in srmeta_models
-                      for name in meta_images_of(resolve_model_name(model, SCALE))})  # fmt: skip
+    exclude = sorted(
+        {
+            name
+            for model in srmeta_models
+            for name in meta_images_of(resolve_model_name(model, SCALE))
+        }
+    )
     payload["excluded"] = exclude
     scored = [f"{m}@torch" for m in srmeta_models] + [m for m in methods if not split_method(m)]
     for method in scored:

@@ -57,15 +57,26 @@ STRATEGIES: dict[str, dict] = {
     "l2rw image": {"name": "l2rw", "options": {"every": 1, "level": "image"}},
     "mwnet k=1": {"name": "mwnet", "options": {"every": 1}},
     "mwnet image k=1": {"name": "mwnet", "options": {"every": 1, "level": "image"}},
-    "weightnet batch+head+consistency k=1": {"name": "weightnet", "options": {
-        "every": 1, "normalise": "batch", "image_head": True,
-        "inputs": ["hr", "lr", "consistency"]}},
-    "weightnet batch+head+consistency k=4": {"name": "weightnet", "options": {
-        "every": 4, "normalise": "batch", "image_head": True,
-        "inputs": ["hr", "lr", "consistency"]}},
-}  # fmt: skip
-META = {"dataset": "Urban100", "names": [f"img_{i:03d}" for i in range(91, 96)],
-        "batch_size": 4}  # fmt: skip
+    "weightnet batch+head+consistency k=1": {
+        "name": "weightnet",
+        "options": {
+            "every": 1,
+            "normalise": "batch",
+            "image_head": True,
+            "inputs": ["hr", "lr", "consistency"],
+        },
+    },
+    "weightnet batch+head+consistency k=4": {
+        "name": "weightnet",
+        "options": {
+            "every": 4,
+            "normalise": "batch",
+            "image_head": True,
+            "inputs": ["hr", "lr", "consistency"],
+        },
+    },
+}
+META = {"dataset": "Urban100", "names": [f"img_{i:03d}" for i in range(91, 96)], "batch_size": 4}
 
 
 def make_trainer(label: str, data_root: str, out: Path) -> Trainer:
@@ -149,8 +160,9 @@ def peak_memory(label: str, data_root: str) -> float:
         f"t = w.make_trainer({label!r}, {data_root!r}, pathlib.Path(tempfile.mkdtemp()));"
         "print(w.step_memory(t, data))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 

@@ -42,8 +42,9 @@ def main() -> int:
         if getattr(model, "deploy", False):
             options["deploy"] = True
         metadata["srmeta.bundled_from"] = json.dumps({"run": args.run.name, "file": LAST})
-        save_model_file(args.out, model, spec.arch, int(spec.scale or 0), options, metadata,
-                        force=args.force)  # fmt: skip
+        save_model_file(
+            args.out, model, spec.arch, int(spec.scale or 0), options, metadata, force=args.force
+        )
     except SrmetaError as err:
         print(f"bundle_model: {err}", file=sys.stderr)
         return 2

@@ -49,11 +49,15 @@ def draw() -> Image.Image:
     # Fan of thin lines and text, lower right.
     for k in range(12):
         angle = np.pi * k / 24
-        canvas.line([136, 250, 136 + 110 * np.cos(angle), 250 - 110 * np.sin(angle)],
-                    fill=(20, 20, 20), width=1)  # fmt: skip
+        canvas.line(
+            [136, 250, 136 + 110 * np.cos(angle), 250 - 110 * np.sin(angle)],
+            fill=(20, 20, 20),
+            width=1,
+        )
     font = ImageFont.load_default(size=22)
-    canvas.text((150, 150), "srmeta", fill=(255, 255, 255), font=font, stroke_width=1,
-                stroke_fill=(0, 0, 0))  # fmt: skip
+    canvas.text(
+        (150, 150), "srmeta", fill=(255, 255, 255), font=font, stroke_width=1, stroke_fill=(0, 0, 0)
+    )
     canvas.text((150, 180), "x4 SR", fill=(250, 220, 40), font=font)
     return image
 

@@ -84,9 +84,13 @@ def edge_meta_gradient(model, batch) -> dict[str, torch.Tensor]:
 def markdown(results: dict[str, object]) -> str:
     """One row per variant: mean r~ per structure quintile (flat to edges), P(r > 0) in the
     flattest and the most structured quintile, Spearman per pixel and per LR cell."""
-    lines = [f"{results['run']} at step {results['step']}, {results['patches']} patches", "",
-             "| variant | mean r~ by structure quintile (flat → edges) | P(r>0) flat / edges"
-             " | Spearman pixel / LR cell |", "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"{results['run']} at step {results['step']}, {results['patches']} patches",
+        "",
+        "| variant | mean r~ by structure quintile (flat → edges) | P(r>0) flat / edges"
+        " | Spearman pixel / LR cell |",
+        "|---|---|---|---|",
+    ]
     for name, row in results.items():
         if not isinstance(row, dict):
             continue

@@ -79,14 +79,20 @@ def main() -> None:
     edges = structure >= torch.quantile(structure.flatten(), 0.8)
     consistency = (imresize(hr, 1 / cfg.scale) - lr).abs().mean(dim=(1, 2, 3))
 
-    results: dict[str, object] = {"run": str(run), "step": step, "samples": len(corrupt),
-                                  "corrupt_samples": int(corrupt.sum())}  # fmt: skip
+    results: dict[str, object] = {
+        "run": str(run),
+        "step": step,
+        "samples": len(corrupt),
+        "corrupt_samples": int(corrupt.sum()),
+    }
     meta_batches = [meta.batch(args.step + i) for i in range(args.meta_batches)]
     for loss in ("l2", "l1"):
         grads = [meta_gradient(model, b, loss) for b in meta_batches]
         g = {k: sum(x[k] for x in grads) / len(grads) for k in grads[0]}
-        for name, direction in (("adam", {k: v * scales[k] for k, v in g.items()}),
-                                ("identity", g)):  # fmt: skip
+        for name, direction in (
+            ("adam", {k: v * scales[k] for k, v in g.items()}),
+            ("identity", g),
+        ):
             _, reward = rewards(model, lr, hr, direction)
             results[f"{loss}_{name}"] = group_stats(reward, corrupt, edges)
     results["consistency_auc_clean_sample"] = auc(-consistency, ~corrupt)

@@ -364,8 +364,10 @@ def test_a_symlink_loop_as_output_is_refused(tmp_path, capsys):
     image = _png(tmp_path / "a.png")
     loop = tmp_path / "loop.png"
     loop.symlink_to(loop)
-    assert _exit_code(["upscale", str(image), "--model", "bicubic", "--scale", "2",
-                       "-o", str(loop)]) == 2  # fmt: skip
+    assert (
+        _exit_code(["upscale", str(image), "--model", "bicubic", "--scale", "2", "-o", str(loop)])
+        == 2
+    )
     assert "loop" in _error_line(capsys)
     assert loop.is_symlink()
 
@@ -379,8 +381,13 @@ def test_images_too_small_to_score_are_refused_before_any_work(tmp_path, data_ro
     assert "small.png" in _error_line(capsys)
     from run_configs import write_run_config
 
-    config = write_run_config(tmp_path, data_root, "run", train__steps=10,
-                              data__val={"datasets": [str(folder)], "every": 5})  # fmt: skip
+    config = write_run_config(
+        tmp_path,
+        data_root,
+        "run",
+        train__steps=10,
+        data__val={"datasets": [str(folder)], "every": 5},
+    )
     assert _exit_code(["train", str(config), "--quiet"]) == 2
     assert "small.png" in _error_line(capsys)
     assert not (tmp_path / "run" / "metrics.jsonl").exists()  # not a single step was run
@@ -474,8 +481,9 @@ def test_train_refuses_an_architecture_without_weights(tmp_path, data_root, caps
     """Bicubic's descriptor says it has no weights: refused before any work, not at Adam."""
     from run_configs import write_run_config
 
-    config = write_run_config(tmp_path, data_root, "run", train__steps=4,
-                              model={"arch": "bicubic", "options": {}})  # fmt: skip
+    config = write_run_config(
+        tmp_path, data_root, "run", train__steps=4, model={"arch": "bicubic", "options": {}}
+    )
     assert _exit_code(["train", str(config), "--quiet"]) == 2
     assert "bicubic has no weights to train" in _error_line(capsys)
     assert not (tmp_path / "run").exists()

@@ -58,8 +58,11 @@ def test_pil_images_of_any_mode_and_size(mode, height, width, scale, outscale, s
     assert image.tobytes() == before  # the caller's image is untouched
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-          HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     suffix=st.sampled_from([".png", ".jpg", ".bmp", ".webp", ".tif"]),
     mode=st.sampled_from(["L", "RGB", "RGBA", "LA"]),
@@ -85,8 +88,9 @@ def test_cli_on_generated_files(tmp_path_factory, capsys, suffix, mode, size, op
     image.save(path)
     original = path.read_bytes()
     try:
-        code = main(["upscale", str(path), "--model", "bicubic", "--scale", "2", "--quiet",
-                     *option])  # fmt: skip
+        code = main(
+            ["upscale", str(path), "--model", "bicubic", "--scale", "2", "--quiet", *option]
+        )
     except SystemExit as stop:  # argparse refusing an option value
         code = int(stop.code or 0)
     err = capsys.readouterr().err

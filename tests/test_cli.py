@@ -22,8 +22,19 @@ def _run(capsys, *argv):
 
 def test_eval_prints_table_and_writes_results(capsys, data_root, tmp_path):
     out = tmp_path / "res"
-    code, stdout, _ = _run(capsys, "eval", "--datasets", "Set5", "--scales", "4", "--data-root",
-                           str(data_root), "--out", str(out), "--quiet")  # fmt: skip
+    code, stdout, _ = _run(
+        capsys,
+        "eval",
+        "--datasets",
+        "Set5",
+        "--scales",
+        "4",
+        "--data-root",
+        str(data_root),
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert code == 0
     assert "| Set5 | 28.43 / 0.8111 |" in stdout
     summary = json.loads((out / "summary.json").read_text())
@@ -32,8 +43,19 @@ def test_eval_prints_table_and_writes_results(capsys, data_root, tmp_path):
     assert len((out / "per_image.csv").read_text().splitlines()) == 6
     # Existing results are kept unless --force, and nothing is evaluated before refusing.
     before = (out / "table.md").read_text()
-    code, _, err = _run(capsys, "eval", "--datasets", "Set5", "--scales", "2", "--data-root",
-                        str(data_root), "--out", str(out), "--quiet")  # fmt: skip
+    code, _, err = _run(
+        capsys,
+        "eval",
+        "--datasets",
+        "Set5",
+        "--scales",
+        "2",
+        "--data-root",
+        str(data_root),
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert code == 2 and "--force" in err and err.count("\n") == 1
     assert (out / "table.md").read_text() == before
 
@@ -63,8 +85,19 @@ def test_bad_inputs_give_one_line_exit_2_and_no_output(capsys, tmp_path, kind):
     else:
         (folder / "zz_bad.png").write_bytes(BAD_INPUTS[kind]())
     out = tmp_path / "res"
-    code, _, err = _run(capsys, "eval", "--datasets", str(folder), "--scales", "2", "--out",
-                        str(out), "--quiet", "--no-cache", *extra)  # fmt: skip
+    code, _, err = _run(
+        capsys,
+        "eval",
+        "--datasets",
+        str(folder),
+        "--scales",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-cache",
+        *extra,
+    )
     assert code == 2
     assert err.startswith("srmeta: error: ") and err.count("\n") == 1
     assert "Traceback" not in err
@@ -88,8 +121,11 @@ def test_real_entry_point_exit_code(tmp_path, data_root):
     env = {**os.environ, "SRMETA_DATA": str(data_root)}
     done = subprocess.run(
         [sys.executable, "-m", "srmeta", "eval", "--datasets", str(tmp_path), "--quiet"],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "broken.png" in done.stderr

@@ -355,8 +355,14 @@ def test_yaml_1_2_floats_reach_free_form_options(tmp_path):
     from srmeta.yamlio import safe_load
 
     assert safe_load("a: 1e-2\nb: 2E5\nc: .5\nd: 1.0e-3\ne: 12\nf: 1e\ng: v1e3") == {
-        "a": 0.01, "b": 200000.0, "c": 0.5, "d": 0.001, "e": 12, "f": "1e", "g": "v1e3",
-    }  # fmt: skip
+        "a": 0.01,
+        "b": 200000.0,
+        "c": 0.5,
+        "d": 0.001,
+        "e": 12,
+        "f": "1e",
+        "g": "v1e3",
+    }
     source = REPO / "configs" / "espcn_x4.yaml"
     text = source.read_text().replace(
         "weighting: {name: uniform}", "weighting: {name: weightnet, options: {lr: 1e-2}}"

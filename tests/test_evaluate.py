@@ -30,10 +30,12 @@ def _summary(report):
 
 
 def test_y_plane_bicubic_reproduces_the_published_table(data_root):
-    report = evaluate("bicubic", ["Set5"], [2, 3, 4], protocol="y-plane", data_root=data_root,
-                      progress=False)  # fmt: skip
-    report.images += evaluate("bicubic", ["Set14"], [4], protocol="y-plane",
-                              data_root=data_root, progress=False).images  # fmt: skip
+    report = evaluate(
+        "bicubic", ["Set5"], [2, 3, 4], protocol="y-plane", data_root=data_root, progress=False
+    )
+    report.images += evaluate(
+        "bicubic", ["Set14"], [4], protocol="y-plane", data_root=data_root, progress=False
+    ).images
     rows = _summary(report)
     for key, (psnr, ssim) in PUBLISHED.items():
         assert rows[key].psnr == pytest.approx(psnr, abs=0.01), key
@@ -50,8 +52,9 @@ def test_bicubic_scored_like_a_model_matches_protocol_reference(data_root):
         assert rows[("Set5", scale)].psnr == pytest.approx(psnr, abs=5e-5)
         assert rows[("Set5", scale)].ssim == pytest.approx(ssim, abs=5e-5)
         assert abs(rows[("Set5", scale)].psnr - PUBLISHED[("Set5", scale)][0]) < 0.03
-    rounded = _summary(evaluate("bicubic", ["Set5"], [2], round_y=True, data_root=data_root,
-                                progress=False))  # fmt: skip
+    rounded = _summary(
+        evaluate("bicubic", ["Set5"], [2], round_y=True, data_root=data_root, progress=False)
+    )
     drop = rows[("Set5", 2)].psnr - rounded[("Set5", 2)].psnr
     assert 0.02 < drop < 0.05  # protocol.md: "about 0.034 dB"
 
@@ -65,8 +68,15 @@ def test_lr_cache_is_written_once_and_reused(data_root, tmp_path):
     second = evaluate("bicubic", ["Set5"], [3], data_root=data_root, cache=cache, progress=False)
     assert [f.stat().st_mtime_ns for f in files] == stamps
     assert [r.psnr for r in first.images] == [r.psnr for r in second.images]
-    noisy = evaluate("bicubic", ["Set5"], [3], degradation="noise:5 seed:3", data_root=data_root,
-                     cache=cache, progress=False)  # fmt: skip
+    noisy = evaluate(
+        "bicubic",
+        ["Set5"],
+        [3],
+        degradation="noise:5 seed:3",
+        data_root=data_root,
+        cache=cache,
+        progress=False,
+    )
     assert len(sorted((tmp_path / "cache").rglob("*.png"))) == 10
     assert noisy.images[0].psnr < first.images[0].psnr
 
@@ -96,8 +106,9 @@ def test_gray_image_is_replicated_for_rgb_models(tmp_path, data_root):
     gain = via_rgb.images[0].psnr - direct.images[0].psnr
     assert gain == pytest.approx(20 * math.log10(255 / 219), abs=0.02)
     with pytest.raises(SrmetaError, match="one channel"):
-        evaluate(_RGBOnlyBicubic, ["Set5"], [2], protocol="y-plane", data_root=data_root,
-                 progress=False)  # fmt: skip
+        evaluate(
+            _RGBOnlyBicubic, ["Set5"], [2], protocol="y-plane", data_root=data_root, progress=False
+        )
 
 
 def test_lr_cache_keeps_gray_and_replicated_lr_apart(tmp_path, data_root):
@@ -113,8 +124,9 @@ def test_lr_cache_keeps_gray_and_replicated_lr_apart(tmp_path, data_root):
         for m in ("bicubic", _RGBOnlyBicubic)
     }
     for model in (_RGBOnlyBicubic, "bicubic", _RGBOnlyBicubic):
-        cached = evaluate(model, [str(folder)], [3], data_root=data_root, cache=cache,
-                          progress=False)  # fmt: skip
+        cached = evaluate(
+            model, [str(folder)], [3], data_root=data_root, cache=cache, progress=False
+        )
         assert cached.images[0].psnr == fresh[model]
     assert len(sorted((tmp_path / "cache").rglob("*.png"))) == 2
 

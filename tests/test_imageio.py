@@ -132,9 +132,13 @@ def test_16bit_gray_tiff_round_trip_is_exact(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "options"),
-    [("a.bmp", {}), ("a.tif", {}), ("a.tif", {"compression": "tiff_lzw"}),
-     ("a.webp", {"lossless": True})],
-)  # fmt: skip
+    [
+        ("a.bmp", {}),
+        ("a.tif", {}),
+        ("a.tif", {"compression": "tiff_lzw"}),
+        ("a.webp", {"lossless": True}),
+    ],
+)
 def test_lossless_formats_read_exactly(tmp_path: Path, name: str, options: dict) -> None:
     a = _rand((H, W, 3))
     Image.fromarray(a).save(tmp_path / name, **options)

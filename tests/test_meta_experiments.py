@@ -49,8 +49,12 @@ def test_gap_closed_is_the_share_of_the_uniform_to_oracle_gap():
 
 def test_summary_block_of_a_setting():
     def result(scores, seconds, share):
-        return {"scores": scores, "sec_per_step": seconds, "corrupt_weight_share": share,
-                "commit": "abc"}  # fmt: skip
+        return {
+            "scores": scores,
+            "sec_per_step": seconds,
+            "corrupt_weight_share": share,
+            "commit": "abc",
+        }
 
     results = {
         "uniform": {0: result({"Set5/a": 30.0, "Set14/b": 26.0}, 1.0, 0.5)},
@@ -70,8 +74,19 @@ def test_smoke_runs_every_setting_and_arm(tmp_path, data_root):
     for path in sorted((Path(data_root) / "T91").rglob("*.png"))[:8]:
         shutil.copy(path, pool / path.name)
     out, record = tmp_path / "grid", tmp_path / "record"
-    args = ["--smoke", "--seeds", "0", "--out", str(out), "--record", str(record),
-            "--data-root", str(data_root), "--pool", str(pool)]  # fmt: skip
+    args = [
+        "--smoke",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+        "--record",
+        str(record),
+        "--data-root",
+        str(data_root),
+        "--pool",
+        str(pool),
+    ]
     meta_experiments.main(["run", "--jobs", "0", *args])
     results, doc = tmp_path / "results.json", tmp_path / "experiments.md"
     report = write_report(record, results, doc)

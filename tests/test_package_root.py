@@ -12,8 +12,7 @@ import srmeta
 
 def _loads_torch(code: str) -> bool:
     probe = f"import sys\n{code}\nprint('torch' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          check=True)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return done.stdout.strip().splitlines()[-1] == "True"
 
 

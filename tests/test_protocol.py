@@ -158,11 +158,18 @@ def test_validation_lr_comes_from_the_protocol_degradation(data_root):
     """Validation scores and the images it logs use the evaluation protocol's LR: MATLAB
     bicubic, whatever the training degradation (the config has no validation one)."""
     scale, crop = 2, 64
-    cfg = validate_config({
-        "name": "val", "scale": scale, "data_root": str(data_root), "model": {"arch": "fsrcnn"},
-        "data": {"train": {"degradation": "blur:iso:1.2 noise:5 seed:3"},
-                 "val": {"datasets": ["Set5"], "max_images": 2, "crop": crop}},
-    })  # fmt: skip
+    cfg = validate_config(
+        {
+            "name": "val",
+            "scale": scale,
+            "data_root": str(data_root),
+            "model": {"arch": "fsrcnn"},
+            "data": {
+                "train": {"degradation": "blur:iso:1.2 noise:5 seed:3"},
+                "val": {"datasets": ["Set5"], "max_images": 2, "crop": crop},
+            },
+        }
+    )
     model, log = _Recorder(scale), _ImageLog()
     scores = validate(model, cfg, torch.device("cpu"), log=log)
     files = find_dataset("Set5", data_root).files[:2]

@@ -38,24 +38,46 @@ def _rgb(path: Path, side: int = 12, seed: int = 0) -> None:
 
 def test_every_upscale_example_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for name in ("photo.png", "shots/a.png", "shots/b.png", "more/c.jpg", "logo.png",
-                 "cams/north/d.png", "img.png"):  # fmt: skip
+    for name in (
+        "photo.png",
+        "shots/a.png",
+        "shots/b.png",
+        "more/c.jpg",
+        "logo.png",
+        "cams/north/d.png",
+        "img.png",
+    ):
         _rgb(tmp_path / name)
     grey16 = np.random.default_rng(1).integers(0, 65536, (12, 12), dtype=np.uint16)
     Image.fromarray(grey16).save(tmp_path / "scan.tif")
     torch.manual_seed(0)
     options = {"n_resblocks": 1, "n_feats": 8}
     (tmp_path / "runs" / "edsr_cpu_x4").mkdir(parents=True)
-    save_model_file(tmp_path / "runs/edsr_cpu_x4/model_last.safetensors",
-                    load_model("edsr", 4, **options), "edsr", 4, options)  # fmt: skip
+    save_model_file(
+        tmp_path / "runs/edsr_cpu_x4/model_last.safetensors",
+        load_model("edsr", 4, **options),
+        "edsr",
+        4,
+        options,
+    )
     examples = _examples("srmeta upscale")
     assert len(examples) >= 6
     for line in examples:
         args = shlex.split(line, comments=True)[1:]
         assert main([*args, "--quiet"] if args[0] == "upscale" else args) == 0, line
-    expected = ["photo_x4.png", "big/a.png", "big/b.png", "big/c.jpg", "scan_x3.tif",
-                "logo_x6.png", "shots/a_sr.jpg", "shots/b_sr.jpg", "big/north/d.png",
-                "img_x4.png", "srmeta_x4.onnx"]  # fmt: skip
+    expected = [
+        "photo_x4.png",
+        "big/a.png",
+        "big/b.png",
+        "big/c.jpg",
+        "scan_x3.tif",
+        "logo_x6.png",
+        "shots/a_sr.jpg",
+        "shots/b_sr.jpg",
+        "big/north/d.png",
+        "img_x4.png",
+        "srmeta_x4.onnx",
+    ]
     missing = [name for name in expected if not (tmp_path / name).is_file()]
     assert not missing
     scan = read_image(tmp_path / "scan_x3.tif")
@@ -78,8 +100,12 @@ def test_every_eval_example_runs_as_written(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "results" / "bicubic" / "summary.json").is_file()
 
 
-SHORT = ("train.steps={steps}", "data.train.patch_size=24", "data.train.batch_size=2",
-         "data.val.every=1")  # fmt: skip
+SHORT = (
+    "train.steps={steps}",
+    "data.train.patch_size=24",
+    "data.train.batch_size=2",
+    "data.val.every=1",
+)
 
 
 def _repo_with_data(tmp_path: Path) -> Path:
@@ -89,8 +115,13 @@ def _repo_with_data(tmp_path: Path) -> Path:
     (repo / "configs").mkdir(parents=True)
     for config in (README.parent / "configs").glob("*.yaml"):
         (repo / "configs" / config.name).write_bytes(config.read_bytes())
-    for name, count, side in (("T91", 3, 60), ("Set5", 2, 36), ("Set14", 2, 36),
-                              ("BSD100", 2, 36), ("Urban100", 2, 36)):  # fmt: skip
+    for name, count, side in (
+        ("T91", 3, 60),
+        ("Set5", 2, 36),
+        ("Set14", 2, 36),
+        ("BSD100", 2, 36),
+        ("Urban100", 2, 36),
+    ):
         for i in range(count):
             _rgb(tmp_path / "shared/data" / name / "HR" / f"img{i}.png", side=side, seed=i)
     return repo
@@ -124,8 +155,9 @@ def test_python_api_example_runs(tmp_path, monkeypatch):
     _rgb(repo / "photo.png")
     torch.manual_seed(0)
     (repo / "runs" / "espcn_x4").mkdir(parents=True)
-    save_model_file(repo / "runs/espcn_x4/model_last.safetensors", load_model("espcn", 4),
-                    "espcn", 4, {})  # fmt: skip
+    save_model_file(
+        repo / "runs/espcn_x4/model_last.safetensors", load_model("espcn", 4), "espcn", 4, {}
+    )
     text = README.read_text(encoding="utf-8")
     block = re.search(r"## Python API\s+```python\n(.*?)```", text, re.S)
     assert block and '"train.steps=1000"' in block.group(1)
@@ -154,5 +186,9 @@ def test_weights_example_runs_with_few_steps(tmp_path, monkeypatch):
     assert main([*shlex.split(examples[0])[1:], *short, "--quiet"]) == 0
     assert main(shlex.split(examples[1])[1:]) == 0
     written = {p.name for p in (repo / "maps").iterdir()}
-    assert written == {"weight_maps_weightnet_urban_x4.png", "frequency_bands.png",
-                       "frequency_bands.md", "weight_stats.json"}  # fmt: skip
+    assert written == {
+        "weight_maps_weightnet_urban_x4.png",
+        "frequency_bands.png",
+        "frequency_bands.md",
+        "weight_stats.json",
+    }

@@ -32,11 +32,17 @@ def run_dir(tmp_path_factory, data_root):
     """A 6-step ESPCN run weighted by Weight-Net, checkpointed at steps 3 and 6."""
     tmp = tmp_path_factory.mktemp("report-run")
     path = write_run_config(
-        tmp, data_root, "wn", seed=1, model__options={"features": [8, 4]},
+        tmp,
+        data_root,
+        "wn",
+        seed=1,
+        model__options={"features": [8, 4]},
         data__meta={"dataset": "Set5", "names": ["bird"], "batch_size": 1},
-        train__steps=6, train__checkpoint_every=3, train__log_every=3,
+        train__steps=6,
+        train__checkpoint_every=3,
+        train__log_every=3,
         train__weighting={"name": "weightnet", "options": {"lr": 1e-2}},
-    )  # fmt: skip
+    )
     return train(load_config(path), progress=False).run_dir
 
 
@@ -164,8 +170,19 @@ def test_band_table_is_markdown():
 
 def test_weights_command_writes_its_files(run_dir, data_root, tmp_path, capsys):
     out = tmp_path / "report"
-    argv = ["weights", "--run", str(run_dir), "--images", "Set5:head", "--out", str(out),
-            "--crop", "64", "--data-root", str(data_root)]  # fmt: skip
+    argv = [
+        "weights",
+        "--run",
+        str(run_dir),
+        "--images",
+        "Set5:head",
+        "--out",
+        str(out),
+        "--crop",
+        "64",
+        "--data-root",
+        str(data_root),
+    ]
     assert main(argv) == 0
     stdout = capsys.readouterr().out
     assert "wn head: weight std" in stdout and "| bicubic |" in stdout

@@ -134,8 +134,9 @@ def test_both_forms_save_detect_and_load(colour, tmp_path):
     model = _trained_like(RepSR(3, **options)).eval()
     save_model_file(tmp_path / "train.safetensors", model, "repsr", 3, options)
     deployed = model.collapse()
-    save_model_file(tmp_path / "deploy.safetensors", deployed, "repsr", 3,
-                    {**options, "deploy": True})  # fmt: skip
+    save_model_file(
+        tmp_path / "deploy.safetensors", deployed, "repsr", 3, {**options, "deploy": True}
+    )
     x = _rand(1, 3, 8, 7)
     with torch.no_grad():
         want = deployed(x)
@@ -155,9 +156,11 @@ def test_auto_backend_prefers_openvino_then_onnx_then_torch():
 @pytest.mark.parametrize("colour", ["y", "rgb"])
 @pytest.mark.parametrize(
     "backend",
-    ["onnx", pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO,
-                                                                reason="no OpenVINO"))],
-)  # fmt: skip
+    [
+        "onnx",
+        pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="no OpenVINO")),
+    ],
+)
 def test_backends_upscale_like_torch_tiled_and_whole(colour, backend, tmp_path, monkeypatch):
     monkeypatch.setenv("SRMETA_CACHE", str(tmp_path))
     model = _trained_like(RepSR(4, features=6, blocks=2, colour=colour, expand=8), seed=2).eval()

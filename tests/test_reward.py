@@ -45,8 +45,9 @@ def _brute_force(model, lr, hr, direction, kind):
     names = [k for k, p in model.named_parameters() if p.requires_grad]
     out = torch.zeros_like(loss_map)
     for index in range(loss_map.numel()):
-        grads = torch.autograd.grad(loss_map.flatten()[index], params, retain_graph=True,
-                                    allow_unused=True)  # fmt: skip
+        grads = torch.autograd.grad(
+            loss_map.flatten()[index], params, retain_graph=True, allow_unused=True
+        )
         out.view(-1)[index] = sum(
             (g * direction[n]).sum() for g, n in zip(grads, names, strict=True) if g is not None
         )
@@ -62,11 +63,14 @@ def test_jvp_reward_equals_brute_force(arch, kind, preconditioner):
     model = load_model(arch, scale, **SMALL[arch]).double().train()
     lr = torch.rand(2, 3, 4, 3, dtype=torch.float64)
     hr = torch.rand(2, 3, 8, 6, dtype=torch.float64)
-    meta = {"lr": torch.rand(1, 3, 5, 5, dtype=torch.float64),
-            "hr": torch.rand(1, 3, 10, 10, dtype=torch.float64)}  # fmt: skip
+    meta = {
+        "lr": torch.rand(1, 3, 5, 5, dtype=torch.float64),
+        "hr": torch.rand(1, 3, 10, 10, dtype=torch.float64),
+    }
     optimizer = _adam_after_one_step(model, lr, hr) if preconditioner == "adam" else None
-    direction = precondition(meta_gradient(model, meta, kind), optimizer, model,
-                             "adam" if optimizer else "identity")  # fmt: skip
+    direction = precondition(
+        meta_gradient(model, meta, kind), optimizer, model, "adam" if optimizer else "identity"
+    )
     if optimizer is not None:  # the preconditioner really changed the direction
         g = meta_gradient(model, meta, kind)
         assert any(not torch.allclose(direction[k], g[k]) for k in g)
@@ -92,8 +96,10 @@ def test_jvp_reward_equals_brute_force(arch, kind, preconditioner):
 def test_meta_gradient_is_the_gradient_of_the_mean_meta_loss():
     torch.manual_seed(1)
     model = load_model("espcn", 2, **SMALL["espcn"]).double()
-    meta = {"lr": torch.rand(2, 3, 5, 5, dtype=torch.float64),
-            "hr": torch.rand(2, 3, 10, 10, dtype=torch.float64)}  # fmt: skip
+    meta = {
+        "lr": torch.rand(2, 3, 5, 5, dtype=torch.float64),
+        "hr": torch.rand(2, 3, 10, 10, dtype=torch.float64),
+    }
     g = meta_gradient(model, meta)
     pixel_loss_map(model(meta["lr"]), meta["hr"]).mean().backward()
     for name, p in model.named_parameters():
@@ -106,8 +112,10 @@ def test_first_order_meaning_of_the_reward():
     model = load_model("edsr", 2, **SMALL["edsr"]).double()
     lr = torch.rand(1, 3, 4, 4, dtype=torch.float64)
     hr = torch.rand(1, 3, 8, 8, dtype=torch.float64)
-    meta = {"lr": torch.rand(1, 3, 4, 4, dtype=torch.float64),
-            "hr": torch.rand(1, 3, 8, 8, dtype=torch.float64)}  # fmt: skip
+    meta = {
+        "lr": torch.rand(1, 3, 4, 4, dtype=torch.float64),
+        "hr": torch.rand(1, 3, 8, 8, dtype=torch.float64),
+    }
     _, reward = rewards(model, lr, hr, meta_gradient(model, meta))
     index = int(reward.abs().argmax())
     before = pixel_loss_map(model(meta["lr"]), meta["hr"]).mean()
@@ -153,8 +161,9 @@ def test_fd_strategies_train_and_agree_between_fused_and_separate_paths():
     lr, hr = torch.rand(2, 3, 6, 5), torch.rand(2, 3, 12, 10)
     meta = {"lr": torch.rand(1, 3, 6, 6), "hr": torch.rand(1, 3, 12, 12)}
     sr = model(lr)
-    ctx = StepContext(0, lr, hr, model, optimizer, lambda: meta, sr=sr,
-                      loss_map=pixel_loss_map(sr, hr))
+    ctx = StepContext(
+        0, lr, hr, model, optimizer, lambda: meta, sr=sr, loss_map=pixel_loss_map(sr, hr)
+    )
     strategy = build_strategy("weightnet", {"reward": "fd"}, scale=2)
     assert strategy.reward_method == "fd"
     separate = strategy.engine.rewards(ctx)  # the path DDP and bf16 take

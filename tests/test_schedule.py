@@ -21,8 +21,12 @@ def test_cosine_runs_from_one_to_the_floor():
 
 def test_warmup_then_schedule():
     assert [lr_factor(s, 100, "constant", warmup_steps=4) for s in range(5)] == [
-        0.25, 0.5, 0.75, 1.0, 1.0,
-    ]  # fmt: skip
+        0.25,
+        0.5,
+        0.75,
+        1.0,
+        1.0,
+    ]
     assert lr_factor(4, 104, "cosine", warmup_steps=4) == pytest.approx(1.0)
 
 

@@ -84,8 +84,10 @@ def test_bounded_networks_are_cropped_and_agree_with_the_blended_path():
     assert float((cropped - blended).abs().max()) < 1e-5
 
 
-@pytest.mark.parametrize(("length", "tile", "context"), list(itertools.product(
-    (1, 17, 40, 41, 97, 300), (12, 20, 64), (0, 3, 5))))  # fmt: skip
+@pytest.mark.parametrize(
+    ("length", "tile", "context"),
+    list(itertools.product((1, 17, 40, 41, 97, 300), (12, 20, 64), (0, 3, 5))),
+)
 def test_owned_spans_partition_the_axis_inside_each_tiles_context(length, tile, context):
     if tile <= 2 * context:
         return
@@ -105,8 +107,9 @@ def test_owned_spans_partition_the_axis_inside_each_tiles_context(length, tile, 
 def test_receptive_radius_of_hand_made_networks():
     conv5 = nn.Sequential(nn.Conv2d(3, 12, 5, padding=2), nn.PixelShuffle(2))
     assert receptive_radius(conv5, 2) == 2
-    two3 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Tanh(), nn.Conv2d(8, 27, 3, padding=1),
-                         nn.PixelShuffle(3))  # fmt: skip
+    two3 = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.Tanh(), nn.Conv2d(8, 27, 3, padding=1), nn.PixelShuffle(3)
+    )
     assert receptive_radius(two3, 3) == 2
 
     class GlobalMean(nn.Module):
@@ -117,8 +120,9 @@ def test_receptive_radius_of_hand_made_networks():
 
 
 def test_memory_estimate_counts_the_largest_layer():
-    net = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 12, 3, padding=1),
-                        nn.PixelShuffle(2))  # fmt: skip
+    net = nn.Sequential(
+        nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 12, 3, padding=1), nn.PixelShuffle(2)
+    )
     # largest layer in+out per LR pixel: the second conv, (64 + 12) float32 values
     assert bytes_per_lr_pixel(net) == pytest.approx((64 + 12) * 4)
     small = plan_tiles(net, 2, memory_mib=1).tile
@@ -148,8 +152,9 @@ def test_tiles_are_batched_and_equal_in_size():
         shapes.append(tuple(batch.shape))
         return batch.repeat_interleave(2, -1).repeat_interleave(2, -2)
 
-    upscale_tiled(spy, torch.rand(3, 50, 61), 2, TilePlan(tile=20, context=2), lambda *_: None,
-                  batch_size=2)  # fmt: skip
+    upscale_tiled(
+        spy, torch.rand(3, 50, 61), 2, TilePlan(tile=20, context=2), lambda *_: None, batch_size=2
+    )
     sizes = {s[1:] for s in shapes}
     assert len(sizes) == 1 and all(side <= 20 for side in next(iter(sizes))[1:])
     assert max(s[0] for s in shapes) == 2

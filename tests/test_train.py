@@ -32,8 +32,15 @@ def _losses(run_dir: Path) -> list[float]:
 
 
 def test_short_espcn_run_beats_bicubic_on_set5(tmp_path, data_root):
-    path = _config(tmp_path, data_root, "espcn", model__options={}, train__steps=300,
-                   data__train__batch_size=8, data__val__every=300)  # fmt: skip
+    path = _config(
+        tmp_path,
+        data_root,
+        "espcn",
+        model__options={},
+        train__steps=300,
+        data__train__batch_size=8,
+        data__val__every=300,
+    )
     result = train(load_config(path), progress=False)
     assert result.step == 300 and (result.run_dir / "model_best.safetensors").is_file()
     crop = dict(data_root=data_root, hr_crop=160, progress=False)
@@ -44,10 +51,22 @@ def test_short_espcn_run_beats_bicubic_on_set5(tmp_path, data_root):
 
 def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, data_root):
     steps = 400
-    straight = _config(tmp_path, data_root, "straight", train__steps=steps,
-                       train__checkpoint_every=20, train__ema=0.9)  # fmt: skip
-    killed = _config(tmp_path, data_root, "killed", train__steps=steps,
-                     train__checkpoint_every=20, train__ema=0.9)  # fmt: skip
+    straight = _config(
+        tmp_path,
+        data_root,
+        "straight",
+        train__steps=steps,
+        train__checkpoint_every=20,
+        train__ema=0.9,
+    )
+    killed = _config(
+        tmp_path,
+        data_root,
+        "killed",
+        train__steps=steps,
+        train__checkpoint_every=20,
+        train__ema=0.9,
+    )
     cmd = [sys.executable, "-m", "srmeta", "train", str(killed), "--quiet"]
     states = tmp_path / "killed" / "checkpoints"
     for _attempt in range(5):  # a busy machine can hide the whole run from the poll: retry
@@ -77,8 +96,18 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     single = _config(tmp_path, data_root, "single", train__steps=30, train__log_every=5)
     double = _config(tmp_path, data_root, "double", train__steps=30, train__log_every=5)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_port=29531", "-m", "srmeta", "train", str(double), "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29531",
+        "-m",
+        "srmeta",
+        "train",
+        str(double),
+        "--quiet",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert main(["train", str(single), "--quiet"]) == 0
@@ -118,8 +147,9 @@ def test_existing_run_is_not_overwritten_without_resume(tmp_path, data_root, cap
 def test_tensorboard_records_training_and_validation(tmp_path, data_root):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    path = _config(tmp_path, data_root, "tb", train__steps=20, data__val__every=10,
-                   data__val__max_images=1)  # fmt: skip
+    path = _config(
+        tmp_path, data_root, "tb", train__steps=20, data__val__every=10, data__val__max_images=1
+    )
     train(load_config(path), progress=False)
     events = EventAccumulator(str(tmp_path / "tb" / "tb"), size_guidance={"images": 0})
     events.Reload()
@@ -130,8 +160,15 @@ def test_tensorboard_records_training_and_validation(tmp_path, data_root):
 
 
 def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path, data_root):
-    path = _config(tmp_path, data_root, "bf16", train__steps=6, train__bf16=True,
-                   train__log_every=3, train__checkpoint_every=6)  # fmt: skip
+    path = _config(
+        tmp_path,
+        data_root,
+        "bf16",
+        train__steps=6,
+        train__bf16=True,
+        train__log_every=3,
+        train__checkpoint_every=6,
+    )
     result = train(load_config(path), progress=False)
     weights = load_file(result.run_dir / "model_last.safetensors")
     assert all(t.dtype == torch.float32 for t in weights.values())

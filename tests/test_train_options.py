@@ -79,9 +79,15 @@ def test_corrupt_flags_reach_the_step_the_log_and_corruption_json(tmp_path, data
 
     monkeypatch.setattr(TrainingPatches, "__getitem__", flagged)
     monkeypatch.setattr(TrainingPatches, "corruption_record", lambda self: record, raising=False)
-    path = write_run_config(tmp_path, data_root, "flags", train__steps=4, train__log_every=2,
-                            train__checkpoint_every=4,
-                            data__meta={**META, "mix": "add"})  # fmt: skip
+    path = write_run_config(
+        tmp_path,
+        data_root,
+        "flags",
+        train__steps=4,
+        train__log_every=2,
+        train__checkpoint_every=4,
+        data__meta={**META, "mix": "add"},
+    )
     trainer = Trainer(load_config(path), progress=False)
     calls: list = []
     _spy(trainer, calls, "update")
@@ -100,17 +106,24 @@ def test_corrupt_flags_reach_the_step_the_log_and_corruption_json(tmp_path, data
 
 
 def test_init_from_loads_the_weights_only_and_records_the_source(tmp_path, data_root):
-    source = write_run_config(tmp_path, data_root, "source", train__steps=4,
-                              train__checkpoint_every=4, data__meta=META)  # fmt: skip
+    source = write_run_config(
+        tmp_path, data_root, "source", train__steps=4, train__checkpoint_every=4, data__meta=META
+    )
     train(load_config(source), progress=False)
     source_file = tmp_path / "source" / "model_last.safetensors"
     weights = load_file(source_file)
 
     path = write_run_config(
-        tmp_path, data_root, "warm", seed=11, train__steps=8, train__checkpoint_every=4,
-        train__init_from=str(tmp_path / "source"), train__ema=0.9,
+        tmp_path,
+        data_root,
+        "warm",
+        seed=11,
+        train__steps=8,
+        train__checkpoint_every=4,
+        train__init_from=str(tmp_path / "source"),
+        train__ema=0.9,
         train__scheduler={"name": "cosine", "warmup_steps": 4},
-    )  # fmt: skip
+    )
     trainer = Trainer(load_config(path), progress=False)
     assert trainer.step == 0
     state = trainer.model.state_dict()
@@ -150,8 +163,13 @@ def test_init_from_loads_the_weights_only_and_records_the_source(tmp_path, data_
 def test_init_from_refuses_another_model_before_training(
     tmp_path, data_root, arch, scale, options, fragment
 ):
-    other = save_model_file(tmp_path / "other.safetensors", load_model(arch, scale, **options),
-                            arch=arch, scale=scale, options=options)  # fmt: skip
+    other = save_model_file(
+        tmp_path / "other.safetensors",
+        load_model(arch, scale, **options),
+        arch=arch,
+        scale=scale,
+        options=options,
+    )
     path = write_run_config(tmp_path, data_root, "refused", train__init_from=str(other))
     with pytest.raises(ConfigError) as info:
         Trainer(load_config(path), progress=False)
@@ -161,8 +179,9 @@ def test_init_from_refuses_another_model_before_training(
 
 
 def test_init_from_a_missing_file_names_the_key(tmp_path, data_root):
-    path = write_run_config(tmp_path, data_root, "missing",
-                            train__init_from=str(tmp_path / "nowhere"))  # fmt: skip
+    path = write_run_config(
+        tmp_path, data_root, "missing", train__init_from=str(tmp_path / "nowhere")
+    )
     with pytest.raises(ConfigError, match=r"^train\.init_from: .*nowhere: no such weights file$"):
         Trainer(load_config(path), progress=False)
 
@@ -204,8 +223,13 @@ def test_start_step_runs_uniform_steps_then_the_strategy_and_resumes_exactly(tmp
 
 
 def test_start_step_must_leave_steps_for_the_weighting(tmp_path, data_root):
-    path = write_run_config(tmp_path, data_root, "never", train__steps=5,
-                            train__weighting={"name": "l2rw", "start_step": 5})  # fmt: skip
+    path = write_run_config(
+        tmp_path,
+        data_root,
+        "never",
+        train__steps=5,
+        train__weighting={"name": "l2rw", "start_step": 5},
+    )
     with pytest.raises(ConfigError, match=r"start_step: 5 is not below train\.steps 5"):
         load_config(path)
 
@@ -214,8 +238,14 @@ def test_start_step_must_leave_steps_for_the_weighting(tmp_path, data_root):
 
 
 def test_mix_add_appends_the_meta_batch_of_the_step(tmp_path, data_root):
-    path = write_run_config(tmp_path, data_root, "add", train__steps=2, train__checkpoint_every=2,
-                            data__meta={**META, "mix": "add"})  # fmt: skip
+    path = write_run_config(
+        tmp_path,
+        data_root,
+        "add",
+        train__steps=2,
+        train__checkpoint_every=2,
+        data__meta={**META, "mix": "add"},
+    )
     cfg = load_config(path)
     trainer = Trainer(cfg, progress=False)
     calls: list = []
@@ -239,8 +269,14 @@ def test_mix_only_trains_on_the_meta_batch_without_loading_the_pool(
         raise AssertionError("mix: only must not load the training pool")
 
     monkeypatch.setattr(loop.TrainingPatches, "from_config", no_pool)
-    path = write_run_config(tmp_path, data_root, "only", train__steps=3, train__checkpoint_every=3,
-                            data__meta={**META, "mix": "only", "patch_size": 48})  # fmt: skip
+    path = write_run_config(
+        tmp_path,
+        data_root,
+        "only",
+        train__steps=3,
+        train__checkpoint_every=3,
+        data__meta={**META, "mix": "only", "patch_size": 48},
+    )
     cfg = load_config(path)
     trainer = Trainer(cfg, progress=False)
     calls: list = []
@@ -256,7 +292,8 @@ def test_mix_only_trains_on_the_meta_batch_without_loading_the_pool(
 
 
 def test_mix_add_needs_equal_patch_sizes(tmp_path, data_root):
-    path = write_run_config(tmp_path, data_root, "sizes",
-                            data__meta={**META, "mix": "add", "patch_size": 48})  # fmt: skip
+    path = write_run_config(
+        tmp_path, data_root, "sizes", data__meta={**META, "mix": "add", "patch_size": 48}
+    )
     with pytest.raises(ConfigError, match=r"data\.meta\.patch_size: 48 differs from data\.train"):
         load_config(path)

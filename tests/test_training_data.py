@@ -352,9 +352,14 @@ def test_corruption_record_is_json_and_names_the_corrupted_images(corrupted) -> 
     chosen = [i for i, flag in enumerate(corrupted.corrupted) if flag]
     assert record["pool_size"] == 91 and record["stream"] == CORRUPT_STREAM
     assert record["corrupt"] == {
-        "fraction": 0.5, "blur": None, "shift": [2, 4], "noise": 15.0, "jpeg": None, "seed": 0,
+        "fraction": 0.5,
+        "blur": None,
+        "shift": [2, 4],
+        "noise": 15.0,
+        "jpeg": None,
+        "seed": 0,
         "drop": False,
-    }  # fmt: skip
+    }
     assert record["corrupted"] == [corrupted.files[i].stem for i in chosen]
     assert record["corrupted_names"] == [f"T91/{corrupted.files[i].stem}" for i in chosen]
     assert [p["name"] for p in record["params"]] == record["corrupted_names"]
@@ -417,8 +422,9 @@ def test_blurred_impulse_is_the_gaussian_kernel(tmp_path) -> None:
     impulse = np.zeros((15, 15, 3), np.uint8)
     impulse[7, 7] = 255
     path = _png(tmp_path / "impulse.png", impulse)
-    data = _patches([path], scale=2, patch_size=4, batch_size=2,
-                    corrupt=CorruptConfig(fraction=1, blur=1.0))  # fmt: skip
+    data = _patches(
+        [path], scale=2, patch_size=4, batch_size=2, corrupt=CorruptConfig(fraction=1, blur=1.0)
+    )
     # sigma 1 -> support 2 * ceil(3) + 1 = 7; g(a, b) = exp(-(a^2 + b^2) / 2), sum 1.
     a = np.arange(-3, 4, dtype=np.float64)
     g = np.exp(-(a[:, None] ** 2 + a[None, :] ** 2) / 2)
@@ -455,9 +461,14 @@ def test_corrupt_from_config(tmp_path, data_root) -> None:
         "scale": 4,
         "data_root": str(data_root),
         "model": {"arch": "espcn"},
-        "data": {"train": {"patch_size": 48, "batch_size": 4,
-                           "corrupt": {"fraction": 0.5, "jpeg": 20, "seed": 2}}},
-    }  # fmt: skip
+        "data": {
+            "train": {
+                "patch_size": 48,
+                "batch_size": 4,
+                "corrupt": {"fraction": 0.5, "jpeg": 20, "seed": 2},
+            }
+        },
+    }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
     data = TrainingPatches.from_config(load_config(path))

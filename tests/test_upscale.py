@@ -65,8 +65,9 @@ def test_a_folder_with_bad_files_writes_the_good_ones_and_fails_at_the_end(
 ):
     _write_inputs(tmp_path / "in")
     out = tmp_path / "out"
-    code = main(["upscale", str(tmp_path / "in"), "-o", str(out), "--model", str(model_file),
-                 "--quiet"])  # fmt: skip
+    code = main(
+        ["upscale", str(tmp_path / "in"), "-o", str(out), "--model", str(model_file), "--quiet"]
+    )
     assert code == 2
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
     assert read_image(out / "b.png").is_gray
@@ -74,30 +75,82 @@ def test_a_folder_with_bad_files_writes_the_good_ones_and_fails_at_the_end(
     assert len(err) == 1 and "broken.png" in err[0]
     # Existing outputs are kept without --force, replaced with it.
     before = (out / "a.png").stat().st_mtime_ns
-    assert main(["upscale", str(tmp_path / "in" / "a.png"), "-o", str(out), "--model",
-                 str(model_file), "--quiet"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "in" / "a.png"),
+                "-o",
+                str(out),
+                "--model",
+                str(model_file),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "--force" in capsys.readouterr().err and (out / "a.png").stat().st_mtime_ns == before
-    assert main(["upscale", str(tmp_path / "in" / "a.png"), "-o", str(out), "--model",
-                 str(model_file), "--quiet", "--force"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "in" / "a.png"),
+                "-o",
+                str(out),
+                "--model",
+                str(model_file),
+                "--quiet",
+                "--force",
+            ]
+        )
+        == 0
+    )
 
 
 def test_inputs_are_never_overwritten_and_globs_and_single_files_work(tmp_path, model_file, capsys):
     _write_inputs(tmp_path / "in")
     source = tmp_path / "in" / "a.png"
     original = source.read_bytes()
-    code = main(["upscale", str(source), "-o", str(source), "--model", str(model_file),
-                 "--quiet", "--force"])  # fmt: skip
+    code = main(
+        [
+            "upscale",
+            str(source),
+            "-o",
+            str(source),
+            "--model",
+            str(model_file),
+            "--quiet",
+            "--force",
+        ]
+    )
     assert code == 2 and "overwrite an input" in capsys.readouterr().err
     assert source.read_bytes() == original
-    assert main(["upscale", str(tmp_path / "in" / "[ab].png"), "--model", str(model_file),
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(["upscale", str(tmp_path / "in" / "[ab].png"), "--model", str(model_file), "--quiet"])
+        == 0
+    )
     assert (tmp_path / "in" / "a_x2.png").is_file() and (tmp_path / "in" / "b_x2.png").is_file()
     single = tmp_path / "single.jpg"
-    assert main(["upscale", str(source), "-o", str(single), "--model", str(model_file),
-                 "--outscale", "1.5", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "upscale",
+                str(source),
+                "-o",
+                str(single),
+                "--model",
+                str(model_file),
+                "--outscale",
+                "1.5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert read_image(single).colour.shape == (32, 26, 3) and read_image(single).format == "JPEG"
-    assert main(["upscale", str(tmp_path / "missing.png"), "--model", str(model_file),
-                 "--quiet"]) == 2  # fmt: skip
+    assert (
+        main(["upscale", str(tmp_path / "missing.png"), "--model", str(model_file), "--quiet"]) == 2
+    )
     assert "no such file" in capsys.readouterr().err
 
 

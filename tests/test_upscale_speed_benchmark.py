@@ -24,10 +24,22 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root):
         methods.append("opencv-espcn")
     results = tmp_path / "speed.json"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--methods", ",".join(methods),
-         "--results", str(results), "--data-root", str(data_root)],
-        capture_output=True, text=True, cwd=REPO, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--quick",
+            "--methods",
+            ",".join(methods),
+            "--results",
+            str(results),
+            "--data-root",
+            str(data_root),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     payload = json.loads(results.read_text())
     assert payload["quick"] and payload["sizes"] == [64, 96]

@@ -26,8 +26,9 @@ def _context(step: int = 0, seed: int = 0) -> StepContext:
     lr, hr = torch.rand(2, 3, 6, 5), torch.rand(2, 3, 12, 10)
     meta = {"lr": torch.rand(1, 3, 6, 6), "hr": torch.rand(1, 3, 12, 12)}
     sr = model(lr)
-    return StepContext(step, lr, hr, model, optimizer, lambda: meta, sr=sr,
-                       loss_map=pixel_loss_map(sr, hr))
+    return StepContext(
+        step, lr, hr, model, optimizer, lambda: meta, sr=sr, loss_map=pixel_loss_map(sr, hr)
+    )
 
 
 def test_l2rw_is_the_positive_part_of_the_reward_normalised():

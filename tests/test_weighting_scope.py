@@ -25,8 +25,9 @@ def _context(seed: int = 0, batch: int = 3) -> StepContext:
     lr, hr = torch.rand(batch, 3, 6, 5), torch.rand(batch, 3, 12, 10)
     meta = {"lr": torch.rand(1, 3, 6, 6), "hr": torch.rand(1, 3, 12, 12)}
     sr = model(lr)
-    return StepContext(0, lr, hr, model, optimizer, lambda: meta, sr=sr,
-                       loss_map=pixel_loss_map(sr, hr))
+    return StepContext(
+        0, lr, hr, model, optimizer, lambda: meta, sr=sr, loss_map=pixel_loss_map(sr, hr)
+    )
 
 
 def test_batch_normalisation_has_mean_one_over_the_batch_not_per_image():
@@ -136,8 +137,11 @@ def test_weightnet_inputs_are_the_named_content_on_each_grid():
     assert torch.allclose(lr_grid, torch.cat([ctx.lr, residual], 1), atol=1e-6)
     hr_grid = weightnet_inputs(ctx, ["lr"], s, grid="hr")
     assert torch.equal(hr_grid, ctx.lr.repeat_interleave(s, -2).repeat_interleave(s, -1))
-    for names, channels in [(["lr"], 3), (["hr", "lr", "error"], 12 + 3 + 4),
-                            (["consistency", "lr_up"], 6)]:  # fmt: skip
+    for names, channels in [
+        (["lr"], 3),
+        (["hr", "lr", "error"], 12 + 3 + 4),
+        (["consistency", "lr_up"], 6),
+    ]:
         strategy = build_strategy("weightnet", {"inputs": names}, scale=s)
         assert strategy.net.body[0].in_channels == channels
         assert strategy.probabilities(ctx).shape == ctx.loss_map.shape
@@ -161,8 +165,12 @@ def test_running_rms_scales_each_input_channel_and_only_learns_in_updates():
 
 def test_weightnet_with_input_norm_starts_uniform_and_round_trips():
     ctx = _context()
-    options = {"input_norm": True, "image_head": True, "normalise": "batch",
-               "inputs": ["lr", "consistency"]}  # fmt: skip
+    options = {
+        "input_norm": True,
+        "image_head": True,
+        "normalise": "batch",
+        "inputs": ["lr", "consistency"],
+    }
     a = build_strategy("weightnet", options, scale=2)
     assert torch.equal(a.weights(ctx), torch.ones_like(ctx.loss_map))
     ctx.reward = torch.randn_like(ctx.loss_map)

@@ -19,10 +19,16 @@ from srmeta.training.loop import train
 
 def _write_config(tmp_path, data_root, name, weighting):
     return write_run_config(
-        tmp_path, data_root, name, seed=5, train__steps=12, train__log_every=3,
-        train__checkpoint_every=6, train__weighting=weighting,
+        tmp_path,
+        data_root,
+        name,
+        seed=5,
+        train__steps=12,
+        train__log_every=3,
+        train__checkpoint_every=6,
+        train__weighting=weighting,
         data__meta={"dataset": "Set5", "names": ["bird"], "batch_size": 2},
-    )  # fmt: skip
+    )
 
 
 def test_weightnet_run_resumes_exactly_and_guards_its_meta_images(tmp_path, data_root, capsys):
@@ -48,12 +54,43 @@ def test_weightnet_run_resumes_exactly_and_guards_its_meta_images(tmp_path, data
     assert all(torch.equal(a[k], b[k]) for k in a)
 
     # The meta image is never scored.
-    assert main(["eval", "--model", str(run), "--datasets", "Set5", "--scales", "4", "--quiet",
-                 "--data-root", str(data_root)]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(run),
+                "--datasets",
+                "Set5",
+                "--scales",
+                "4",
+                "--quiet",
+                "--data-root",
+                str(data_root),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "bird" in err and "meta-dataset" in err and err.count("\n") == 1
-    assert main(["eval", "--model", str(run), "--datasets", "Set5", "--scales", "4", "--quiet",
-                 "--data-root", str(data_root), "--skip-meta"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(run),
+                "--datasets",
+                "Set5",
+                "--scales",
+                "4",
+                "--quiet",
+                "--data-root",
+                str(data_root),
+                "--skip-meta",
+            ]
+        )
+        == 0
+    )
     assert "| Set5-4 |" in capsys.readouterr().out
 
 
@@ -98,14 +135,16 @@ def test_fused_forward_trains_like_a_separate_reward_pass(tmp_path, data_root, m
     for fused in (True, False):
         for name in ("weightnet", "l2rw"):
             options = {"every": 2, "reward": method}
-            path = _write_config(tmp_path, data_root, f"{name}-{fused}",
-                                 {"name": name, "options": options})  # fmt: skip
+            path = _write_config(
+                tmp_path, data_root, f"{name}-{fused}", {"name": name, "options": options}
+            )
             trainer = Trainer(load_config(path), progress=False)
             trainer._fused_rewards = fused
             calls: list[bool] = []
             original = trainer.strategy.engine.rewards
-            trainer.strategy.engine.rewards = lambda ctx, f=original, seen=calls: seen.append(
-                ctx.reward is not None) or f(ctx)  # fmt: skip
+            trainer.strategy.engine.rewards = lambda ctx, f=original, seen=calls: (
+                seen.append(ctx.reward is not None) or f(ctx)
+            )
             for step in range(4):
                 trainer.train_step(step, _batch(trainer, step))
             assert calls and all(c == fused for c in calls)

@@ -46,16 +46,28 @@ def run_demo(model: str | None, out: Path, force: bool) -> tuple[list[dict[str, 
     start = time.perf_counter()
     model_sr = torch.from_numpy(upscaler.upscale_image(lr_image).colour.transpose(2, 0, 1).copy())
     seconds = time.perf_counter() - start
-    ran = (f"model {display_name(model, SCALE)} ({type(upscaler.module).__name__}), backend"
-           f" {upscaler.backend}: {seconds * 1e3:.0f} ms for the 64x64 -> 256x256 upscale")
+    ran = (
+        f"model {display_name(model, SCALE)} ({type(upscaler.module).__name__}), backend"
+        f" {upscaler.backend}: {seconds * 1e3:.0f} ms for the 64x64 -> 256x256 upscale"
+    )
     bicubic_sr = imresize(lr, float(SCALE))
     rows: list[dict[str, float | str]] = []
     for name, sr in (("bicubic", bicubic_sr), ("srmeta", model_sr)):
         scores = RGB.score(sr, hr, SCALE)
-        rows.append({"method": name, "psnr": scores.psnr, "ssim": scores.ssim,
-                     "lr_consistency": lr_consistency(sr, lr, SCALE)})  # fmt: skip
-    panels = [("LR (nearest)", lr.repeat_interleave(SCALE, 1).repeat_interleave(SCALE, 2)),
-              ("bicubic", bicubic_sr), ("srmeta x4", model_sr), ("original", hr)]  # fmt: skip
+        rows.append(
+            {
+                "method": name,
+                "psnr": scores.psnr,
+                "ssim": scores.ssim,
+                "lr_consistency": lr_consistency(sr, lr, SCALE),
+            }
+        )
+    panels = [
+        ("LR (nearest)", lr.repeat_interleave(SCALE, 1).repeat_interleave(SCALE, 2)),
+        ("bicubic", bicubic_sr),
+        ("srmeta x4", model_sr),
+        ("original", hr),
+    ]
     figure = _side_by_side(panels).permute(1, 2, 0).contiguous().numpy()
     write_image(out, ImageData(figure, None, "PNG"), force=force)
     return rows, ran

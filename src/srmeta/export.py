@@ -42,15 +42,24 @@ def onnx_bytes(model: nn.Module, scale: int, arch: str | None = None) -> bytes:
         _require(module)
     model = model.float().cpu().eval()
     example = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-    dims = {0: torch.export.Dim("batch", max=1024), 2: torch.export.Dim("height", min=2),
-            3: torch.export.Dim("width", min=2)}  # fmt: skip
+    dims = {
+        0: torch.export.Dim("batch", max=1024),
+        2: torch.export.Dim("height", min=2),
+        3: torch.export.Dim("width", min=2),
+    }
     name = next(p for p in inspect.signature(model.forward).parameters if p != "self")
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates its steps
             program = torch.onnx.export(
-                model, (example,), dynamo=True, opset_version=OPSET, input_names=["lr"],
-                output_names=["sr"], dynamic_shapes={name: dims}, verbose=False,
-            )  # fmt: skip
+                model,
+                (example,),
+                dynamo=True,
+                opset_version=OPSET,
+                input_names=["lr"],
+                output_names=["sr"],
+                dynamic_shapes={name: dims},
+                verbose=False,
+            )
     except Exception as err:  # the exporter raises many kinds; all mean "cannot export"
         raise SrmetaError(
             f"cannot export {type(model).__name__} to ONNX: {first_line(err)}"

@@ -37,9 +37,13 @@ def error_reason(exc: BaseException) -> str:
 
 # What each format's Pillow writer takes of the kept metadata (TIFF: no EXIF, whose tags
 # would clash with the file's own).
-METADATA_KEYS = {"PNG": ("icc_profile", "exif", "dpi"), "JPEG": ("icc_profile", "exif", "dpi"),
-                 "WEBP": ("icc_profile", "exif"), "TIFF": ("icc_profile", "dpi"),
-                 "BMP": ("dpi",)}  # fmt: skip
+METADATA_KEYS = {
+    "PNG": ("icc_profile", "exif", "dpi"),
+    "JPEG": ("icc_profile", "exif", "dpi"),
+    "WEBP": ("icc_profile", "exif"),
+    "TIFF": ("icc_profile", "dpi"),
+    "BMP": ("dpi",),
+}
 
 
 def read_metadata(im: Image.Image) -> dict[str, Any]:
@@ -199,6 +203,11 @@ def write_tiff16(
     planes = colour if alpha is None else np.concatenate([colour, alpha[..., None]], axis=2)
     extra = ["unassalpha"] if alpha is not None else None
     tifffile.imwrite(
-        f, planes, photometric="rgb", planarconfig="contig", extrasamples=extra,
-        compression="zlib", metadata=None,
-    )  # fmt: skip
+        f,
+        planes,
+        photometric="rgb",
+        planarconfig="contig",
+        extrasamples=extra,
+        compression="zlib",
+        metadata=None,
+    )

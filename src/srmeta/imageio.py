@@ -47,8 +47,15 @@ decompression bomb or a mistake. It is below Pillow's own hard limit (2 * MAX_IM
 about 179M), so with Pillow's defaults our limit is the one that applies; a program that
 allows more (a larger ``--max-pixels``) must also lift ``PIL.Image.MAX_IMAGE_PIXELS``."""
 
-_EXTENSIONS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".webp": "WEBP",
-               ".tif": "TIFF", ".tiff": "TIFF"}  # fmt: skip
+_EXTENSIONS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
 _FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF")
 # Pillow writes BMP alpha in a form that readers, Pillow included, ignore.
 _NO_ALPHA = ("JPEG", "BMP")
@@ -162,8 +169,11 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
             fmt = "JPEG" if im.format == "MPO" else str(im.format)
             frames = getattr(im, "n_frames", 1)
             if frames > 1 and im.format != "MPO":  # MPO: a photo plus previews; the photo
-                raise fail(p, f"has {frames} frames (an animation or a multi-page file);"
-                           " srmeta upscales single images")  # fmt: skip
+                raise fail(
+                    p,
+                    f"has {frames} frames (an animation or a multi-page file);"
+                    " srmeta upscales single images",
+                )
             w, h = im.size
             if w <= 0 or h <= 0:
                 raise fail(p, f"image has zero size ({w}x{h})")
@@ -182,7 +192,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     return ImageData(colour, alpha, fmt, lossless=lossless, metadata=metadata)
 
 
-def quantise(x: torch.Tensor, bit_depth: int) -> np.ndarray:
+def to_bit_depth(x: torch.Tensor, bit_depth: int) -> np.ndarray:
     """Float [0, 1] to uint8 or uint16 (clamped; halves rounded up, as MATLAB).
 
     In float64, where ``x * 255`` is exact for float32 input, so rounding is MATLAB's; one
@@ -220,8 +230,8 @@ def from_tensor(
         alpha = alpha[0] if alpha.ndim == 3 and alpha.shape[0] == 1 else alpha
         if tuple(alpha.shape) != tuple(colour.shape[1:]):
             raise ValueError(f"alpha must be H x W = {tuple(colour.shape[1:])}")
-        a = quantise(alpha, depth)
-    c = np.ascontiguousarray(quantise(colour, depth).transpose(1, 2, 0))
+        a = to_bit_depth(alpha, depth)
+    c = np.ascontiguousarray(to_bit_depth(colour, depth).transpose(1, 2, 0))
     return ImageData(c, a, like.format if like is not None else "PNG")
 
 

@@ -21,7 +21,6 @@ def yaml_problem(err: yaml.YAMLError) -> str:
     return " ".join(f"{problem}{where}".split())
 
 
-
 def _unwrap(annotation: Any) -> list[Any]:
     """The member types of ``X | None`` / ``Annotated[X, ...]``, or ``[annotation]``."""
     origin = typing.get_origin(annotation)

@@ -17,10 +17,13 @@ def torch_load_reason(exc: BaseException) -> str:
     text = str(exc)
     if "Weights only load failed" in text:
         found = re.search(r"unsupported GLOBAL ([\w.]+)", text) or re.search(
-            r"GLOBAL ([\w.]+) was not an allowed global", text)  # fmt: skip
+            r"GLOBAL ([\w.]+) was not an allowed global", text
+        )
         what = f" ({found.group(1)})" if found else ""
-        return (f"refused by the safe weights-only loader: it holds Python objects{what}, not"
-                " only tensors, and srmeta never runs a file's code")  # fmt: skip
+        return (
+            f"refused by the safe weights-only loader: it holds Python objects{what}, not"
+            " only tensors, and srmeta never runs a file's code"
+        )
     if "WeightsUnpickler error:" in text:
         detail = text.split("WeightsUnpickler error:", 1)[1].strip().split("\n")[0]
         detail = detail.split(" was not an allowed global")[0].strip()

@@ -41,9 +41,13 @@ def _got(value: Any) -> str:
 
 
 def one_line(
-    err: ValidationError, lead: str, *, prefix: str = "", unknown: str = "{where}: unknown key",
+    err: ValidationError,
+    lead: str,
+    *,
+    prefix: str = "",
+    unknown: str = "{where}: unknown key",
     show_input: bool = True,
-) -> str:  # fmt: skip
+) -> str:
     """``<lead>a.b: problem; c: problem`` from pydantic's error list: each error once, with
     its dotted path (``prefix`` first); ``unknown`` words an unknown key; ``show_input``
     adds the offending value to type errors."""

@@ -36,8 +36,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="srmeta",
         description="Single-image super-resolution with meta-learned pixel loss weighting.",
     )
-    parser.add_argument("--version", action="version",
-                        version=f"srmeta {importlib.metadata.version('srmeta')}")  # fmt: skip
+    parser.add_argument(
+        "--version", action="version", version=f"srmeta {importlib.metadata.version('srmeta')}"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in COMMANDS.items():
         sub = commands.add_parser(name, help=summary, description=summary)

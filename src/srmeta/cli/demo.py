@@ -15,8 +15,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Upscale the bundled sample x4 with the bundled model (or --model, an x4"
         " model), score it and bicubic against the original, and write a side-by-side figure."
     )
-    parser.add_argument("-o", "--out", type=Path, default=Path("srmeta_demo.png"),
-                        help="comparison figure (PNG; default srmeta_demo.png)")  # fmt: skip
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path("srmeta_demo.png"),
+        help="comparison figure (PNG; default srmeta_demo.png)",
+    )
     parser.add_argument("--model", default=None, help="default: the bundled x4 model")
     parser.add_argument("--force", action="store_true", help="replace an existing figure")
 
@@ -29,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     print("| method | PSNR (dB) | SSIM | LR consistency (dB) |")
     print("|---|---|---|---|")
     for row in rows:
-        print(f"| {row['method']} | {row['psnr']:.2f} | {row['ssim']:.4f} |"
-              f" {row['lr_consistency']:.2f} |")  # fmt: skip
+        print(
+            f"| {row['method']} | {row['psnr']:.2f} | {row['ssim']:.4f} |"
+            f" {row['lr_consistency']:.2f} |"
+        )
     print(f"wrote {args.out}")
     return 0

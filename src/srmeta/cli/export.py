@@ -20,8 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " dynamic batch, height and width; the file is checked with onnxruntime against"
         " torch before it is kept."
     )
-    parser.add_argument("--model", default=None, help="default (bundled), srmeta-xN, a file"
-                        " or a run folder")  # fmt: skip
+    parser.add_argument(
+        "--model", default=None, help="default (bundled), srmeta-xN, a file or a run folder"
+    )
     parser.add_argument("--scale", type=int, choices=(2, 3, 4))
     parser.add_argument("--format", default="onnx", choices=("onnx",))
     parser.add_argument("-o", "--out", required=True, help="output .onnx file")
@@ -38,6 +39,5 @@ def run(args: argparse.Namespace) -> int:
     assert info is not None  # load_model attaches it to every model it returns
     scale = info.scale
     difference = export_onnx(model, args.out, scale, type(model).__name__.lower(), args.force)
-    print(f"wrote {args.out} (x{scale}); onnxruntime vs torch max abs difference"
-          f" {difference:.1e}")  # fmt: skip
+    print(f"wrote {args.out} (x{scale}); onnxruntime vs torch max abs difference {difference:.1e}")
     return 0

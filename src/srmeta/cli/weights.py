@@ -95,10 +95,12 @@ def run(args: argparse.Namespace) -> int:
         save_weight_figure(maps, figure, force=args.force, title=name)
         stats[name] = weight_statistics(maps)
         for row in stats[name]:
-            print(f"{name} {row['image']}: weight std {row['weight_std']:.3f},"
-                  f" corr(weight, structure) {_fmt(row['spearman_weight_structure'])},"
-                  f" weight on top-20% structure {row['weight_share_top20_structure']:.1%},"
-                  f" corr(weight, error) {_fmt(row['spearman_weight_error'])}")  # fmt: skip
+            print(
+                f"{name} {row['image']}: weight std {row['weight_std']:.3f},"
+                f" corr(weight, structure) {_fmt(row['spearman_weight_structure'])},"
+                f" weight on top-20% structure {row['weight_share_top20_structure']:.1%},"
+                f" corr(weight, error) {_fmt(row['spearman_weight_error'])}"
+            )
     bands = compare_runs_bands(args.runs, images, data_root=args.data_root, crop=args.crop)
     table = band_table(bands)
     print()

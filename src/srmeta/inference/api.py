@@ -50,8 +50,9 @@ def upscale(
 
     Returns the same kind of object as given (see the module docstring).
     """
-    if outscale is not None and not (isinstance(outscale, int | float)
-                                     and math.isfinite(outscale) and outscale > 0):  # fmt: skip
+    if outscale is not None and not (
+        isinstance(outscale, int | float) and math.isfinite(outscale) and outscale > 0
+    ):
         raise SrmetaError(f"outscale must be a finite positive number, got {outscale!r}")
     if scale is not None and (type(scale) is not int or scale not in (2, 3, 4)):
         raise SrmetaError(f"scale must be 2, 3 or 4 (an int), got {scale!r}")
@@ -88,8 +89,10 @@ def _upscale_pil(upscaler: Upscaler, image: Image.Image, outscale: float | None)
     mode can hold the result (a palette cannot: palette images come back RGB or RGBA)."""
     frames = getattr(image, "n_frames", 1)
     if frames > 1 and image.format != "MPO":
-        raise SrmetaError(f"the image has {frames} frames (an animation or a multi-page file);"
-                          " srmeta upscales single images")  # fmt: skip
+        raise SrmetaError(
+            f"the image has {frames} frames (an animation or a multi-page file);"
+            " srmeta upscales single images"
+        )
     try:  # a lazily opened file decodes here: truncation must not end in a traceback
         image.load()
     except OSError as err:
@@ -123,11 +126,15 @@ def _upscale_array(upscaler: Upscaler, array: np.ndarray, outscale: float | None
         raise SrmetaError(f"the image array is empty (shape {array.shape})")
     squeeze = array.ndim == 2
     pixels = array[..., None] if squeeze else array
-    colour, alpha = (pixels[..., :-1], pixels[..., -1]) if pixels.shape[2] in (2, 4) else (
-        pixels, None)  # fmt: skip
+    colour, alpha = (
+        (pixels[..., :-1], pixels[..., -1]) if pixels.shape[2] in (2, 4) else (pixels, None)
+    )
     if array.dtype in (np.uint8, np.uint16):
-        image = ImageData(np.ascontiguousarray(colour), None if alpha is None
-                          else np.ascontiguousarray(alpha), "PNG")  # fmt: skip
+        image = ImageData(
+            np.ascontiguousarray(colour),
+            None if alpha is None else np.ascontiguousarray(alpha),
+            "PNG",
+        )
         result = upscaler.upscale_image(image, outscale)
         parts = [result.colour] + ([] if result.alpha is None else [result.alpha[..., None]])
         merged = np.concatenate(parts, axis=2)
@@ -143,12 +150,15 @@ def _check_unit_range(array: np.ndarray) -> None:
     """Float pixels must be finite and in [0, 1]: anything else would come back clamped
     (or NaN) with no sign that the input was not what the model expects."""
     if not np.isfinite(array).all():
-        raise SrmetaError("float image arrays must hold finite values in [0, 1]; this one has"
-                          " NaN or infinity")  # fmt: skip
+        raise SrmetaError(
+            "float image arrays must hold finite values in [0, 1]; this one has NaN or infinity"
+        )
     low, high = float(array.min()), float(array.max())
     if low < 0 or high > 1:
-        raise SrmetaError(f"float image arrays must be in [0, 1]; this one spans {low:g} to"
-                          f" {high:g} (divide 8-bit values by 255)")  # fmt: skip
+        raise SrmetaError(
+            f"float image arrays must be in [0, 1]; this one spans {low:g} to"
+            f" {high:g} (divide 8-bit values by 255)"
+        )
 
 
 def _upscale_float(
@@ -160,8 +170,9 @@ def _upscale_float(
     sr = upscaler.upscale_tensor(lr.expand(3, -1, -1) if gray else lr)
     if gray:
         sr = gray_from_rgb(sr)
-    size = output_size(colour.shape[0], colour.shape[1],
-                       outscale if outscale is not None else upscaler.scale)  # fmt: skip
+    size = output_size(
+        colour.shape[0], colour.shape[1], outscale if outscale is not None else upscaler.scale
+    )
     if tuple(sr.shape[-2:]) != size:
         sr = imresize(sr, size=size)
     parts = [sr.clamp(0, 1)]

@@ -114,8 +114,10 @@ class OpenVinoBackend:
         except Exception as err:  # OpenVINO raises its own exception types
             reason = first_line(err)
             raise SrmetaError(f"{Path(path)}: not a usable OpenVINO model ({reason})") from None
-        self.config: dict[str, object] = {"INFERENCE_PRECISION_HINT": "f32",
-                                          "PERFORMANCE_HINT": "LATENCY"}  # fmt: skip
+        self.config: dict[str, object] = {
+            "INFERENCE_PRECISION_HINT": "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+        }
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = threads
         self.compiled: OrderedDict[tuple[int, ...], ov.CompiledModel] = OrderedDict()

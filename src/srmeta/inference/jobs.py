@@ -49,8 +49,7 @@ def expand_inputs(inputs: Sequence[str], recursive: bool = False) -> list[Job]:
             jobs.append(Job(path, problem="an empty input name"))
         elif path.is_dir():
             found = path.rglob("*") if recursive else path.iterdir()
-            files = sorted(p for p in found
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)  # fmt: skip
+            files = sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
                 jobs.append(Job(path, problem="folder holds no image files"))
             jobs.extend(Job(p, folder=path) for p in files)

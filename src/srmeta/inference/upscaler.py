@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from srmeta.errors import SrmetaError
-from srmeta.imageio import ImageData, quantise
+from srmeta.imageio import ImageData, to_bit_depth
 from srmeta.inference.backends import OnnxBackend, OpenVinoBackend, TorchBackend, resolve_backend
 from srmeta.inference.planning import DEFAULT_MEMORY_MIB, plan_tiles
 from srmeta.inference.tiling import BlockSink, TilePlan, tile_count, upscale_tiled
@@ -107,8 +107,9 @@ class Upscaler:
     def plan(self) -> TilePlan:
         """The tile plan, measured on the network the first time it is needed."""
         if self._plan is None:
-            self._plan = plan_tiles(self.module, self.scale, self.memory_mib, self._tile,
-                                    self.batch_size)  # fmt: skip
+            self._plan = plan_tiles(
+                self.module, self.scale, self.memory_mib, self._tile, self.batch_size
+            )
         return self._plan
 
     def tiles_for(self, h: int, w: int) -> int:
@@ -170,7 +171,7 @@ class Upscaler:
                 block = gray_from_rgb(block)
             m = block.shape[2]
             for r in range(0, block.shape[1], QUANTISE_ROWS):  # its float64 copy stays small
-                rows = quantise(block[:, r : r + QUANTISE_ROWS], depth)
+                rows = to_bit_depth(block[:, r : r + QUANTISE_ROWS], depth)
                 model_out[top + r : top + r + rows.shape[1], left : left + m] = rows.transpose(
                     1, 2, 0
                 )
@@ -184,9 +185,10 @@ class Upscaler:
         alpha_lr = image.alpha_tensor()
         if alpha_lr is not None:
             resized = imresize(alpha_lr, size=size)
-            alpha = quantise(resized, depth)[0]
-        return ImageData(np.ascontiguousarray(colour), alpha, image.format, image.lossless,
-                         image.metadata)  # fmt: skip
+            alpha = to_bit_depth(resized, depth)[0]
+        return ImageData(
+            np.ascontiguousarray(colour), alpha, image.format, image.lossless, image.metadata
+        )
 
 
 def _resize_quantised(pixels: np.ndarray, size: tuple[int, int], depth: int) -> np.ndarray:
@@ -195,4 +197,4 @@ def _resize_quantised(pixels: np.ndarray, size: tuple[int, int], depth: int) -> 
     if depth == 8:
         return imresize(chw, size=size).numpy().transpose(1, 2, 0)
     resized = imresize(chw.to(torch.float64) / 65535.0, size=size)
-    return quantise(resized, depth).transpose(1, 2, 0)
+    return to_bit_depth(resized, depth).transpose(1, 2, 0)

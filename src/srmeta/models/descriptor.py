@@ -112,12 +112,18 @@ class ModelDescriptor:
         full = self.options_with_defaults(options)
         radius = self.receptive_radius(scale, full) if self.receptive_radius else None
         return ModelInfo(
-            arch=self.name, scale=scale, options=full,
-            colour_space=self.colour_space(full), in_channels=self.in_channels,
-            out_channels=self.out_channels, size_multiple=self.size_multiple,
-            supports_bf16=self.supports_bf16, accepts_uint8=self.accepts_uint8,
-            needs_weights=self.needs_weights, receptive_radius=radius,
-        )  # fmt: skip
+            arch=self.name,
+            scale=scale,
+            options=full,
+            colour_space=self.colour_space(full),
+            in_channels=self.in_channels,
+            out_channels=self.out_channels,
+            size_multiple=self.size_multiple,
+            supports_bf16=self.supports_bf16,
+            accepts_uint8=self.accepts_uint8,
+            needs_weights=self.needs_weights,
+            receptive_radius=radius,
+        )
 
     def colour_space(self, options: Mapping[str, object]) -> str:
         """``rgb`` or ``y``: the channels the network itself restores. Input and output are

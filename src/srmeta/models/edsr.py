@@ -45,7 +45,6 @@ class ResBlock(nn.Module):
 class EDSR(MeanShiftedResidualSR):
     """Enhanced deep residual network on RGB in [0, 1]."""
 
-
     def __init__(
         self, scale: int, n_resblocks: int = 16, n_feats: int = 64, res_scale: float = 1.0
     ) -> None:

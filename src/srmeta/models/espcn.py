@@ -33,7 +33,6 @@ from srmeta.models.common import (
 class ESPCN(nn.Module):
     """Efficient sub-pixel CNN on RGB in [0, 1]; ``features`` are the hidden widths."""
 
-
     def __init__(
         self, scale: int, features: Sequence[int] = (64, 32), residual: bool = True
     ) -> None:

@@ -26,7 +26,6 @@ def _conv_prelu(in_channels: int, out_channels: int, kernel_size: int) -> nn.Seq
 class FSRCNN(nn.Module):
     """Fast SRCNN on RGB in [0, 1]: ``d`` feature, ``s`` shrunk channels, ``m`` maps."""
 
-
     def __init__(self, scale: int, d: int = 56, s: int = 12, m: int = 4) -> None:
         super().__init__()
         d, s, m = positive_int("d", d), positive_int("s", s), positive_int("m", m)

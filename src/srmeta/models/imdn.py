@@ -82,7 +82,6 @@ class IMDB(nn.Module):
 class IMDN(nn.Module):
     """Information multi-distillation network on RGB in [0, 1]."""
 
-
     def __init__(self, scale: int, n_feats: int = 64, n_modules: int = 6) -> None:
         super().__init__()
         n_feats = positive_int("n_feats", n_feats)

@@ -70,7 +70,6 @@ class ResidualGroup(nn.Module):
 class RCAN(MeanShiftedResidualSR):
     """Residual channel attention network on RGB in [0, 1]."""
 
-
     def __init__(
         self,
         scale: int,

@@ -98,8 +98,9 @@ class RepConv(nn.Module):
         self.conv = nn.Conv2d(cin, cout, k, padding=k // 2)
         self.expand: nn.Sequential | None = None
         if "expand" in branches:
-            self.expand = nn.Sequential(nn.Conv2d(cin, expand, k, padding=k // 2),
-                                        nn.Conv2d(expand, cout, 1))  # fmt: skip
+            self.expand = nn.Sequential(
+                nn.Conv2d(cin, expand, k, padding=k // 2), nn.Conv2d(expand, cout, 1)
+            )
         self.conv1x1: nn.Conv2d | None = nn.Conv2d(cin, cout, 1) if "conv1x1" in branches else None
         self.identity = "identity" in branches and cin == cout
         self.edges = nn.ModuleDict()
@@ -165,8 +166,14 @@ class RepConv(nn.Module):
     def collapsed(self) -> nn.Conv2d:
         """A plain ``nn.Conv2d`` computing the same function."""
         weight, bias = self.kernel_bias()
-        conv = nn.Conv2d(self.cin, self.cout, self.k, padding=self.k // 2,
-                         device=weight.device, dtype=weight.dtype)  # fmt: skip
+        conv = nn.Conv2d(
+            self.cin,
+            self.cout,
+            self.k,
+            padding=self.k // 2,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
         with torch.no_grad():
             conv.weight.copy_(weight)
             _bias(conv).copy_(bias)
@@ -174,9 +181,14 @@ class RepConv(nn.Module):
 
 
 def _check(
-    features: object, blocks: object, colour: object, branches: object, expand: object,
-    kernel: object, deploy: object,
-) -> tuple[int, int, str, tuple[str, ...], int, int, bool]:  # fmt: skip
+    features: object,
+    blocks: object,
+    colour: object,
+    branches: object,
+    expand: object,
+    kernel: object,
+    deploy: object,
+) -> tuple[int, int, str, tuple[str, ...], int, int, bool]:
     features, blocks = positive_int("features", features), positive_int("blocks", blocks)
     expand, kernel = positive_int("expand", expand), positive_int("kernel", kernel)
     if colour not in COLOURS:
@@ -224,11 +236,20 @@ class RepSR(nn.Module):
             features, blocks, colour, branches, expand, kernel, deploy
         )
         self.scale, self.colour, self.deploy = scale, colour, deploy
-        self.options: dict[str, Any] = {"features": features, "blocks": blocks, "colour": colour,
-                        "branches": branches, "expand": expand, "kernel": kernel}  # fmt: skip
+        self.options: dict[str, Any] = {
+            "features": features,
+            "blocks": blocks,
+            "colour": colour,
+            "branches": branches,
+            "expand": expand,
+            "kernel": kernel,
+        }
         c = 1 if colour == "y" else 3
-        shapes = [(c, features, kernel), *[(features, features, 3)] * blocks,
-                  (features, c * scale * scale, kernel)]  # fmt: skip
+        shapes = [
+            (c, features, kernel),
+            *[(features, features, 3)] * blocks,
+            (features, c * scale * scale, kernel),
+        ]
 
         def layer(cin: int, cout: int, k: int) -> nn.Module:
             if deploy:
@@ -309,7 +330,13 @@ def detect(state: StateDict) -> Detected | None:
             branches.append("conv1x1")
         branches.append("identity")  # leaves no trace in the weights; srmeta files say
         branches += [k for k in ("sobel", "laplacian") if f"layers.0.edges.{k}.weight" in state]
-    options = {"features": features, "blocks": len(layers) - 2, "colour": "y" if c == 1 else "rgb",
-               "branches": tuple(branches) or RepSROptions().branches, "expand": expand,
-               "kernel": kernel, "deploy": deploy}  # fmt: skip
+    options = {
+        "features": features,
+        "blocks": len(layers) - 2,
+        "colour": "y" if c == 1 else "rgb",
+        "branches": tuple(branches) or RepSROptions().branches,
+        "expand": expand,
+        "kernel": kernel,
+        "deploy": deploy,
+    }
     return scale, options

@@ -209,14 +209,30 @@ def weight_maps(
         with torch.no_grad():  # weights are detached by contract; rewards redo the forward
             sr = model(lr)
         loss_map = pixel_loss_map(sr, hr, loss.kind, loss.eps)
-        ctx = StepContext(run.step, lr, hr, model, optimizer, meta_batch, loss.kind, loss.eps,
-                          sr=sr, loss_map=loss_map)
+        ctx = StepContext(
+            run.step,
+            lr,
+            hr,
+            model,
+            optimizer,
+            meta_batch,
+            loss.kind,
+            loss.eps,
+            sr=sr,
+            loss_map=loss_map,
+        )
         seen = strategy.inspect(ctx)  # each image from the checkpoint's meta gradient
         weights, reward = seen.weights, seen.reward
         error = (sr.float() - hr).abs().mean(1)
-        out.append(WeightMaps(path.stem, hr[0].cpu(), weights[0].float().cpu(),
-                              None if reward is None else reward[0].float().cpu(),
-                              error[0].cpu()))  # fmt: skip
+        out.append(
+            WeightMaps(
+                path.stem,
+                hr[0].cpu(),
+                weights[0].float().cpu(),
+                None if reward is None else reward[0].float().cpu(),
+                error[0].cpu(),
+            )
+        )
     return out
 
 
@@ -278,17 +294,19 @@ def weight_statistics(maps: Sequence[WeightMaps]) -> list[dict[str, Any]]:
     for m in maps:
         w = m.weights.double()
         structure = structure_map(m.hr)
-        rows.append({
-            "image": m.name,
-            "weight_mean": float(w.mean()),
-            "weight_std": float(w.std(unbiased=False)),
-            "weight_min": float(w.min()),
-            "weight_max": float(w.max()),
-            "spearman_weight_error": spearman(w, m.error),
-            "spearman_weight_structure": spearman(w, structure),
-            "weight_share_top20_structure": weight_share_on_structure(w, structure),
-            "spearman_weight_reward": None if m.reward is None else spearman(w, m.reward),
-        })  # fmt: skip
+        rows.append(
+            {
+                "image": m.name,
+                "weight_mean": float(w.mean()),
+                "weight_std": float(w.std(unbiased=False)),
+                "weight_min": float(w.min()),
+                "weight_max": float(w.max()),
+                "spearman_weight_error": spearman(w, m.error),
+                "spearman_weight_structure": spearman(w, structure),
+                "weight_share_top20_structure": weight_share_on_structure(w, structure),
+                "spearman_weight_reward": None if m.reward is None else spearman(w, m.reward),
+            }
+        )
     return rows
 
 
@@ -312,9 +330,11 @@ def write_png(figure: Any, path: str | os.PathLike, force: bool = False, dpi: in
 
 
 def save_weight_figure(
-    maps: Sequence[WeightMaps], path: str | os.PathLike, force: bool = False,
+    maps: Sequence[WeightMaps],
+    path: str | os.PathLike,
+    force: bool = False,
     title: str | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """One row per image: HR | weight map | reward map | error map, each titled, the maps
     with colour bars (the reward on a diverging scale centred at 0)."""
     if not maps:
@@ -322,22 +342,31 @@ def save_weight_figure(
     check_writable(path, force)  # refuse before drawing
     h, w = maps[0].weights.shape
     panel = 3.2
-    figure = new_figure(figsize=(4 * panel + 1.5, len(maps) * panel * h / w + 0.6),
-                        layout="constrained")  # fmt: skip
+    figure = new_figure(
+        figsize=(4 * panel + 1.5, len(maps) * panel * h / w + 0.6), layout="constrained"
+    )
     axes = figure.subplots(len(maps), 4, squeeze=False)
     for row, m in zip(axes, maps, strict=True):
         row[0].imshow(m.hr.permute(1, 2, 0).clamp(0, 1).numpy())
         row[0].set_title(f"{m.name}: HR")
         bound = (float(m.reward.abs().max()) if m.reward is not None else 0.0) or 1.0
-        panels = [("weight", m.weights, "viridis", (None, None)),
-                  ("reward", m.reward, "RdBu_r", (-bound, bound)),
-                  ("error |SR-HR|", m.error, "magma", (None, None))]  # fmt: skip
+        panels = [
+            ("weight", m.weights, "viridis", (None, None)),
+            ("reward", m.reward, "RdBu_r", (-bound, bound)),
+            ("error |SR-HR|", m.error, "magma", (None, None)),
+        ]
         for ax, (label, data, cmap, (vmin, vmax)) in zip(row[1:], panels, strict=True):
             ax.set_axis_off()
             if data is None:
                 ax.set_title(f"{label}: none")
-                ax.text(0.5, 0.5, "not a meta-learned\nweighting", ha="center", va="center",
-                        transform=ax.transAxes)  # fmt: skip
+                ax.text(
+                    0.5,
+                    0.5,
+                    "not a meta-learned\nweighting",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                )
                 continue
             image = ax.imshow(data.numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
             ax.set_title(label)

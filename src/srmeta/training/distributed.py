@@ -58,3 +58,12 @@ def barrier(world: World) -> None:
 def shutdown(world: World) -> None:
     if world.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def global_mean(value: torch.Tensor | float, world: World, device: torch.device) -> float:
+    """``value`` averaged over the processes (itself without DDP), as a float."""
+    tensor = torch.as_tensor(value, dtype=torch.float64, device=device).detach().clone()
+    if world.distributed:
+        torch.distributed.all_reduce(tensor)
+        tensor /= world.world_size
+    return float(tensor)

@@ -53,8 +53,16 @@ from srmeta.models.files import (
     save_model_file,
 )
 from srmeta.models.loading import load_model
+from srmeta.training.batches import step_batch
 from srmeta.training.corruption_log import corrupt_shares, corrupt_weight_sums
-from srmeta.training.distributed import World, barrier, init_world, rank_device, shutdown
+from srmeta.training.distributed import (
+    World,
+    barrier,
+    global_mean,
+    init_world,
+    rank_device,
+    shutdown,
+)
 from srmeta.training.resume import check_config, load_resume_state
 from srmeta.training.runlog import RunLog, truncate_after
 from srmeta.training.schedule import build_optimizer, build_scheduler
@@ -234,34 +242,24 @@ class Trainer:
         meta, device, rank = self.meta, self.device, self.world.rank
         return lambda: {k: v.to(device) for k, v in meta.batch(step, rank).items()}
 
-    def step_inputs(
-        self, step: int, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """LR, HR and corrupt flags the SR step of ``step`` trains on: ``batch``, with this
-        step's meta batch appended under ``data.meta.mix: add`` (its samples not corrupt).
-        A batch without ``corrupt`` flags marks nothing."""
-        device = self.device
-        lr = batch["lr"].to(device, non_blocking=True)
-        hr = batch["hr"].to(device, non_blocking=True)
-        flags = batch.get("corrupt")
-        if flags is None:
-            corrupt = torch.zeros(len(lr), dtype=torch.bool, device=device)
-        else:
-            corrupt = flags.to(device=device, dtype=torch.bool).reshape(len(lr))
-        if self._mix == "add" and self.meta is not None:
-            extra = self.meta.batch(step, self.world.rank)
-            lr = torch.cat([lr, extra["lr"].to(device)])
-            hr = torch.cat([hr, extra["hr"].to(device)])
-            none = torch.zeros(len(extra["lr"]), dtype=torch.bool, device=device)
-            corrupt = torch.cat([corrupt, none])
-        return lr, hr, corrupt
-
     def train_step(self, step: int, batch: dict[str, torch.Tensor]) -> Logs:
         """One SR update on ``batch``; returns what the strategy wants logged."""
-        lr, hr, corrupt = self.step_inputs(step, batch)
+        extra = None  # under data.meta.mix: add, the meta batch joins the SR batch
+        if self._mix == "add" and self.meta is not None:
+            extra = self.meta.batch(step, self.world.rank)
+        lr, hr, corrupt = step_batch(batch, self.device, extra)
         loss_cfg = self.cfg.train.loss
-        inputs = StepInputs(step, lr, hr, self.model, self.optimizer, self._meta_batch(step),
-                            loss_cfg.kind, loss_cfg.eps, corrupt)  # fmt: skip
+        inputs = StepInputs(
+            step,
+            lr,
+            hr,
+            self.model,
+            self.optimizer,
+            self._meta_batch(step),
+            loss_cfg.kind,
+            loss_cfg.eps,
+            corrupt,
+        )
         # Before start_step the base weighting stands in: uniform, no rewards, no learning.
         started = step >= self.cfg.train.weighting.start_step
         strategy = self.strategy if started else self._uniform
@@ -273,13 +271,15 @@ class Trainer:
                 self.model, lr, hr, direction, loss_cfg.kind, loss_cfg.eps
             )
         else:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                enabled=self.cfg.train.bf16):  # fmt: skip
+            with torch.autocast(
+                self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.bf16
+            ):
                 sr = self.net(lr)
             loss_map = pixel_loss_map(sr, hr, loss_cfg.kind, loss_cfg.eps)
             if direction is not None:  # fd: the difference from the output just computed
-                reward = difference_rewards(self.model, lr, hr, sr, direction,
-                                            loss_cfg.kind, loss_cfg.eps)  # fmt: skip
+                reward = difference_rewards(
+                    self.model, lr, hr, sr, direction, loss_cfg.kind, loss_cfg.eps
+                )
         result = weigh(strategy, StepContext.after_forward(inputs, sr, loss_map, reward))
         logs, weights = result.logs, result.weights
         loss = (weights * loss_map).mean()
@@ -300,13 +300,6 @@ class Trainer:
         logs["l1"] = loss_map.detach().mean()
         return logs
 
-    def _global_mean(self, value: torch.Tensor | float) -> float:
-        tensor = torch.as_tensor(value, dtype=torch.float64, device=self.device).detach().clone()
-        if self.world.distributed:
-            torch.distributed.all_reduce(tensor)
-            tensor /= self.world.world_size
-        return float(tensor)
-
     def run(self) -> TrainResult:
         cfg, total = self.cfg, self.cfg.train.steps
         if self.step >= total:
@@ -322,7 +315,7 @@ class Trainer:
                 self.step = step + 1
                 bar.update(1)
                 if self.step % cfg.train.log_every == 0 or self.step == total:
-                    values = {k: self._global_mean(v) for k, v in logs.items()}
+                    values = {k: global_mean(v, self.world, self.device) for k, v in logs.items()}
                     values.update(self._corrupt_log())
                     now = time.perf_counter()
                     values["lr"] = self.optimizer.param_groups[0]["lr"]
@@ -373,8 +366,14 @@ class Trainer:
         scores: dict[str, float] = {}
         if self.world.is_main:
             names = self.excluded_images()
-            scores = validate(self.inference_model(), self.cfg, self.device, exclude=names,
-                              log=self.log, step=self.step)  # fmt: skip
+            scores = validate(
+                self.inference_model(),
+                self.cfg,
+                self.device,
+                exclude=names,
+                log=self.log,
+                step=self.step,
+            )
             self.model.train()
             psnr = scores.get("psnr")
             if psnr is not None and (self.best["psnr"] is None or psnr > self.best["psnr"]):

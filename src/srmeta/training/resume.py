@@ -90,7 +90,10 @@ def load_resume_state(
                 state = ckpt.load_state(candidate, device)
             except SrmetaError:
                 continue
-            print(f"srmeta: warning: {path.name} is not readable; resuming from the previous"
-                  f" checkpoint {candidate.name}", file=sys.stderr)  # fmt: skip
+            print(
+                f"srmeta: warning: {path.name} is not readable; resuming from the previous"
+                f" checkpoint {candidate.name}",
+                file=sys.stderr,
+            )
             return state
         raise first from None

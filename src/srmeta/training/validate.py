@@ -46,8 +46,15 @@ def validate(
     """Mean Y-PSNR/SSIM per validation set, plus ``psnr`` (mean over sets) for best-tracking."""
     protocol = VALIDATION_PROTOCOL
     sets = validation_sets(cfg, exclude)
-    report = evaluate(model, sets, [cfg.scale], protocol=protocol, device=str(device),
-                      hr_crop=cfg.data.val.crop, progress=False)  # fmt: skip
+    report = evaluate(
+        model,
+        sets,
+        [cfg.scale],
+        protocol=protocol,
+        device=str(device),
+        hr_crop=cfg.data.val.crop,
+        progress=False,
+    )
     scores: dict[str, float] = {}
     for row in report.summary():
         scores[f"{row.dataset}/psnr"] = row.psnr

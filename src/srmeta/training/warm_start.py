@@ -53,8 +53,7 @@ def load_warm_start(
                 differs.append(f"{key}={spec.options.get(key)!r}, not {want.get(key)!r}")
     if differs:
         raise ConfigError(
-            f"train.init_from: {file} holds another model than this run's"
-            f" ({'; '.join(differs)})"
+            f"train.init_from: {file} holds another model than this run's ({'; '.join(differs)})"
         )
     try:
         model.load_state_dict(state, strict=True)

@@ -66,9 +66,12 @@ class StepContext(StepInputs):
 
     @classmethod
     def after_forward(
-        cls, inputs: StepInputs, sr: torch.Tensor, loss_map: torch.Tensor,
+        cls,
+        inputs: StepInputs,
+        sr: torch.Tensor,
+        loss_map: torch.Tensor,
         reward: torch.Tensor | None = None,
-    ) -> StepContext:  # fmt: skip
+    ) -> StepContext:
         known = {f.name: getattr(inputs, f.name) for f in fields(StepInputs)}
         return cls(**known, sr=sr, loss_map=loss_map, reward=reward)
 

@@ -156,9 +156,14 @@ class MetaWeighting(WeightingStrategy):
     needs_meta = True
 
     def __init__(
-        self, every: int = 1, ema: float | None = None, precondition: str = "auto",
-        cosine: bool = False, meta_loss: str = "l2", reward: str = "jvp",
-    ) -> None:  # fmt: skip
+        self,
+        every: int = 1,
+        ema: float | None = None,
+        precondition: str = "auto",
+        cosine: bool = False,
+        meta_loss: str = "l2",
+        reward: str = "jvp",
+    ) -> None:
         self.engine = RewardEngine(every, ema, precondition, cosine, meta_loss, reward)
         self.last_reward: torch.Tensor | None = None
 
@@ -202,16 +207,16 @@ class L2RW(MetaWeighting):
 
     name = "l2rw"
 
-    def __init__(
-        self, level: str = "pixel", normalise: str | None = None, **options: Any
-    ) -> None:
+    def __init__(self, level: str = "pixel", normalise: str | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.level, self.scope = level, level_scope(level, normalise)
 
     def update(self, ctx: StepContext) -> Logs:
         self.last_reward = self.engine.rewards(ctx)
-        return {"reward_mean": float(self.last_reward.mean()),
-                "reward_positive": float((self.last_reward > 0).float().mean())}  # fmt: skip
+        return {
+            "reward_mean": float(self.last_reward.mean()),
+            "reward_positive": float((self.last_reward > 0).float().mean()),
+        }
 
     def weights(self, ctx: StepContext) -> torch.Tensor:
         if self.last_reward is None:  # what update does, without the logs
@@ -231,11 +236,19 @@ class LearnedWeighting(MetaWeighting):
     net: nn.Module
 
     def __init__(
-        self, lr: float = 1e-3, beta: float = 0.2, every: int = 1, ema: float | None = None,
-        precondition: str = "auto", cosine: bool = False, meta_loss: str = "l2",
-        reward: str = "jvp", normalise: str = "image", image_beta: float | None = None,
+        self,
+        lr: float = 1e-3,
+        beta: float = 0.2,
+        every: int = 1,
+        ema: float | None = None,
+        precondition: str = "auto",
+        cosine: bool = False,
+        meta_loss: str = "l2",
+        reward: str = "jvp",
+        normalise: str = "image",
+        image_beta: float | None = None,
         center: bool = False,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(every, ema, precondition, cosine, meta_loss, reward)
         self.center = bool(center)
         if image_beta is not None and (normalise != "batch" or not image_beta > 0):
@@ -293,8 +306,11 @@ class LearnedWeighting(MetaWeighting):
                     param.grad /= dist.get_world_size()
         self.optimizer.step()
         spread = normalised_entropy(p.detach(), self.scope).mean()
-        self._last_logs = {"meta_objective": float(j.detach()), "reward_mean": float(reward.mean()),
-                           "weight_entropy": float(spread)}  # fmt: skip
+        self._last_logs = {
+            "meta_objective": float(j.detach()),
+            "reward_mean": float(reward.mean()),
+            "weight_entropy": float(spread),
+        }
         return dict(self._last_logs)
 
     def weights(self, ctx: StepContext) -> torch.Tensor:
@@ -302,8 +318,11 @@ class LearnedWeighting(MetaWeighting):
             return weights_from_probabilities(self.probabilities(ctx), self.scope).detach()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "net": self.net.state_dict(),
-                "optimizer": self.optimizer.state_dict()}  # fmt: skip
+        return {
+            **super().state_dict(),
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -325,9 +344,13 @@ class MetaWeightNet(LearnedWeighting):
     name = "mwnet"
 
     def __init__(
-        self, hidden: int = 100, level: str = "pixel", normalise: str | None = None,
-        input_norm: bool = False, **options: Any,
-    ) -> None:  # fmt: skip
+        self,
+        hidden: int = 100,
+        level: str = "pixel",
+        normalise: str | None = None,
+        input_norm: bool = False,
+        **options: Any,
+    ) -> None:
         super().__init__(normalise=level_scope(level, normalise), **options)
         self.level = level
         self.mlp = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))

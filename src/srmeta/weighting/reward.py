@@ -210,8 +210,9 @@ def difference_rewards(
         shifted = {k: p + step * direction[k].to(p.dtype) for k, p in params.items()}
         moved = functional_call(model, {**_buffers(model), **shifted}, (lr.to(sr.dtype),))
         tangent = (moved - sr.detach()) / step
-    _, reward = _jvp(lambda out: pixel_loss_map(out, hr.to(sr.dtype), kind, eps),
-                    (sr.detach(),), (tangent,))  # fmt: skip
+    _, reward = _jvp(
+        lambda out: pixel_loss_map(out, hr.to(sr.dtype), kind, eps), (sr.detach(),), (tangent,)
+    )
     return reward.detach()
 
 
@@ -240,9 +241,14 @@ class RewardEngine:
     """
 
     def __init__(
-        self, every: int = 1, ema: float | None = None, precondition: str = "auto",
-        cosine: bool = False, meta_loss: str = "l2", method: str = "jvp",
-    ) -> None:  # fmt: skip
+        self,
+        every: int = 1,
+        ema: float | None = None,
+        precondition: str = "auto",
+        cosine: bool = False,
+        meta_loss: str = "l2",
+        method: str = "jvp",
+    ) -> None:
         if method not in METHODS:
             raise ValueError(f"reward must be jvp or fd, not {method!r}")
         self.method = method
@@ -286,8 +292,9 @@ class RewardEngine:
             with torch.no_grad(), torch.autocast(ctx.lr.device.type, enabled=False):
                 dtype = _param_dtype(ctx.model)
                 sr = ctx.model(ctx.lr.to(dtype))
-            return difference_rewards(ctx.model, ctx.lr, ctx.hr, sr, direction,
-                                      ctx.loss_kind, ctx.loss_eps)  # fmt: skip
+            return difference_rewards(
+                ctx.model, ctx.lr, ctx.hr, sr, direction, ctx.loss_kind, ctx.loss_eps
+            )
         _, reward = rewards(ctx.model, ctx.lr, ctx.hr, direction, ctx.loss_kind, ctx.loss_eps)
         return reward
 

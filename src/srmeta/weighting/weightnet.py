@@ -70,9 +70,13 @@ class WeightNetFCN(nn.Module):
     inputs added to every logit of the image."""
 
     def __init__(
-        self, in_channels: int, width: int = 32, depth: int = 3, out_channels: int = 1,
+        self,
+        in_channels: int,
+        width: int = 32,
+        depth: int = 3,
+        out_channels: int = 1,
         image_head: bool = False,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
@@ -119,9 +123,11 @@ def weightnet_inputs(ctx: StepContext, names: Sequence[str], scale: int, grid: s
 
         parts = {
             "hr": lambda: fold(ctx.hr.float()),
-            "lr": lambda: ctx.lr.float()
-            if on_lr
-            else F.interpolate(ctx.lr.float(), scale_factor=scale, mode="nearest"),
+            "lr": lambda: (
+                ctx.lr.float()
+                if on_lr
+                else F.interpolate(ctx.lr.float(), scale_factor=scale, mode="nearest")
+            ),
             "lr_up": lambda: ctx.lr.float() if on_lr else imresize(ctx.lr.float(), float(scale)),
             "consistency": consistency,
             "error": lambda: fold(
