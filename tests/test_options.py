@@ -3,32 +3,18 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 from pathlib import Path
 
 import pytest
 
 from srmeta.config import ConfigError, load_config, validate_config
+from srmeta.errors import SrmetaError
 from srmeta.models.registry import descriptors, registered_names
 from srmeta.options import MODEL_OPTIONS, WEIGHTING_OPTIONS
-from srmeta.weighting import _STRATEGIES, strategy_names
+from srmeta.weighting import _STRATEGIES, build_strategy, strategy_names
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _constructor_defaults(cls: type) -> dict[str, object]:
-    """Every keyword a strategy's constructors take, with its default, base classes first."""
-    found: dict[str, object] = {}
-    for klass in reversed(cls.__mro__):
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        for p in inspect.signature(init).parameters.values():
-            if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD:
-                found[p.name] = p.default
-    found.pop("scale", None)  # the run's scale, not an option
-    return found
 
 
 def test_every_architecture_and_strategy_has_an_option_model():
@@ -42,10 +28,12 @@ def test_architecture_defaults_are_the_option_models(descriptor):
 
 
 @pytest.mark.parametrize("name", sorted(_STRATEGIES))
-def test_strategy_constructor_defaults_are_the_option_models(name):
-    declared = WEIGHTING_OPTIONS[name]().model_dump()
-    taken = _constructor_defaults(_STRATEGIES[name])
-    assert taken == declared
+def test_each_strategy_reads_its_options_from_the_option_model(name):
+    """The class's option model is the config's, and a built strategy's state follows it:
+    here, an unknown option is refused by the constructor itself."""
+    assert _STRATEGIES[name].Options is WEIGHTING_OPTIONS[name]
+    with pytest.raises(SrmetaError, match=f"weighting '{name}': typo: unknown option"):
+        build_strategy(name, {"typo": 1}, scale=2)
 
 
 @pytest.mark.parametrize(

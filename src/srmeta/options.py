@@ -82,11 +82,11 @@ MODEL_OPTIONS: dict[str, type[Section]] = {
 
 
 class LossPowerOptions(Section):
-    gamma: Float = 1.0
+    gamma: Float = Field(default=1.0, ge=0)
 
 
 class GradientWeightedOptions(Section):
-    alpha: Float = 4.0
+    alpha: Float = Field(default=4.0, ge=0)
 
 
 class UDLOptions(Section):

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from srmeta.errors import SrmetaError
-from srmeta.options import WEIGHTING_OPTIONS
 from srmeta.weighting.base import (
     Inspection,
     StepContext,
@@ -46,10 +42,6 @@ _STRATEGIES: dict[str, type[WeightingStrategy]] = {
 }
 
 
-def _reason(error: Mapping[str, Any]) -> str:
-    return "unknown option" if error["type"] == "extra_forbidden" else str(error["msg"])
-
-
 def strategy_names() -> list[str]:
     return sorted(_STRATEGIES)
 
@@ -64,11 +56,6 @@ def build_strategy(
         raise SrmetaError(
             f"unknown weighting '{name}'; choose one of {', '.join(strategy_names())}"
         )
-    try:  # types and names first, each error with its option's name
-        WEIGHTING_OPTIONS[name].model_validate(options or {})
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {_reason(e)}" for e in err.errors())
-        raise SrmetaError(f"weighting '{name}': {problems}") from None
     if cls.uses_scale and scale is None:
         raise SrmetaError(f"weighting '{name}' needs the run's scale")
     try:

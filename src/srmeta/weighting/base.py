@@ -20,14 +20,20 @@ by configuration.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 
+from srmeta.errors import SrmetaError
+from srmeta.options import NoOptions
+from srmeta.schema import Section, one_line
+
 Logs = dict[str, torch.Tensor | float]
+OptionsT = TypeVar("OptionsT", bound=Section)
 
 
 @dataclass
@@ -93,10 +99,26 @@ class Inspection:
     reward: torch.Tensor | None = None
 
 
+def read_options(model: type[OptionsT], options: Mapping[str, Any], name: str) -> OptionsT:
+    """``options`` checked against a strategy's option model (:mod:`srmeta.options`), or a
+    one-line error naming the strategy and each bad option."""
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as err:
+        lead = f"weighting '{name}': "
+        raise SrmetaError(one_line(err, lead, unknown="{where}: unknown option")) from None
+
+
 class WeightingStrategy:
-    """Base class: uniform weights, nothing to learn, nothing to save."""
+    """Base class: uniform weights, nothing to learn, nothing to save. ``Options`` is the
+    strategy's option model; constructors take its fields as keywords."""
 
     name = "base"
+    Options: ClassVar[type[Section]] = NoOptions
+
+    def __init__(self, **options: Any) -> None:
+        read_options(self.Options, options, self.name)
+
     needs_meta = False
     reward_method = "jvp"  # how the trainer's forward computes rewards: jvp (exact) or fd
     uses_scale = False  # True: the constructor takes the run's ``scale``

@@ -8,13 +8,13 @@ from detached tensors, so they steer the SR gradient without being differentiate
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from srmeta.errors import SrmetaError
-from srmeta.weighting.base import StepContext, WeightingStrategy, normalise_per_image
+from srmeta.options import GradientWeightedOptions, LossPowerOptions
+from srmeta.weighting.base import StepContext, WeightingStrategy, normalise_per_image, read_options
 
 # 3x3 Sobel kernels, unnormalised (as in scipy.ndimage.sobel and the GW-loss reference code),
 # laid out for cross-correlation: SOBEL_X differentiates along width, SOBEL_Y along height.
@@ -27,13 +27,6 @@ def _working_float(x: torch.Tensor) -> torch.Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
-def _check_finite(name: str, value: float, minimum: float = 0.0) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < minimum:
-        raise SrmetaError(f"{name} must be a finite number >= {minimum}, got {value}")
-    return value
-
-
 class LossPower(WeightingStrategy):
     """``w ∝ l^gamma``: bigger loss, bigger weight (``gamma = 0`` is uniform).
 
@@ -44,9 +37,10 @@ class LossPower(WeightingStrategy):
     """
 
     name = "loss_power"
+    Options = LossPowerOptions
 
-    def __init__(self, gamma: float = 1.0) -> None:
-        self.gamma = _check_finite("loss_power: gamma", gamma)
+    def __init__(self, **options: Any) -> None:
+        self.gamma = read_options(LossPowerOptions, options, self.name).gamma
 
     def weights(self, ctx: StepContext) -> torch.Tensor:
         loss = ctx.loss_map.detach()
@@ -94,8 +88,10 @@ class GradientWeighted(WeightingStrategy):
 
     name = "gradient_weighted"
 
-    def __init__(self, alpha: float = 4.0) -> None:
-        self.alpha = _check_finite("gradient_weighted: alpha", alpha)
+    Options = GradientWeightedOptions
+
+    def __init__(self, **options: Any) -> None:
+        self.alpha = read_options(GradientWeightedOptions, options, self.name).alpha
 
     def weights(self, ctx: StepContext) -> torch.Tensor:
         error = _working_float(ctx.sr.detach()) - _working_float(ctx.hr.detach())

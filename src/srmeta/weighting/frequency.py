@@ -17,12 +17,12 @@ FFL equals the pixel MSE (Parseval).
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import torch
 
-from srmeta.errors import SrmetaError
-from srmeta.weighting.base import StepContext, WeightingStrategy
+from srmeta.options import FocalFrequencyOptions
+from srmeta.weighting.base import StepContext, WeightingStrategy, read_options
 
 
 def _spectrum(x: torch.Tensor) -> torch.Tensor:
@@ -77,13 +77,11 @@ class FocalFrequency(WeightingStrategy):
     """
 
     name = "focal_frequency"
+    Options = FocalFrequencyOptions
 
-    def __init__(self, weight: float = 1.0, alpha: float = 1.0) -> None:
-        for label, value in (("weight", weight), ("alpha", alpha)):
-            if not math.isfinite(float(value)) or float(value) < 0:
-                raise SrmetaError(f"focal_frequency: {label} must be finite and >= 0, got {value}")
-        self.weight = float(weight)
-        self.alpha = float(alpha)
+    def __init__(self, **options: Any) -> None:
+        o = read_options(FocalFrequencyOptions, options, self.name)
+        self.weight, self.alpha = o.weight, o.alpha
 
     def extra_loss(self, ctx: StepContext) -> torch.Tensor:
         """``weight * FFL(ctx.sr, ctx.hr)``, carrying the graph to the SR network."""

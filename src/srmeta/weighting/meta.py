@@ -31,6 +31,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from srmeta.options import L2RWOptions, LearnedOptions, MetaOptions, MWNetOptions
 from srmeta.weighting.base import (
     Inspection,
     Logs,
@@ -38,6 +39,7 @@ from srmeta.weighting.base import (
     StepInputs,
     WeightingStrategy,
     normalise,
+    read_options,
     scope_dims,
 )
 from srmeta.weighting.reward import RewardEngine, standardise
@@ -155,16 +157,8 @@ class MetaWeighting(WeightingStrategy):
 
     needs_meta = True
 
-    def __init__(
-        self,
-        every: int = 1,
-        ema: float | None = None,
-        precondition: str = "auto",
-        cosine: bool = False,
-        meta_loss: str = "l2",
-        reward: str = "jvp",
-    ) -> None:
-        self.engine = RewardEngine(every, ema, precondition, cosine, meta_loss, reward)
+    def __init__(self, o: MetaOptions) -> None:  # the concrete class reads the options
+        self.engine = RewardEngine(o.every, o.ema, o.precondition, o.cosine, o.meta_loss, o.reward)
         self.last_reward: torch.Tensor | None = None
 
     @property
@@ -206,10 +200,12 @@ class L2RW(MetaWeighting):
     """
 
     name = "l2rw"
+    Options = L2RWOptions
 
-    def __init__(self, level: str = "pixel", normalise: str | None = None, **options: Any) -> None:
-        super().__init__(**options)
-        self.level, self.scope = level, level_scope(level, normalise)
+    def __init__(self, **options: Any) -> None:
+        o = read_options(L2RWOptions, options, self.name)
+        super().__init__(o)
+        self.level, self.scope = o.level, level_scope(o.level, o.normalise)
 
     def update(self, ctx: StepContext) -> Logs:
         self.last_reward = self.engine.rewards(ctx)
@@ -235,29 +231,14 @@ class LearnedWeighting(MetaWeighting):
 
     net: nn.Module
 
-    def __init__(
-        self,
-        lr: float = 1e-3,
-        beta: float = 0.2,
-        every: int = 1,
-        ema: float | None = None,
-        precondition: str = "auto",
-        cosine: bool = False,
-        meta_loss: str = "l2",
-        reward: str = "jvp",
-        normalise: str = "image",
-        image_beta: float | None = None,
-        center: bool = False,
-    ) -> None:
-        super().__init__(every, ema, precondition, cosine, meta_loss, reward)
-        self.center = bool(center)
-        if image_beta is not None and (normalise != "batch" or not image_beta > 0):
-            raise ValueError("image_beta needs normalise batch and a value > 0")
-        self.image_beta = image_beta
-        if not (isinstance(beta, (int, float)) and beta >= 0):
-            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+    def __init__(self, o: LearnedOptions, normalise: str) -> None:
+        super().__init__(o)
+        self.center = o.center
+        if o.image_beta is not None and normalise != "batch":
+            raise ValueError("image_beta needs normalise batch")
+        self.image_beta = o.image_beta
         scope_dims(normalise)
-        self.lr, self.beta, self.scope = lr, beta, normalise
+        self.lr, self.beta, self.scope = o.lr, o.beta, normalise
         self._optimizer: torch.optim.Optimizer | None = None
         self._last_logs: dict[str, float] = {}  # repeated on steps without an update
 
@@ -342,19 +323,14 @@ class MetaWeightNet(LearnedWeighting):
     """
 
     name = "mwnet"
+    Options = MWNetOptions
 
-    def __init__(
-        self,
-        hidden: int = 100,
-        level: str = "pixel",
-        normalise: str | None = None,
-        input_norm: bool = False,
-        **options: Any,
-    ) -> None:
-        super().__init__(normalise=level_scope(level, normalise), **options)
-        self.level = level
-        self.mlp = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-        self.input_norm = RunningRMS(1) if input_norm else None
+    def __init__(self, **options: Any) -> None:
+        o = read_options(MWNetOptions, options, self.name)
+        super().__init__(o, level_scope(o.level, o.normalise))
+        self.level = o.level
+        self.mlp = nn.Sequential(nn.Linear(1, o.hidden), nn.ReLU(), nn.Linear(o.hidden, 1))
+        self.input_norm = RunningRMS(1) if o.input_norm else None
         # ``net`` is what is trained and saved: the MLP, with its input statistics if any.
         norm = self.input_norm
         self.net = self.mlp if norm is None else nn.ModuleList([norm, self.mlp])

@@ -29,7 +29,14 @@ from torch import nn
 from srmeta import checkpoints as ckpt
 from srmeta.atomic import atomic_open
 from srmeta.errors import SrmetaError
-from srmeta.weighting.base import Logs, StepContext, WeightingStrategy, normalise_per_image
+from srmeta.options import UDLOptions
+from srmeta.weighting.base import (
+    Logs,
+    StepContext,
+    WeightingStrategy,
+    normalise_per_image,
+    read_options,
+)
 
 FILE_KIND = "srmeta.udl-uncertainty"
 
@@ -121,23 +128,18 @@ class UDL(WeightingStrategy):
 
     name = "udl"
 
-    def __init__(
-        self,
-        stage: int = 1,
-        uncertainty_from: str | None = None,
-        lr: float = 1e-4,
-        in_channels: int = 3,
-        features: int = 32,
-        seed: int = 0,
-    ) -> None:
-        if stage not in (1, 2):
-            raise SrmetaError(f"udl: stage must be 1 or 2, got {stage!r}")
+    Options = UDLOptions
+
+    def __init__(self, **options: Any) -> None:
+        o = read_options(UDLOptions, options, self.name)
+        stage, uncertainty_from, seed = o.stage, o.uncertainty_from, o.seed
+        in_channels, features = o.in_channels, o.features
         if stage == 1 and uncertainty_from is not None:
             raise SrmetaError("udl: uncertainty_from is for stage 2; stage 1 learns s itself")
         if stage == 2 and not uncertainty_from:
             raise SrmetaError("udl: stage 2 needs uncertainty_from (the stage-1 result)")
         self.stage = stage
-        self.lr = float(lr)
+        self.lr = o.lr
         state = None
         if uncertainty_from:  # stage 2 (checked above)
             state = _read_net_state(Path(uncertainty_from))

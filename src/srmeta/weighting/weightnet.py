@@ -48,8 +48,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srmeta.options import WeightNetOptions
 from srmeta.resize import imresize
-from srmeta.weighting.base import StepContext
+from srmeta.weighting.base import StepContext, read_options
 from srmeta.weighting.meta import LearnedWeighting, RunningRMS
 
 # name -> (channels, whether the input lives on the LR grid)
@@ -61,7 +62,6 @@ INPUTS = {
     "sr": (3, False),
     "consistency": (3, True),
 }
-GRIDS = ("lr", "hr")
 
 
 class WeightNetFCN(nn.Module):
@@ -151,23 +151,13 @@ class WeightNet(LearnedWeighting):
     name = "weightnet"
     uses_scale = True
 
-    def __init__(
-        self,
-        scale: int,
-        inputs: Sequence[str] = ("hr", "lr_up", "error"),
-        width: int = 32,
-        depth: int = 3,
-        grid: str = "lr",
-        image_head: bool = False,
-        input_norm: bool = False,
-        **options: Any,
-    ) -> None:
-        super().__init__(**options)
-        unknown = [name for name in inputs if name not in INPUTS]
-        if unknown or not inputs:
-            raise ValueError(f"weightnet inputs must be among {sorted(INPUTS)}, got {list(inputs)}")
-        if grid not in GRIDS:
-            raise ValueError(f"weightnet grid must be lr or hr, got {grid!r}")
+    Options = WeightNetOptions
+
+    def __init__(self, scale: int, **options: Any) -> None:
+        o = read_options(WeightNetOptions, options, self.name)
+        super().__init__(o, o.normalise)
+        inputs, grid, width, depth = o.inputs, o.grid, o.width, o.depth
+        image_head, input_norm = o.image_head, o.input_norm
         self.inputs, self.grid, self.scale = tuple(inputs), grid, int(scale)
         folded = self.scale * self.scale if grid == "lr" else 1
         channels = input_channels(self.inputs, grid, self.scale)
