@@ -43,6 +43,7 @@ SMALL: dict[str, dict[str, object]] = {
     "edsr": {"n_resblocks": 2, "n_feats": 8},
     "rcan": {"n_resgroups": 1, "n_resblocks": 1, "n_feats": 8, "reduction": 4},
     "imdn": {"n_feats": 16, "n_modules": 2},
+    "pan": {"nf": 8, "unf": 6, "nb": 2},
     "repsr": {
         "features": 4,
         "blocks": 2,
@@ -54,13 +55,17 @@ NETS = sorted(SMALL)
 CASES = [(arch, scale) for arch in NETS for scale in SCALES]
 # Parameter counts of the default (published) configurations. EDSR-baseline x4: 1,517,571
 # (the official EDSR code's count; "1.5M" in the paper). IMDN: the tensor totals of the
-# official checkpoints (694K / 703K / 715K in the paper). RCAN x4: 15,592,379 in the
+# official checkpoints (694K / 703K / 715K in the paper). PAN: the official checkpoints
+# and test logs (272K at x4 in the paper). RCAN x4: 15,592,379 in the
 # official code, which counts its two 3x3+3 mean-shift convs (24); ours is a buffer.
 PUBLISHED_COUNTS = {
     ("edsr", 4): 1_517_571,
     ("imdn", 2): 694_404,
     ("imdn", 3): 703_059,
     ("imdn", 4): 715_176,
+    ("pan", 2): 261_403,
+    ("pan", 3): 261_403,
+    ("pan", 4): 272_419,
     ("rcan", 4): 15_592_379 - 24,
 }
 
@@ -194,11 +199,13 @@ def test_detection_recovers_a_bare_state_dict(arch, scale, tmp_path):
     path = tmp_path / "bare.safetensors"
     safetensors.torch.save_file(model.state_dict(), str(path))  # no metadata
     state, spec = read_model_file(path)
-    # FSRCNN's 9x9 deconvolution has the same shape at every scale: not detectable.
-    expected_scale = None if arch == "fsrcnn" else scale
+    # FSRCNN's 9x9 deconvolution has the same shape at every scale, PAN's layers the same
+    # at x2 and x3 (the factor is in a nearest-neighbour upsampling): not detectable.
+    unknown = arch == "fsrcnn" or (arch == "pan" and scale != 4)
+    expected_scale = None if unknown else scale
     assert spec == ModelSpec(arch, expected_scale, _full_options(arch))
     assert detect_architecture(state) == spec
-    loaded = load_model(path, scale if arch == "fsrcnn" else None)
+    loaded = load_model(path, scale if unknown else None)
     with torch.no_grad():
         assert torch.equal(loaded(_input()), model.eval()(_input()))
 

@@ -54,6 +54,12 @@ class IMDNOptions(Section):
     n_modules: Count = 6
 
 
+class PANOptions(Section):
+    nf: Count = 40
+    unf: Count = 24
+    nb: Count = 16
+
+
 Branch = Literal["expand", "conv1x1", "identity", "sobel", "laplacian"]
 
 
@@ -74,6 +80,7 @@ MODEL_OPTIONS: dict[str, type[Section]] = {
     "edsr": EDSROptions,
     "rcan": RCANOptions,
     "imdn": IMDNOptions,
+    "pan": PANOptions,
     "repsr": RepSROptions,
 }
 
