@@ -43,6 +43,7 @@ SMALL: dict[str, dict[str, object]] = {
     "edsr": {"n_resblocks": 2, "n_feats": 8},
     "rcan": {"n_resgroups": 1, "n_resblocks": 1, "n_feats": 8, "reduction": 4},
     "imdn": {"n_feats": 16, "n_modules": 2},
+    "carn_m": {"n_feats": 8, "group": 2, "multi_scale": False},
     "repsr": {
         "features": 4,
         "blocks": 2,

@@ -54,6 +54,12 @@ class IMDNOptions(Section):
     n_modules: Count = 6
 
 
+class CARNMOptions(Section):
+    n_feats: Count = 64
+    group: Count = 4
+    multi_scale: StrictBool = True
+
+
 Branch = Literal["expand", "conv1x1", "identity", "sobel", "laplacian"]
 
 
@@ -74,6 +80,7 @@ MODEL_OPTIONS: dict[str, type[Section]] = {
     "edsr": EDSROptions,
     "rcan": RCANOptions,
     "imdn": IMDNOptions,
+    "carn_m": CARNMOptions,
     "repsr": RepSROptions,
 }
 

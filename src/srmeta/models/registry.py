@@ -11,7 +11,7 @@ from types import ModuleType
 from torch import nn
 
 from srmeta.errors import ModelError
-from srmeta.models import bicubic, edsr, espcn, fsrcnn, imdn, rcan, repsr
+from srmeta.models import bicubic, carn_m, edsr, espcn, fsrcnn, imdn, rcan, repsr
 from srmeta.models.descriptor import ModelDescriptor, attach_info, model_info
 from srmeta.options import MODEL_OPTIONS
 
@@ -65,6 +65,9 @@ _REGISTRY: dict[str, ModelDescriptor] = {
         _network(rcan, "rcan", "RCAN (Zhang 2018): 10 groups x 20 channel-attention blocks x 64"),
         _network(
             imdn, "imdn", "IMDN (Hui 2019): 6 multi-distillation blocks, loads the official weights"
+        ),
+        _network(
+            carn_m, "carn_m", "CARN-M (Ahn 2018): cascading grouped residual units, x2/3/4 in one"
         ),
         _network(
             repsr,
