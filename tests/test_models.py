@@ -44,6 +44,7 @@ SMALL: dict[str, dict[str, object]] = {
     "rcan": {"n_resgroups": 1, "n_resblocks": 1, "n_feats": 8, "reduction": 4},
     "imdn": {"n_feats": 16, "n_modules": 2},
     "pan": {"nf": 8, "unf": 6, "nb": 2},
+    "carn_m": {"n_feats": 8, "group": 2, "multi_scale": False},
     "repsr": {
         "features": 4,
         "blocks": 2,

@@ -60,6 +60,12 @@ class PANOptions(Section):
     nb: Count = 16
 
 
+class CARNMOptions(Section):
+    n_feats: Count = 64
+    group: Count = 4
+    multi_scale: StrictBool = True
+
+
 Branch = Literal["expand", "conv1x1", "identity", "sobel", "laplacian"]
 
 
@@ -81,6 +87,7 @@ MODEL_OPTIONS: dict[str, type[Section]] = {
     "rcan": RCANOptions,
     "imdn": IMDNOptions,
     "pan": PANOptions,
+    "carn_m": CARNMOptions,
     "repsr": RepSROptions,
 }
 

@@ -11,7 +11,7 @@ from types import ModuleType
 from torch import nn
 
 from srmeta.errors import ModelError
-from srmeta.models import bicubic, edsr, espcn, fsrcnn, imdn, pan, rcan, repsr
+from srmeta.models import bicubic, carn_m, edsr, espcn, fsrcnn, imdn, pan, rcan, repsr
 from srmeta.models.descriptor import ModelDescriptor, attach_info, model_info
 from srmeta.options import MODEL_OPTIONS
 
@@ -70,6 +70,9 @@ _REGISTRY: dict[str, ModelDescriptor] = {
             pan,
             "pan",
             "PAN (Zhao 2020): 16 pixel-attention blocks x 40, loads the official weights",
+        ),
+        _network(
+            carn_m, "carn_m", "CARN-M (Ahn 2018): cascading grouped residual units, x2/3/4 in one"
         ),
         _network(
             repsr,
