@@ -16,6 +16,8 @@ SMALL = {
     "edsr": {"n_resblocks": 1, "n_feats": 6},
     "rcan": {"n_resgroups": 1, "n_resblocks": 1, "n_feats": 8, "reduction": 4},
     "imdn": {"n_feats": 8, "n_modules": 1},
+    "pan": {"nf": 4, "unf": 4, "nb": 1},
+    "carn_m": {"n_feats": 8, "group": 2, "multi_scale": False},
     "repsr": {
         "features": 4,
         "blocks": 1,
