@@ -75,36 +75,10 @@ def test_a_folder_with_bad_files_writes_the_good_ones_and_fails_at_the_end(
     assert len(err) == 1 and "broken.png" in err[0]
     # Existing outputs are kept without --force, replaced with it.
     before = (out / "a.png").stat().st_mtime_ns
-    assert (
-        main(
-            [
-                "upscale",
-                str(tmp_path / "in" / "a.png"),
-                "-o",
-                str(out),
-                "--model",
-                str(model_file),
-                "--quiet",
-            ]
-        )
-        == 2
-    )
+    again = ["upscale", str(tmp_path / "in" / "a.png"), "-o", str(out), "--model", str(model_file)]
+    assert main([*again, "--quiet"]) == 2
     assert "--force" in capsys.readouterr().err and (out / "a.png").stat().st_mtime_ns == before
-    assert (
-        main(
-            [
-                "upscale",
-                str(tmp_path / "in" / "a.png"),
-                "-o",
-                str(out),
-                "--model",
-                str(model_file),
-                "--quiet",
-                "--force",
-            ]
-        )
-        == 0
-    )
+    assert main([*again, "--quiet", "--force"]) == 0
 
 
 def test_inputs_are_never_overwritten_and_globs_and_single_files_work(tmp_path, model_file, capsys):

@@ -54,43 +54,12 @@ def test_weightnet_run_resumes_exactly_and_guards_its_meta_images(tmp_path, data
     assert all(torch.equal(a[k], b[k]) for k in a)
 
     # The meta image is never scored.
-    assert (
-        main(
-            [
-                "eval",
-                "--model",
-                str(run),
-                "--datasets",
-                "Set5",
-                "--scales",
-                "4",
-                "--quiet",
-                "--data-root",
-                str(data_root),
-            ]
-        )
-        == 2
-    )
+    argv = ["eval", "--model", str(run), "--datasets", "Set5", "--scales", "4", "--quiet"]
+    argv += ["--data-root", str(data_root)]
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert "bird" in err and "meta-dataset" in err and err.count("\n") == 1
-    assert (
-        main(
-            [
-                "eval",
-                "--model",
-                str(run),
-                "--datasets",
-                "Set5",
-                "--scales",
-                "4",
-                "--quiet",
-                "--data-root",
-                str(data_root),
-                "--skip-meta",
-            ]
-        )
-        == 0
-    )
+    assert main([*argv, "--skip-meta"]) == 0
     assert "| Set5-4 |" in capsys.readouterr().out
 
 

@@ -61,27 +61,23 @@ def _check_degradation(value: Any) -> Any:
 DegradationSpec = Annotated[Any, AfterValidator(_check_degradation)]
 
 
-def _check_options(kind: str, name: str, options: dict[str, Any], table: dict) -> None:
-    """Validate ``options`` against the option model ``table[name]``; the error names the
-    option's dotted path (``options.betaa: unknown key``). Kept as given, not normalised,
-    so a config's hash does not change with the option model's defaults."""
+def _check_options(where: str, kind: str, name: str, options: dict[str, Any], table: dict) -> None:
+    """Validate ``options`` against the option model ``table[name]``; each error names the
+    option's dotted path under ``where``. Kept as given, not normalised, so a config's
+    hash does not change with the option model's defaults."""
     model = table.get(name.lower())
     if model is None:
-        raise ValueError(f"unknown {kind} {name!r}; choose one of {', '.join(sorted(table))}")
+        known = ", ".join(sorted(table))
+        raise ConfigError(f"config: {where}: unknown {kind} {name!r}; choose one of {known}")
     try:
         model.model_validate(options)
     except ValidationError as err:
-        raise ValueError(one_line(err, "", prefix="options.")) from None
+        raise ConfigError(one_line(err, "config: ", prefix=f"{where}.options.")) from None
 
 
 class ModelConfig(Section):
     arch: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _typed_options(self) -> ModelConfig:
-        _check_options("architecture", self.arch, self.options, MODEL_OPTIONS)
-        return self
 
 
 def _int_pair(value: Any) -> Any:
@@ -214,11 +210,6 @@ class WeightingConfig(Section):
     # weighting then starts from a network that already reconstructs, not from noise.
     start_step: StrictInt = Field(default=0, ge=0)
 
-    @model_validator(mode="after")
-    def _typed_options(self) -> WeightingConfig:
-        _check_options("weighting", self.name, self.options, WEIGHTING_OPTIONS)
-        return self
-
 
 class TrainConfig(Section):
     steps: StrictInt = Field(default=1000, ge=1)
@@ -314,9 +305,15 @@ def validate_config(data: Any) -> ExperimentConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"config: expected a mapping of keys, got {type(data).__name__}")
     try:
-        return ExperimentConfig.model_validate(data)
+        cfg = ExperimentConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(one_line(err, "config: ")) from None
+    model, weighting = cfg.model, cfg.train.weighting
+    _check_options("model", "architecture", model.arch, model.options, MODEL_OPTIONS)
+    _check_options(
+        "train.weighting", "weighting", weighting.name, weighting.options, WEIGHTING_OPTIONS
+    )
+    return cfg
 
 
 # ---------------------------------------------------------------- files

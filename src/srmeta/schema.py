@@ -60,6 +60,5 @@ def one_line(
         msg = e["msg"].removeprefix("Value error, ")
         if show_input and e["type"] not in ("missing", "value_error", "assertion_error"):
             msg += f" (got {_got(e['input'])})"
-        nested = msg.startswith("options.")  # a nested option model's error: continue the path
-        parts.append(f"{where}.{msg}" if where and nested else f"{where}: {msg}" if where else msg)
+        parts.append(f"{where}: {msg}" if where else msg)
     return lead + " ".join("; ".join(dict.fromkeys(parts)).split())
