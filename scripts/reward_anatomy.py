@@ -31,17 +31,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from run_state import newest_state
+from torch.func import functional_call
 
 from srmeta.config import load_config
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches
+from srmeta.losses import PixelLoss
 from srmeta.report.weight_maps import spearman, structure_map
-from srmeta.weighting.reward import (
-    loss_map_fn,
-    meta_gradient,
-    rewards,
-    trainable,
-)
+from srmeta.weighting.reward import meta_gradient, rewards, trainable
 
 BINS = 5
 
@@ -74,7 +71,7 @@ def mean_gradient(grads: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tenso
 def edge_meta_gradient(model, batch) -> dict[str, torch.Tensor]:
     """g_M of the L1 loss on the top structure quintile of the meta batch only."""
     params = {k: p.requires_grad_() for k, p in trainable(model).items()}
-    loss_map = loss_map_fn(model, batch["lr"], batch["hr"], "l1", 1e-3)(params)
+    loss_map = PixelLoss()(functional_call(model, params, (batch["lr"],)), batch["hr"])
     edges = structure_bins(batch["hr"])[1] == BINS - 1
     loss = (loss_map * edges).sum() / edges.sum()
     grads = torch.autograd.grad(loss, list(params.values()))
@@ -126,7 +123,7 @@ def main() -> None:
     meta = MetaSet.from_config(meta_cfg)
     meta_batches = [meta.batch(args.step + i) for i in range(args.meta_batches)]
     g_meta = mean_gradient([meta_gradient(model, b) for b in meta_batches])
-    g_mse = mean_gradient([meta_gradient(model, b, "l2") for b in meta_batches])
+    g_mse = mean_gradient([meta_gradient(model, b, PixelLoss("l2")) for b in meta_batches])
     g_edges = mean_gradient([edge_meta_gradient(model, b) for b in meta_batches])
 
     patches = TrainingPatches.from_config(cfg)
@@ -155,7 +152,7 @@ def main() -> None:
     results: dict[str, object] = {"run": str(run), "step": step, "patches": args.patches}
     reward_maps = {}
     for name, direction in directions.items():
-        loss_map, reward = rewards(model, lr, hr, direction)
+        loss_map, reward = rewards(model, {"lr": lr, "hr": hr}, direction)
         reward_maps[name] = reward
         results[name] = summarise(reward, structure, bins, cfg.scale)
 
@@ -164,7 +161,7 @@ def main() -> None:
     squares = torch.zeros_like(reward_maps["adam"])
     for _ in range(args.probes):
         probe = {k: torch.randn_like(p) * scales[k].sqrt() for k, p in params.items()}
-        _, tangent = rewards(model, lr, hr, probe)
+        _, tangent = rewards(model, {"lr": lr, "hr": hr}, probe)
         squares += tangent**2 / args.probes
     norm = squares.sqrt()
     results["pixel_gradient_norm"] = summarise(norm, structure, bins, cfg.scale)

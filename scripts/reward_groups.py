@@ -26,6 +26,7 @@ from run_state import newest_state
 
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches
+from srmeta.losses import PixelLoss
 from srmeta.report.weight_maps import structure_map
 from srmeta.resize import imresize
 from srmeta.weighting.reward import meta_gradient, rewards
@@ -87,13 +88,13 @@ def main() -> None:
     }
     meta_batches = [meta.batch(args.step + i) for i in range(args.meta_batches)]
     for loss in ("l2", "l1"):
-        grads = [meta_gradient(model, b, loss) for b in meta_batches]
+        grads = [meta_gradient(model, b, PixelLoss(loss)) for b in meta_batches]
         g = {k: sum(x[k] for x in grads) / len(grads) for k in grads[0]}
         for name, direction in (
             ("adam", {k: v * scales[k] for k, v in g.items()}),
             ("identity", g),
         ):
-            _, reward = rewards(model, lr, hr, direction)
+            _, reward = rewards(model, {"lr": lr, "hr": hr}, direction)
             results[f"{loss}_{name}"] = group_stats(reward, corrupt, edges)
     results["consistency_auc_clean_sample"] = auc(-consistency, ~corrupt)
     text = json.dumps(results, indent=1)

@@ -112,8 +112,8 @@ def test_multi_scale_model_trains_only_its_own_branch(scale):
 def test_options_are_checked():
     for options, message in [
         ({"n_feats": 10, "group": 4}, "multiple of group"),
-        ({"group": 0}, "group must be a positive"),
-        ({"multi_scale": 1}, "multi_scale must be true or false"),
+        ({"group": 0}, "option group: Input should be greater than or equal to 1"),
+        ({"multi_scale": 1}, "option multi_scale: Input should be a valid boolean"),
     ]:
         with pytest.raises(ModelError, match=message):
             get_descriptor("carn_m").instantiate(2, **options)

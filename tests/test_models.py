@@ -245,8 +245,14 @@ def test_load_model_by_name_and_its_errors(tmp_path):
         (lambda: load_model("edsr"), "needs a scale"),
         (lambda: load_model("edsr", 5), "supports scales"),
         (lambda: load_model("edsr", 2, depth=3), "no option depth"),
-        (lambda: load_model("edsr", 2, n_feats=0), "n_feats must be a positive"),
-        (lambda: load_model("espcn", 2, features="64"), "features must be a list"),
+        (
+            lambda: load_model("edsr", 2, n_feats=0),
+            "option n_feats: Input should be greater than or equal to 1",
+        ),
+        (
+            lambda: load_model("espcn", 2, features="64"),
+            "option features: Input should be a valid tuple",
+        ),
         (lambda: load_model("nosuchnet", 2), "unknown model 'nosuchnet'"),
         (lambda: load_model(tmp_path / "missing.pth"), "no such weights file"),
     ]

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from srmeta.config import ConfigError, load_config, validate_config
-from srmeta.errors import SrmetaError
+from srmeta.errors import ModelError, SrmetaError
+from srmeta.models.descriptor import normalize_options
+from srmeta.models.loading import load_model
 from srmeta.models.registry import descriptors, registered_names
 from srmeta.options import MODEL_OPTIONS, WEIGHTING_OPTIONS
 from srmeta.weighting import _STRATEGIES, build_strategy, strategy_names
@@ -24,7 +28,35 @@ def test_every_architecture_and_strategy_has_an_option_model():
 
 @pytest.mark.parametrize("descriptor", descriptors(), ids=lambda d: d.name)
 def test_architecture_defaults_are_the_option_models(descriptor):
-    assert dict(descriptor.default_options) == MODEL_OPTIONS[descriptor.name]().model_dump()
+    """The descriptor checks options against the config's option model, and a network built
+    directly from its class with no options is the one the defaults describe."""
+    assert descriptor.options is MODEL_OPTIONS[descriptor.name]
+    with torch.device("meta"):
+        network = type(descriptor.build(descriptor.scales[0]))
+    declared = {
+        name: p.default
+        for name, p in inspect.signature(network).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    assert normalize_options(declared) == dict(descriptor.default_options)
+
+
+@pytest.mark.parametrize(
+    ("arch", "options", "message"),
+    [
+        ("edsr", {"n_feats": 0}, "model 'edsr' option n_feats: Input should be greater than"),
+        ("imdn", {"n_feats": 3}, "option n_feats: Input should be greater than or equal to 4"),
+        ("pan", {"nf": 1}, "option nf: Input should be greater than or equal to 2"),
+        ("repsr", {"kernel": 4}, "option kernel: kernel must be odd, not 4"),
+        ("repsr", {"branches": ("expand", "fancy")}, "option branches.1: Input should be"),
+        ("espcn", {"features": (8, 0)}, "option features.1: Input should be greater than"),
+        ("fsrcnn", {"m": True}, "option m: Input should be a valid integer"),
+    ],
+)
+def test_the_descriptor_checks_options_against_the_option_model(arch, options, message):
+    with pytest.raises(ModelError, match=message) as exc:
+        load_model(arch, 2, **options)
+    assert "\n" not in str(exc.value)
 
 
 @pytest.mark.parametrize("name", sorted(_STRATEGIES))

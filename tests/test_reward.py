@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from srmeta.losses import pixel_loss_map
+from srmeta.losses import PixelLoss, pixel_loss_map
 from srmeta.models.loading import load_model
 from srmeta.models.registry import registered_names
 from srmeta.weighting.reward import forward_with_rewards, meta_gradient, precondition, rewards
@@ -71,19 +71,22 @@ def test_jvp_reward_equals_brute_force(arch, kind, preconditioner):
     }
     optimizer = _adam_after_one_step(model, lr, hr) if preconditioner == "adam" else None
     direction = precondition(
-        meta_gradient(model, meta, kind), optimizer, model, "adam" if optimizer else "identity"
+        meta_gradient(model, meta, PixelLoss(kind)),
+        optimizer,
+        model,
+        "adam" if optimizer else "identity",
     )
     if optimizer is not None:  # the preconditioner really changed the direction
-        g = meta_gradient(model, meta, kind)
+        g = meta_gradient(model, meta, PixelLoss(kind))
         assert any(not torch.allclose(direction[k], g[k]) for k in g)
-    loss_map, fast = rewards(model, lr, hr, direction, kind)
+    loss_map, fast = rewards(model, {"lr": lr, "hr": hr}, direction, PixelLoss(kind))
     slow = _brute_force(model, lr, hr, direction, kind)
     assert torch.allclose(loss_map, pixel_loss_map(model(lr), hr, kind).detach())
     rel = (fast - slow).abs().max() / slow.abs().max()
     assert rel < 1e-10, float(rel)
 
     # The trainer's fused pass: the same rewards, and an ordinary graph for the SR step.
-    sr, fused_loss, fused = forward_with_rewards(model, lr, hr, direction, kind)
+    sr, fused_loss, fused = forward_with_rewards(model, lr, hr, direction, PixelLoss(kind))
     assert ((fused - slow).abs().max() / slow.abs().max()) < 1e-10
     fused_loss.mean().backward()
     fused_grads = {k: p.grad.clone() for k, p in model.named_parameters()}
@@ -118,7 +121,7 @@ def test_first_order_meaning_of_the_reward():
         "lr": torch.rand(1, 3, 4, 4, dtype=torch.float64),
         "hr": torch.rand(1, 3, 8, 8, dtype=torch.float64),
     }
-    _, reward = rewards(model, lr, hr, meta_gradient(model, meta))
+    _, reward = rewards(model, {"lr": lr, "hr": hr}, meta_gradient(model, meta))
     index = int(reward.abs().argmax())
     before = pixel_loss_map(model(meta["lr"]), meta["hr"]).mean()
     pixel_loss_map(model(lr), hr).flatten()[index].backward()
@@ -140,18 +143,18 @@ def test_forward_difference_reward_approximates_the_exact_jvp(arch):
     model = load_model(arch, 2, **SMALL[arch]).train()
     lr, hr = torch.rand(2, 3, 12, 10), torch.rand(2, 3, 24, 20)
     meta = {"lr": torch.rand(2, 3, 8, 8), "hr": torch.rand(2, 3, 16, 16)}
-    direction = meta_gradient(model, meta, "l2")
+    direction = meta_gradient(model, meta, PixelLoss("l2"))
     for kind in ("l1", "l2"):
-        _, exact = rewards(model, lr, hr, direction, kind)
+        _, exact = rewards(model, {"lr": lr, "hr": hr}, direction, PixelLoss(kind))
         with torch.no_grad():
             sr = model(lr)
-        approx = difference_rewards(model, lr, hr, sr, direction, kind)
+        approx = difference_rewards(model, {"lr": lr, "hr": hr}, direction, PixelLoss(kind), sr)
         error = float((approx - exact).norm() / exact.norm())
         assert error < 3e-2, (arch, kind, error)
         both = torch.stack([approx.flatten(), exact.flatten()])
         assert torch.corrcoef(both)[0, 1] > 0.999
     zero = {k: torch.zeros_like(v) for k, v in direction.items()}
-    assert not difference_rewards(model, lr, hr, sr, zero).any()
+    assert not difference_rewards(model, {"lr": lr, "hr": hr}, zero, sr=sr).any()
 
 
 def test_fd_strategies_train_and_agree_between_fused_and_separate_paths():
@@ -171,7 +174,7 @@ def test_fd_strategies_train_and_agree_between_fused_and_separate_paths():
     separate = strategy.engine.rewards(ctx)  # the path DDP and bf16 take
     from srmeta.weighting.reward import difference_rewards
 
-    fused = difference_rewards(model, lr, hr, sr, strategy.reward_direction(ctx))
+    fused = difference_rewards(model, {"lr": lr, "hr": hr}, strategy.reward_direction(ctx), sr=sr)
     assert torch.allclose(separate, fused, atol=1e-6)
     strategy.update(ctx)
     assert torch.isfinite(strategy.weights(ctx)).all()

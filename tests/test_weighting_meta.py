@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from srmeta.losses import pixel_loss_map
+from srmeta.losses import PixelLoss, pixel_loss_map
 from srmeta.models.loading import load_model
 from srmeta.weighting import StepContext, build_strategy
 from srmeta.weighting.meta import normalised_entropy, objective
@@ -35,8 +35,8 @@ def test_l2rw_is_the_positive_part_of_the_reward_normalised():
     ctx = _context()
     strategy = build_strategy("l2rw", {"precondition": "identity"})
     strategy.update(ctx)
-    direction = meta_gradient(ctx.model, ctx.meta_batch(), "l2")  # the default meta loss
-    _, reward = rewards(ctx.model, ctx.lr, ctx.hr, direction)
+    direction = meta_gradient(ctx.model, ctx.meta_batch(), PixelLoss("l2"))  # the default meta loss
+    _, reward = rewards(ctx.model, {"lr": ctx.lr, "hr": ctx.hr}, direction)
     positive = reward.clamp_min(0)
     expected = positive / positive.mean(dim=(1, 2), keepdim=True)
     assert torch.allclose(strategy.weights(ctx), expected, atol=1e-6)

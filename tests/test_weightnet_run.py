@@ -90,7 +90,7 @@ def test_weightnet_under_bf16_autocast_computes_float32_rewards(tmp_path, data_r
     lr, hr = torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12)
     direction = {k: torch.ones_like(p) for k, p in net.named_parameters()}
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        _, reward = rewards(net, lr, hr, direction)
+        _, reward = rewards(net, {"lr": lr, "hr": hr}, direction)
     assert reward.dtype == torch.float32
 
 

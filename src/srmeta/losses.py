@@ -7,6 +7,8 @@ weights give back the plain L1 / Charbonnier loss.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 LOSS_KINDS = ("l1", "charbonnier", "l2")
@@ -29,3 +31,18 @@ def pixel_loss_map(sr: torch.Tensor, hr: torch.Tensor, kind: str = "l1", eps: fl
     else:
         raise ValueError(f"unknown loss kind {kind!r}; choose one of {LOSS_KINDS}")
     return rho.mean(dim=1)
+
+
+@dataclass(frozen=True)
+class PixelLoss:
+    """The pixel loss of a run, as one value: the trainer's forward, the meta gradient and
+    the rewards must all differentiate the same ``kind`` with the same Charbonnier ``eps``."""
+
+    kind: str = "l1"
+    eps: float = 1e-3
+
+    def __call__(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return pixel_loss_map(sr, hr, self.kind, self.eps)
+
+
+L1 = PixelLoss()  # the default pixel loss: plain L1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt, field_validator
 
 from srmeta.schema import Float, Section
 
@@ -26,7 +26,7 @@ class NoOptions(Section):
 
 
 class ESPCNOptions(Section):
-    features: tuple[StrictInt, ...] = Field(default=(64, 32), min_length=1)
+    features: tuple[Count, ...] = Field(default=(64, 32), min_length=1)
     residual: StrictBool = True
 
 
@@ -50,12 +50,12 @@ class RCANOptions(Section):
 
 
 class IMDNOptions(Section):
-    n_feats: Count = 64
+    n_feats: StrictInt = Field(default=64, ge=4)  # a quarter of the features is distilled
     n_modules: Count = 6
 
 
 class PANOptions(Section):
-    nf: Count = 40
+    nf: StrictInt = Field(default=40, ge=2)  # each of the two branches gets half
     unf: Count = 24
     nb: Count = 16
 
@@ -76,6 +76,14 @@ class RepSROptions(Section):
     branches: tuple[Branch, ...] = ("expand", "identity")
     expand: Count = 256
     kernel: StrictInt = Field(default=5, ge=3)
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, kernel: int) -> int:
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd, not {kernel}")
+        return kernel
+
     deploy: StrictBool = False
 
 

@@ -38,7 +38,6 @@ from srmeta.models.common import (
     conv,
     in_channels,
     out_channels,
-    positive_int,
 )
 
 SCALES = (2, 3, 4)
@@ -168,12 +167,8 @@ class CARNM(nn.Module):
         self, scale: int, n_feats: int = 64, group: int = 4, multi_scale: bool = True
     ) -> None:
         super().__init__()
-        n_feats = positive_int("n_feats", n_feats)
-        group = positive_int("group", group)
         if n_feats % group:
             raise ModelError(f"option n_feats ({n_feats}) must be a multiple of group ({group})")
-        if not isinstance(multi_scale, bool):
-            raise ModelError(f"option multi_scale must be true or false, not {multi_scale!r}")
         if scale not in SCALES:
             raise ModelError(f"CARN-M supports scales {SCALES}, not {scale}")
         self.scale = scale
@@ -195,7 +190,7 @@ class CARNM(nn.Module):
         return self.add_mean(self.exit(self.upsample(out)))
 
 
-def build(scale: int, **options: Any) -> CARNM:  # checked by the constructor
+def build(scale: int, **options: Any) -> CARNM:  # options checked by the descriptor
     return CARNM(scale, **options)
 
 

@@ -97,20 +97,6 @@ class MeanShiftedResidualSR(nn.Module):
         return self.tail(x) + self.rgb_mean
 
 
-def positive_int(name: str, value: object) -> int:
-    """``value`` as a positive int, or a ModelError naming the option."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ModelError(f"option {name} must be a positive integer, not {value!r}")
-    return value
-
-
-def positive_float(name: str, value: object) -> float:
-    """``value`` as a positive float, or a ModelError naming the option."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ModelError(f"option {name} must be a positive number, not {value!r}")
-    return float(value)
-
-
 # --- detection helpers: read shapes, never guess ------------------------------------------
 
 

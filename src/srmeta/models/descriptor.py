@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from srmeta.errors import ModelError
 from srmeta.models.common import Detected, StateDict
+from srmeta.options import NoOptions
+from srmeta.schema import Section, one_line
 
 _INFO_ATTR = "_srmeta_info"
 
@@ -64,9 +67,11 @@ def normalize_options(options: Mapping[str, object]) -> dict[str, object]:
 class ModelDescriptor:
     """What an architecture is and accepts.
 
-    ``default_options`` lists every option ``build`` takes (anything else is refused);
-    ``detect`` reads a bare state dict's keys and shapes and returns ``(scale, options)``
-    when they are this architecture's (scale ``None`` when the weights do not tell).
+    ``options`` is the option model (:mod:`srmeta.options`): every option ``build`` takes,
+    with its type, range and default. It is checked here, once, for models built by name, by
+    config and from files alike, so the constructors need not check again. ``detect`` reads
+    a bare state dict's keys and shapes and returns ``(scale, options)`` when they are this
+    architecture's (scale ``None`` when the weights do not tell).
     """
 
     name: str
@@ -77,7 +82,7 @@ class ModelDescriptor:
     size_multiple: int
     supports_bf16: bool
     summary: str
-    default_options: Mapping[str, object] = field(default_factory=dict)
+    options: type[Section] = NoOptions
     detect: Callable[[StateDict], Detected | None] | None = None
     colour_option: str | None = None  # the option naming the colour space, if it has one
     needs_weights: bool = True  # False for fixed methods (bicubic): usable by name alone
@@ -86,18 +91,24 @@ class ModelDescriptor:
     # architecture knows it; else tiling measures it on the network.
     receptive_radius: Callable[[int, Mapping[str, object]], int | None] | None = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "default_options", MappingProxyType(dict(self.default_options)))
+    @property
+    def default_options(self) -> Mapping[str, object]:
+        return MappingProxyType(normalize_options(self.options().model_dump()))
 
     def options_with_defaults(self, options: Mapping[str, object]) -> dict[str, object]:
-        """The full option dict: defaults updated by ``options``; unknown names refused."""
-        unknown = sorted(set(options) - set(self.default_options))
+        """The full option dict: defaults updated by ``options``, each checked against the
+        option model; unknown names refused."""
+        unknown = sorted(set(options) - set(self.options.model_fields))
         if unknown:
-            known = ", ".join(self.default_options) or "none"
+            known = ", ".join(self.options.model_fields) or "none"
             raise ModelError(
                 f"model '{self.name}' has no option {', '.join(unknown)}; its options: {known}"
             )
-        return normalize_options({**self.default_options, **options})
+        try:
+            checked = self.options.model_validate(dict(options))
+        except ValidationError as err:
+            raise ModelError(one_line(err, f"model '{self.name}' option ")) from None
+        return normalize_options(checked.model_dump())
 
     def instantiate(self, scale: int, **options: object) -> nn.Module:
         """A fresh model (random weights, train mode) after checking scale and options,

@@ -22,8 +22,6 @@ from srmeta.models.common import (
     conv,
     indices,
     out_channels,
-    positive_float,
-    positive_int,
     upsampler_scale,
 )
 
@@ -48,14 +46,11 @@ class EDSR(MeanShiftedResidualSR):
     def __init__(
         self, scale: int, n_resblocks: int = 16, n_feats: int = 64, res_scale: float = 1.0
     ) -> None:
-        n_resblocks = positive_int("n_resblocks", n_resblocks)
-        n_feats = positive_int("n_feats", n_feats)
-        res_scale = positive_float("res_scale", res_scale)
         blocks: list[nn.Module] = [ResBlock(n_feats, res_scale) for _ in range(n_resblocks)]
         super().__init__(scale, n_feats, blocks)
 
 
-def build(scale: int, **options: Any) -> EDSR:  # checked by the constructor
+def build(scale: int, **options: Any) -> EDSR:  # options checked by the descriptor
     return EDSR(scale, **options)
 
 

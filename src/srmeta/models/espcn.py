@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srmeta.errors import ModelError
 from srmeta.models.common import (
     Detected,
     StateDict,
@@ -25,7 +24,6 @@ from srmeta.models.common import (
     in_channels,
     indices,
     out_channels,
-    positive_int,
     scale_from_shuffle,
 )
 
@@ -37,13 +35,7 @@ class ESPCN(nn.Module):
         self, scale: int, features: Sequence[int] = (64, 32), residual: bool = True
     ) -> None:
         super().__init__()
-        if isinstance(features, str | bytes) or not isinstance(features, Sequence):
-            raise ModelError(f"option features must be a list of widths, not {features!r}")
-        if not features:
-            raise ModelError("option features must name at least one hidden width")
-        widths = [positive_int("features", f) for f in features]
-        if not isinstance(residual, bool):
-            raise ModelError(f"option residual must be true or false, not {residual!r}")
+        widths = list(features)
         self.scale = scale
         self.residual = residual
         channels = [3, *widths]

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from srmeta.models.common import Detected, StateDict, conv, indices, positive_int
+from srmeta.models.common import Detected, StateDict, conv, indices
 
 
 def _conv_prelu(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
@@ -28,7 +28,6 @@ class FSRCNN(nn.Module):
 
     def __init__(self, scale: int, d: int = 56, s: int = 12, m: int = 4) -> None:
         super().__init__()
-        d, s, m = positive_int("d", d), positive_int("s", s), positive_int("m", m)
         self.scale = scale
         self.feature = _conv_prelu(3, d, 5)
         self.shrink = _conv_prelu(d, s, 1)
@@ -41,7 +40,7 @@ class FSRCNN(nn.Module):
         return self.deconv(y)
 
 
-def build(scale: int, **options: Any) -> FSRCNN:  # checked by the constructor
+def build(scale: int, **options: Any) -> FSRCNN:  # options checked by the descriptor
     return FSRCNN(scale, **options)
 
 

@@ -20,14 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from srmeta.errors import ModelError
 from srmeta.models.common import (
     Detected,
     StateDict,
     conv,
     in_channels,
     out_channels,
-    positive_int,
     scale_from_shuffle,
     squeeze_excite,
 )
@@ -84,12 +82,7 @@ class IMDN(nn.Module):
 
     def __init__(self, scale: int, n_feats: int = 64, n_modules: int = 6) -> None:
         super().__init__()
-        n_feats = positive_int("n_feats", n_feats)
-        self.n_modules = positive_int("n_modules", n_modules)
-        if n_feats < 4:
-            raise ModelError(
-                f"option n_feats must be at least 4 (a quarter is distilled), not {n_feats}"
-            )
+        self.n_modules = n_modules
         self.scale = scale
         self.fea_conv = conv(3, n_feats)
         for i in range(1, self.n_modules + 1):
@@ -111,7 +104,7 @@ class IMDN(nn.Module):
         return self.upsampler(y)
 
 
-def build(scale: int, **options: Any) -> IMDN:  # checked by the constructor
+def build(scale: int, **options: Any) -> IMDN:  # options checked by the descriptor
     return IMDN(scale, **options)
 
 

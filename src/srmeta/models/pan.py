@@ -39,7 +39,6 @@ from srmeta.models.common import (
     in_channels,
     indices,
     out_channels,
-    positive_int,
 )
 
 NEGATIVE_SLOPE = 0.2
@@ -99,11 +98,6 @@ class PAN(nn.Module):
 
     def __init__(self, scale: int, nf: int = 40, unf: int = 24, nb: int = 16) -> None:
         super().__init__()
-        nf = positive_int("nf", nf)
-        unf = positive_int("unf", unf)
-        nb = positive_int("nb", nb)
-        if nf < 2:
-            raise ModelError(f"option nf must be at least 2 (each branch gets half), not {nf}")
         if scale not in SCALES:
             raise ModelError(f"PAN supports scales 2, 3, 4, not {scale}")
         self.scale = scale
@@ -140,7 +134,7 @@ class PAN(nn.Module):
         return self.conv_last(y) + skip
 
 
-def build(scale: int, **options: Any) -> PAN:  # checked by the constructor
+def build(scale: int, **options: Any) -> PAN:  # options checked by the descriptor
     return PAN(scale, **options)
 
 

@@ -22,7 +22,6 @@ from srmeta.models.common import (
     conv,
     indices,
     out_channels,
-    positive_int,
     squeeze_excite,
     upsampler_scale,
 )
@@ -78,17 +77,13 @@ class RCAN(MeanShiftedResidualSR):
         n_feats: int = 64,
         reduction: int = 16,
     ) -> None:
-        n_resgroups = positive_int("n_resgroups", n_resgroups)
-        n_resblocks = positive_int("n_resblocks", n_resblocks)
-        n_feats = positive_int("n_feats", n_feats)
-        reduction = positive_int("reduction", reduction)
         groups: list[nn.Module] = [
             ResidualGroup(n_feats, n_resblocks, reduction) for _ in range(n_resgroups)
         ]
         super().__init__(scale, n_feats, groups)
 
 
-def build(scale: int, **options: Any) -> RCAN:  # checked by the constructor
+def build(scale: int, **options: Any) -> RCAN:  # options checked by the descriptor
     return RCAN(scale, **options)
 
 

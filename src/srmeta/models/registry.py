@@ -22,13 +22,13 @@ def _network(
     module: ModuleType, name: str, summary: str, colour_option: str | None = None
 ) -> ModelDescriptor:
     """A descriptor for a trained RGB-in, RGB-out network whose file defines ``build`` and
-    ``detect``; its options are ``MODEL_OPTIONS[name]`` (``colour_option``: the option
+    ``detect``; its option model is ``MODEL_OPTIONS[name]`` (``colour_option``: the option
     saying whether it restores Y or RGB)."""
     return ModelDescriptor(
         name=name,
         build=module.build,
         summary=summary,
-        default_options=MODEL_OPTIONS[name]().model_dump(),
+        options=MODEL_OPTIONS[name],
         detect=module.detect,
         scales=(2, 3, 4),
         in_channels=3,

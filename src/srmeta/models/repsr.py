@@ -44,7 +44,6 @@ from srmeta.models.common import (
     in_channels,
     indices,
     out_channels,
-    positive_int,
 )
 from srmeta.models.polyphase import BicubicUpsample
 from srmeta.options import RepSROptions
@@ -180,33 +179,6 @@ class RepConv(nn.Module):
         return conv
 
 
-def _check(
-    features: object,
-    blocks: object,
-    colour: object,
-    branches: object,
-    expand: object,
-    kernel: object,
-    deploy: object,
-) -> tuple[int, int, str, tuple[str, ...], int, int, bool]:
-    features, blocks = positive_int("features", features), positive_int("blocks", blocks)
-    expand, kernel = positive_int("expand", expand), positive_int("kernel", kernel)
-    if colour not in COLOURS:
-        raise ModelError(f"option colour must be one of {', '.join(COLOURS)}, not {colour!r}")
-    if isinstance(branches, str) or not isinstance(branches, Sequence):
-        raise ModelError(f"option branches must be a list of names, not {branches!r}")
-    unknown = [b for b in branches if b not in BRANCHES]
-    if unknown:
-        raise ModelError(
-            f"option branches: unknown {', '.join(map(str, unknown))}; known: {', '.join(BRANCHES)}"
-        )
-    if kernel % 2 == 0 or kernel < 3:
-        raise ModelError(f"option kernel must be odd and at least 3, not {kernel}")
-    if not isinstance(deploy, bool):
-        raise ModelError(f"option deploy must be true or false, not {deploy!r}")
-    return features, blocks, str(colour), tuple(branches), expand, kernel, deploy
-
-
 def receptive_radius(scale: int, options: Mapping[str, object]) -> int:
     """LR pixels on each side one output pixel depends on: ``kernel // 2`` for the head and
     for the tail, one per 3x3 block; the bicubic path of the Y form (2) is never wider."""
@@ -232,9 +204,7 @@ class RepSR(nn.Module):
         deploy: bool = False,
     ) -> None:
         super().__init__()
-        features, blocks, colour, branches, expand, kernel, deploy = _check(
-            features, blocks, colour, branches, expand, kernel, deploy
-        )
+        branches = tuple(branches)
         self.scale, self.colour, self.deploy = scale, colour, deploy
         self.options: dict[str, Any] = {
             "features": features,

@@ -28,7 +28,7 @@ from srmeta.data.benchmarks import find_dataset, load_hr, mod_crop
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import as_rgb
 from srmeta.errors import SrmetaError
-from srmeta.losses import pixel_loss_map
+from srmeta.losses import PixelLoss
 from srmeta.models.loading import load_model
 from srmeta.training.schedule import build_optimizer
 from srmeta.weighting import StepContext, WeightingStrategy, build_strategy
@@ -200,7 +200,8 @@ def weight_maps(
     optimizer = _optimizer(cfg, model, run.state)
     meta = MetaSet.from_config(cfg) if strategy.needs_meta else None
     meta_batch = None if meta is None else _meta_draw(meta, run.step, device)
-    degradation, loss = cfg.train_degradation(), cfg.train.loss
+    degradation = cfg.train_degradation()
+    loss = PixelLoss(cfg.train.loss.kind, cfg.train.loss.eps)
     out: list[WeightMaps] = []
     for path in paths:
         hr_u8 = prepare_hr(path, scale, crop)
@@ -208,18 +209,8 @@ def weight_maps(
         hr = (hr_u8.float() / 255.0)[None].to(device)
         with torch.no_grad():  # weights are detached by contract; rewards redo the forward
             sr = model(lr)
-        loss_map = pixel_loss_map(sr, hr, loss.kind, loss.eps)
         ctx = StepContext(
-            run.step,
-            lr,
-            hr,
-            model,
-            optimizer,
-            meta_batch,
-            loss.kind,
-            loss.eps,
-            sr=sr,
-            loss_map=loss_map,
+            run.step, lr, hr, model, optimizer, meta_batch, loss, sr=sr, loss_map=loss(sr, hr)
         )
         seen = strategy.inspect(ctx)  # each image from the checkpoint's meta gradient
         weights, reward = seen.weights, seen.reward

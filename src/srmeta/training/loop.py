@@ -46,7 +46,7 @@ from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches, make_loader
 from srmeta.errors import SrmetaError
 from srmeta.evaluation import check_image_sizes
-from srmeta.losses import pixel_loss_map
+from srmeta.losses import PixelLoss
 from srmeta.models.descriptor import model_info
 from srmeta.models.files import (
     META_IMAGES_KEY,
@@ -248,7 +248,7 @@ class Trainer:
         if self._mix == "add" and self.meta is not None:
             extra = self.meta.batch(step, self.world.rank)
         lr, hr, corrupt = step_batch(batch, self.device, extra)
-        loss_cfg = self.cfg.train.loss
+        pixel_loss = PixelLoss(self.cfg.train.loss.kind, self.cfg.train.loss.eps)
         inputs = StepInputs(
             step,
             lr,
@@ -256,8 +256,7 @@ class Trainer:
             self.model,
             self.optimizer,
             self._meta_batch(step),
-            loss_cfg.kind,
-            loss_cfg.eps,
+            pixel_loss,
             corrupt,
         )
         # Before start_step the base weighting stands in: uniform, no rewards, no learning.
@@ -267,19 +266,16 @@ class Trainer:
         direction = strategy.reward_direction(inputs) if self._fused_rewards else None
         reward = None
         if direction is not None and strategy.reward_method == "jvp":
-            sr, loss_map, reward = forward_with_rewards(
-                self.model, lr, hr, direction, loss_cfg.kind, loss_cfg.eps
-            )
+            sr, loss_map, reward = forward_with_rewards(self.model, lr, hr, direction, pixel_loss)
         else:
             with torch.autocast(
                 self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.bf16
             ):
                 sr = self.net(lr)
-            loss_map = pixel_loss_map(sr, hr, loss_cfg.kind, loss_cfg.eps)
+            loss_map = pixel_loss(sr, hr)
             if direction is not None:  # fd: the difference from the output just computed
-                reward = difference_rewards(
-                    self.model, lr, hr, sr, direction, loss_cfg.kind, loss_cfg.eps
-                )
+                batch = {"lr": lr, "hr": hr}
+                reward = difference_rewards(self.model, batch, direction, pixel_loss, sr)
         result = weigh(strategy, StepContext.after_forward(inputs, sr, loss_map, reward))
         logs, weights = result.logs, result.weights
         loss = (weights * loss_map).mean()

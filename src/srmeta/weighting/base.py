@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from srmeta.errors import SrmetaError
+from srmeta.losses import L1, PixelLoss
 from srmeta.options import NoOptions
 from srmeta.schema import Section, one_line
 
@@ -42,7 +43,7 @@ class StepInputs:
 
     ``model`` is the bare network (not the DDP wrapper); ``meta_batch`` draws the few-shot
     meta batch for this step (None when the run declares no meta-dataset);
-    ``loss_kind``/``loss_eps`` define the pixel loss, which meta strategies differentiate.
+    ``loss`` is the pixel loss, which meta strategies differentiate.
     ``corrupt`` (bool, ``B``) marks the samples whose HR target the data side corrupted on
     purpose (all False for mixed-in meta samples and for data that marks nothing). It is
     there for bookkeeping: a strategy that read it would cheat.
@@ -54,8 +55,7 @@ class StepInputs:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     meta_batch: Callable[[], dict[str, torch.Tensor]] | None = None
-    loss_kind: str = "l1"
-    loss_eps: float = 1e-3
+    loss: PixelLoss = L1
     corrupt: torch.Tensor | None = None
 
 

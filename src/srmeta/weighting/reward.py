@@ -7,15 +7,13 @@ meta-dataset's loss, seen through the optimiser's preconditioner P:
 
 To first order, one small step on pixel i's loss lowers the meta loss by lr * r[b, i].
 All B*H*W rewards are one Jacobian-vector product: the directional derivative of the whole
-loss map along the tangent ``P g_M`` (``torch.func.jvp`` of ``theta -> loss_map(f_theta(x))``),
-which costs about one training step; for L1 it is ``mean_c sign(e) * (J_theta f . P g_M)``.
-Parameters enter as detached copies through ``functional_call``, so neither the module's
-``.grad`` nor DDP's hooks are touched, and everything runs in float32 even under bf16.
-
-The trainer can save that jvp's primal forward: :func:`forward_with_rewards` runs its own SR
-forward with the live parameters made dual (forward-mode AD), so one pass gives the loss map
-with its graph for the SR step *and* the rewards as its tangent. The dual level is closed
-before the caller's backward, so the backward is an ordinary one.
+loss map along the tangent ``P g_M``, which costs about one training step; for L1 it is
+``mean_c sign(e) * (J_theta f . P g_M)``. :func:`forward_with_rewards` computes it with
+forward-mode AD, the parameters made dual inside ``functional_call``, so neither the module's
+``.grad`` nor DDP's hooks are touched. The trainer uses that pass as its SR forward too: the
+loss map keeps its graph for the SR step and the rewards are its tangent. The dual level is
+closed before the caller's backward, so the backward is an ordinary one. :func:`rewards` is
+the same pass without a graph, in float32 even under bf16.
 
 ``method="fd"`` replaces the tangent of the network output by a forward difference,
 ``J d ≈ (f(theta + h d) - f(theta)) / h`` with ``h`` a ``FD_STEP`` fraction of
@@ -37,10 +35,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.func import functional_call, jvp
 
-from srmeta.losses import LOSS_KINDS, pixel_loss_map
+from srmeta.losses import L1, LOSS_KINDS, PixelLoss
 from srmeta.weighting.base import StepContext, StepInputs
 
 Params = dict[str, torch.Tensor]
+Batch = dict[str, torch.Tensor]  # "lr" and "hr", as the data loaders yield them
 METHODS = ("jvp", "fd")
 FD_STEP = 3e-5
 
@@ -54,34 +53,23 @@ def _buffers(model: nn.Module) -> Params:
     return {k: b.detach() for k, b in model.named_buffers()}
 
 
-def _param_dtype(model: nn.Module) -> torch.dtype:
-    """Rewards are computed in the parameters' own precision (float32, or float64 in tests)."""
-    return next(model.parameters()).dtype
+def _in_param_dtype(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lr, hr)`` in the parameters' own precision (float32, or float64 in tests): rewards
+    and meta gradients are computed there, whatever the training autocast."""
+    dtype = next(model.parameters()).dtype
+    return batch["lr"].to(dtype), batch["hr"].to(dtype)
 
 
-def loss_map_fn(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, kind: str, eps: float):
-    """``params -> B x H x W`` loss map of ``model`` on ``(lr, hr)``, buffers held fixed."""
-    buffers = _buffers(model)
-
-    def fn(params: Params) -> torch.Tensor:
-        sr = functional_call(model, {**buffers, **params}, (lr,))
-        return pixel_loss_map(sr, hr, kind, eps)
-
-    return fn
-
-
-def meta_gradient(
-    model: nn.Module, batch: dict[str, torch.Tensor], kind: str = "l1", eps: float = 1e-3
-) -> Params:
+def meta_gradient(model: nn.Module, batch: Batch, loss: PixelLoss = L1) -> Params:
     """``g_M``: gradient of the mean (uniformly weighted) pixel loss on a meta batch.
 
     Averaged over processes under DDP, so every rank uses the same direction.
     """
     params = {k: p.requires_grad_() for k, p in trainable(model).items()}
     with torch.autocast(batch["lr"].device.type, enabled=False):
-        dtype = _param_dtype(model)
-        loss = loss_map_fn(model, batch["lr"].to(dtype), batch["hr"].to(dtype), kind, eps)(params)
-        grads = torch.autograd.grad(loss.mean(), list(params.values()), allow_unused=True)
+        lr, hr = _in_param_dtype(model, batch)
+        sr = functional_call(model, {**_buffers(model), **params}, (lr,))
+        grads = torch.autograd.grad(loss(sr, hr).mean(), list(params.values()), allow_unused=True)
     out = {
         k: (g if g is not None else torch.zeros_like(p))
         for (k, p), g in zip(params.items(), grads, strict=True)
@@ -132,21 +120,14 @@ def precondition(
 
 
 def rewards(
-    model: nn.Module,
-    lr: torch.Tensor,
-    hr: torch.Tensor,
-    direction: Params,
-    kind: str = "l1",
-    eps: float = 1e-3,
+    model: nn.Module, batch: Batch, direction: Params, loss: PixelLoss = L1
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(loss_map, r)``: the pixel losses and their rewards along ``direction``, one jvp."""
-    params = trainable(model)
-    tangent = {k: direction[k].to(params[k].dtype) for k in params}
-    with torch.autocast(lr.device.type, enabled=False):
-        dtype = _param_dtype(model)
-        fn = loss_map_fn(model, lr.to(dtype), hr.to(dtype), kind, eps)
-        loss_map, reward = _jvp(fn, (params,), (tangent,))
-    return loss_map.detach(), reward.detach()
+    """``(loss_map, r)``: the pixel losses of ``batch`` and their rewards along ``direction``,
+    detached, from one forward-mode pass outside any autocast."""
+    with torch.no_grad(), torch.autocast(batch["lr"].device.type, enabled=False):
+        lr, hr = _in_param_dtype(model, batch)
+        _, loss_map, reward = forward_with_rewards(model, lr, hr, direction, loss)
+    return loss_map, reward
 
 
 def forward_with_rewards(
@@ -154,8 +135,7 @@ def forward_with_rewards(
     lr: torch.Tensor,
     hr: torch.Tensor,
     direction: Params,
-    kind: str = "l1",
-    eps: float = 1e-3,
+    loss: PixelLoss = L1,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(sr, loss_map, r)``: the training forward and its rewards in one pass.
 
@@ -171,7 +151,7 @@ def forward_with_rewards(
             if param.requires_grad
         }
         sr = functional_call(model, duals, (lr,))
-        loss_map = pixel_loss_map(sr, hr, kind, eps)
+        loss_map = loss(sr, hr)
         sr_primal = fwAD.unpack_dual(sr).primal
         loss_primal, tangent = fwAD.unpack_dual(loss_map)
         # The tangent is freed when the level closes: keep a copy.
@@ -192,27 +172,25 @@ def _norm(tensors: Params) -> torch.Tensor:
 
 def difference_rewards(
     model: nn.Module,
-    lr: torch.Tensor,
-    hr: torch.Tensor,
-    sr: torch.Tensor,
+    batch: Batch,
     direction: Params,
-    kind: str = "l1",
-    eps: float = 1e-3,
+    loss: PixelLoss = L1,
+    sr: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Rewards along ``direction`` from a forward difference of the output ``sr = f(lr)``
-    (see the module docstring); no graph is built."""
-    with torch.no_grad(), torch.autocast(lr.device.type, enabled=False):
+    (see the module docstring; computed here when not given); no graph is built."""
+    with torch.no_grad(), torch.autocast(batch["lr"].device.type, enabled=False):
         params = trainable(model)
+        lr, hr = _in_param_dtype(model, batch)
+        out = (model(lr) if sr is None else sr).detach()
         size = _norm(direction)
         if float(size) == 0.0:
-            return torch.zeros(sr.shape[0], *sr.shape[-2:], dtype=sr.dtype, device=sr.device)
+            return torch.zeros(out.shape[0], *out.shape[-2:], dtype=out.dtype, device=out.device)
         step = float(FD_STEP * _norm(params) / size)
         shifted = {k: p + step * direction[k].to(p.dtype) for k, p in params.items()}
-        moved = functional_call(model, {**_buffers(model), **shifted}, (lr.to(sr.dtype),))
-        tangent = (moved - sr.detach()) / step
-    _, reward = _jvp(
-        lambda out: pixel_loss_map(out, hr.to(sr.dtype), kind, eps), (sr.detach(),), (tangent,)
-    )
+        moved = functional_call(model, {**_buffers(model), **shifted}, (lr.to(out.dtype),))
+        tangent = (moved - out) / step
+    _, reward = _jvp(lambda y: loss(y, hr.to(out.dtype)), (out,), (tangent,))
     return reward.detach()
 
 
@@ -269,10 +247,10 @@ class RewardEngine:
         """``P g_M`` for this step (refreshing ``g_M`` when due)."""
         grad = self.meta_grad
         if grad is None or self.due(ctx.step):
-            kind = ctx.loss_kind if self.meta_loss == "train" else self.meta_loss
+            kind = ctx.loss.kind if self.meta_loss == "train" else self.meta_loss
             if ctx.meta_batch is None:
                 raise ValueError("a meta weighting needs a meta-dataset (data.meta)")
-            fresh = meta_gradient(ctx.model, ctx.meta_batch(), kind, ctx.loss_eps)
+            fresh = meta_gradient(ctx.model, ctx.meta_batch(), PixelLoss(kind, ctx.loss.eps))
             if self.ema is not None and grad is not None:
                 fresh = {k: self.ema * grad[k] + (1 - self.ema) * g for k, g in fresh.items()}
             grad = self.meta_grad = fresh
@@ -288,15 +266,10 @@ class RewardEngine:
         if ctx.reward is not None:
             return ctx.reward
         direction = self.direction(ctx)
+        batch = {"lr": ctx.lr, "hr": ctx.hr}
         if self.method == "fd":
-            with torch.no_grad(), torch.autocast(ctx.lr.device.type, enabled=False):
-                dtype = _param_dtype(ctx.model)
-                sr = ctx.model(ctx.lr.to(dtype))
-            return difference_rewards(
-                ctx.model, ctx.lr, ctx.hr, sr, direction, ctx.loss_kind, ctx.loss_eps
-            )
-        _, reward = rewards(ctx.model, ctx.lr, ctx.hr, direction, ctx.loss_kind, ctx.loss_eps)
-        return reward
+            return difference_rewards(ctx.model, batch, direction, ctx.loss)
+        return rewards(ctx.model, batch, direction, ctx.loss)[1]
 
     def state_dict(self) -> dict[str, Any]:
         return {"meta_grad": self.meta_grad}
