@@ -1,15 +1,15 @@
 """Pieces shared by several architectures: convs, the pixel-shuffle upsampler, the RGB mean,
 option checks, and helpers that read a state dict's shapes for architecture detection.
 
-EDSR and RCAN use the same upsampler and mean shift; keeping one copy here means a fix or
-a detection rule applies to both.
+EDSR and RCAN use the same upsampler and mean shift, IMDN, RFDN and RLFN the same outer
+skeleton; keeping one copy here means a fix or a detection rule applies to all of them.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -95,6 +95,80 @@ class MeanShiftedResidualSR(nn.Module):
         x = self.head(x - self.rgb_mean)
         x = x + self.body(x)
         return self.tail(x) + self.rgb_mean
+
+
+class DistillationNetwork(nn.Module):
+    """IMDN's outer skeleton, kept by RFDN and RLFN: ``fea_conv`` (3x3), the blocks
+    ``{prefix}1..n`` in a chain, with ``fuse`` a 1x1 conv and LeakyReLU (``c``, slope 0.05
+    as everywhere in the three) over all the blocks' outputs (IMDN, RFDN; RLFN takes the
+    last block's output alone), ``LR_conv`` plus a long skip from ``fea_conv``, and a conv
+    to ``3 s^2`` channels with a pixel shuffle (``upsampler``). Key names follow the
+    official code, so released weights load as they are.
+
+    ``rgb_range``: the pixel range the weights were trained on. Several released networks
+    (the NTIRE 2022 efficient-SR entries among them) take and give RGB in [0, 255]; the
+    module scales on the way in and out, so it takes and gives [0, 1] like every srmeta
+    model. Biases and sigmoids make the range part of the weights, not a free rescaling.
+    """
+
+    def __init__(
+        self,
+        scale: int,
+        n_feats: int,
+        block: Callable[[], nn.Module],
+        n_blocks: int,
+        prefix: str,
+        fuse: bool,
+        rgb_range: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.scale = scale
+        self.rgb_range = positive_float("rgb_range", rgb_range)
+        self.n_blocks = n_blocks
+        self.fea_conv = conv(3, n_feats)
+        # Blocks made here, after fea_conv, not handed in ready-made: layers draw their
+        # initial weights in the official code's order, so a seed gives the weights it
+        # gave before this skeleton was shared.
+        self.block_names = [f"{prefix}{i}" for i in range(1, n_blocks + 1)]
+        for name in self.block_names:
+            self.add_module(name, block())
+        self.c = (
+            nn.Sequential(conv(n_feats * self.n_blocks, n_feats, 1), nn.LeakyReLU(0.05))
+            if fuse
+            else None
+        )
+        self.LR_conv = conv(n_feats, n_feats)
+        self.upsampler = nn.Sequential(conv(n_feats, 3 * scale * scale), nn.PixelShuffle(scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rgb_range != 1.0:
+            x = x * self.rgb_range
+        features = self.fea_conv(x)
+        outputs = []
+        y = features
+        for name in self.block_names:
+            y = getattr(self, name)(y)
+            outputs.append(y)
+        if self.c is not None:
+            y = self.c(torch.cat(outputs, dim=1))
+        out = self.upsampler(self.LR_conv(y) + features)
+        return out / self.rgb_range if self.rgb_range != 1.0 else out
+
+
+def detect_distillation(
+    state: StateDict, prefix: str, block_key: str
+) -> tuple[int, int, int] | None:
+    """Scale, features and block count of a :class:`DistillationNetwork` state dict whose
+    blocks ``{prefix}i`` each hold ``block_key`` (e.g. ``c1.weight``); None if it is not
+    one. The scale comes from the upsampler's ``3 s^2`` channels."""
+    needed = ("fea_conv.weight", f"{prefix}1.{block_key}", "LR_conv.weight", "upsampler.0.weight")
+    if not all(key in state for key in needed) or in_channels(state, "fea_conv.weight") != 3:
+        return None
+    scale = scale_from_shuffle(out_channels(state, "upsampler.0.weight"))
+    if scale is None:
+        return None
+    blocks = [i for i in indices(state, prefix) if f"{prefix}{i}.{block_key}" in state]
+    return scale, out_channels(state, "fea_conv.weight"), len(blocks)
 
 
 def positive_int(name: str, value: object) -> int:
