@@ -43,6 +43,8 @@ SMALL: dict[str, dict[str, object]] = {
     "edsr": {"n_resblocks": 2, "n_feats": 8},
     "rcan": {"n_resgroups": 1, "n_resblocks": 1, "n_feats": 8, "reduction": 4},
     "imdn": {"n_feats": 16, "n_modules": 2},
+    "rfdn": {"n_feats": 8, "n_modules": 2},
+    "rlfn": {"n_feats": 8, "mid_feats": 6, "n_blocks": 2, "esa_feats": 4},
     "pan": {"nf": 8, "unf": 6, "nb": 2},
     "carn_m": {"n_feats": 8, "group": 2, "multi_scale": False},
     "repsr": {
@@ -59,6 +61,8 @@ CASES = [(arch, scale) for arch in NETS for scale in SCALES]
 # official checkpoints (694K / 703K / 715K in the paper). PAN: the official checkpoints
 # and test logs (272K at x4 in the paper). RCAN x4: 15,592,379 in the
 # official code, which counts its two 3x3+3 mean-shift convs (24); ours is a buffer.
+# RFDN and RLFN x4: the tensor totals of the AIM 2020 and NTIRE 2022 files (0.433 M and
+# 0.317 M in the challenge reports).
 PUBLISHED_COUNTS = {
     ("edsr", 4): 1_517_571,
     ("imdn", 2): 694_404,
@@ -68,6 +72,8 @@ PUBLISHED_COUNTS = {
     ("pan", 3): 261_403,
     ("pan", 4): 272_419,
     ("rcan", 4): 15_592_379 - 24,
+    ("rfdn", 4): 433_448,
+    ("rlfn", 4): 317_218,
 }
 
 

@@ -16,6 +16,8 @@ SMALL = {
     "edsr": {"n_resblocks": 1, "n_feats": 6},
     "rcan": {"n_resgroups": 1, "n_resblocks": 1, "n_feats": 8, "reduction": 4},
     "imdn": {"n_feats": 8, "n_modules": 1},
+    "rfdn": {"n_feats": 4, "n_modules": 1},
+    "rlfn": {"n_feats": 4, "mid_feats": 4, "n_blocks": 1, "esa_feats": 2},
     "pan": {"nf": 4, "unf": 4, "nb": 1},
     "carn_m": {"n_feats": 8, "group": 2, "multi_scale": False},
     "repsr": {

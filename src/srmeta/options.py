@@ -54,6 +54,20 @@ class IMDNOptions(Section):
     n_modules: Count = 6
 
 
+class RFDNOptions(Section):
+    n_feats: StrictInt = Field(default=50, ge=4)  # ESA works on a quarter
+    n_modules: Count = 4
+    rgb_range: Float = Field(default=255.0, gt=0)  # the pixel range the weights work in
+
+
+class RLFNOptions(Section):
+    n_feats: Count = 46
+    mid_feats: Count = 48
+    n_blocks: Count = 4
+    esa_feats: Count = 16
+    rgb_range: Float = Field(default=255.0, gt=0)
+
+
 class PANOptions(Section):
     nf: StrictInt = Field(default=40, ge=2)  # each of the two branches gets half
     unf: Count = 24
@@ -94,6 +108,8 @@ MODEL_OPTIONS: dict[str, type[Section]] = {
     "edsr": EDSROptions,
     "rcan": RCANOptions,
     "imdn": IMDNOptions,
+    "rfdn": RFDNOptions,
+    "rlfn": RLFNOptions,
     "pan": PANOptions,
     "carn_m": CARNMOptions,
     "repsr": RepSROptions,

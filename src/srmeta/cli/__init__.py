@@ -1,6 +1,7 @@
 """The ``srmeta`` command. Thin by design: parse arguments, call the public API, print.
 
-Each command is a module of this package with ``add_arguments(parser)`` and ``run(args)``.
+Each command is a module of this package with ``add_arguments(parser)`` and ``run(args)``;
+its docstring is the command's ``--help`` description, so it is written for users.
 Only the command named on the line is imported, so ``srmeta --help`` and ``--version``
 start without torch. User mistakes (bad files, unknown datasets, malformed options) end
 with one line on stderr and exit code 2; anything else is a bug and keeps its traceback.
@@ -44,6 +45,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary, description=summary)
         if command is None or command == name:
             module = import_module(f"srmeta.cli.{name}")
+            sub.description = module.__doc__
             module.add_arguments(sub)
             sub.set_defaults(run=module.run)
     return parser

@@ -1,4 +1,6 @@
-"""``srmeta demo``: the bundled model on the bundled sample, scored against bicubic."""
+"""Upscale the bundled sample x4 with the bundled model (or --model, an x4 model), score it and
+bicubic against the original, and write a side-by-side figure.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +13,6 @@ from srmeta.errors import ImageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Upscale the bundled sample x4 with the bundled model (or --model, an x4"
-        " model), score it and bicubic against the original, and write a side-by-side figure."
-    )
     parser.add_argument(
         "-o",
         "--out",

@@ -1,4 +1,4 @@
-"""``srmeta eval``: score a model on benchmark datasets under the evaluation protocol."""
+"""Score a model on benchmark datasets with the published SR protocol."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from srmeta.tables import REPORT_FILES, describe, markdown_table, write_report
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = "Score a model on benchmark datasets with the published SR protocol."
     p.add_argument(
         "--model",
         default="bicubic",

@@ -1,4 +1,6 @@
-"""``srmeta export``: a model to ONNX, checked against torch before it is kept."""
+"""Export a model (bundled, weights file or run folder) to ONNX with dynamic batch, height and
+width; the file is checked with onnxruntime against torch before it is kept.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +17,6 @@ from srmeta.models.registry import inference_form
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Export a model (bundled, weights file or run folder) to ONNX with"
-        " dynamic batch, height and width; the file is checked with onnxruntime against"
-        " torch before it is kept."
-    )
     parser.add_argument(
         "--model", default=None, help="default (bundled), srmeta-xN, a file or a run folder"
     )

@@ -1,4 +1,6 @@
-"""``srmeta train``: train from a YAML config or continue a run folder."""
+"""Train an SR model from a YAML experiment config. Under torchrun, every process trains on its
+shard of each step's batch (DistributedDataParallel).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +15,6 @@ from srmeta.training.resume import saved_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = (
-        "Train an SR model from a YAML experiment config. Under torchrun, every "
-        "process trains on its shard of each step's batch (DistributedDataParallel)."
-    )
     p.add_argument(
         "config",
         help="experiment config (YAML; examples in configs/), or a run"

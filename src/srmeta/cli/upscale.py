@@ -1,4 +1,7 @@
-"""``srmeta upscale``: files, folders and globs through the tiled :class:`Upscaler`."""
+"""Upscale image files, folders or glob patterns. Gray, RGBA (alpha resized with MATLAB
+bicubic) and 16-bit inputs keep their kind; each output keeps its input's format. Unreadable
+inputs are reported and skipped; the exit code is non-zero if any input failed.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +24,6 @@ OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif", "bmp")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Upscale image files, folders or glob patterns. Gray, RGBA (alpha resized"
-        " with MATLAB bicubic) and 16-bit inputs keep their kind; each output keeps its"
-        " input's format. Unreadable inputs are reported and skipped; the exit code is"
-        " non-zero if any input failed."
-    )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, globs")
     parser.add_argument(
         "-o",

@@ -1,4 +1,7 @@
-"""``srmeta weights``: weight-map figures, weight statistics and frequency bands of runs."""
+"""For each run, draw the loss weights its weighting would train with on the given images (with
+the reward and error maps) and summarise them; then compare the runs' (and bicubic's) SR
+error by radial frequency band.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +20,6 @@ STATS_FILE = "weight_stats.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = (
-        "For each run, draw the loss weights its weighting would train with on "
-        "the given images (with the reward and error maps) and summarise them; then compare "
-        "the runs' (and bicubic's) SR error by radial frequency band."
-    )
     p.add_argument(
         "--run",
         dest="runs",

@@ -31,14 +31,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from srmeta.errors import ModelError
-from srmeta.models.common import (
-    DIV2K_RGB_MEAN,
-    Detected,
-    StateDict,
-    conv,
-    in_channels,
-    out_channels,
-)
+from srmeta.models.detection import Detected, StateDict, in_channels, out_channels
+from srmeta.models.layers import DIV2K_RGB_MEAN, conv
 
 SCALES = (2, 3, 4)
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from srmeta.errors import ModelError
-from srmeta.models.common import Detected, StateDict
+from srmeta.models.detection import Detected, StateDict
 from srmeta.options import NoOptions
 from srmeta.schema import Section, one_line
 

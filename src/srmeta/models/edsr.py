@@ -15,15 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from srmeta.models.common import (
-    Detected,
-    MeanShiftedResidualSR,
-    StateDict,
-    conv,
-    indices,
-    out_channels,
-    upsampler_scale,
-)
+from srmeta.models.detection import Detected, StateDict, indices, out_channels, upsampler_scale
+from srmeta.models.layers import MeanShiftedResidualSR, conv
 
 
 class ResBlock(nn.Module):

@@ -17,15 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srmeta.models.common import (
+from srmeta.models.detection import (
     Detected,
     StateDict,
-    conv,
     in_channels,
     indices,
     out_channels,
     scale_from_shuffle,
 )
+from srmeta.models.layers import conv
 
 
 class ESPCN(nn.Module):
@@ -58,7 +58,7 @@ class ESPCN(nn.Module):
         return y
 
 
-def build(scale: int, **options: Any) -> ESPCN:  # checked by the constructor
+def build(scale: int, **options: Any) -> ESPCN:  # options checked by the descriptor
     return ESPCN(scale, **options)
 
 

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from srmeta.models.common import Detected, StateDict, conv, indices
+from srmeta.models.detection import Detected, StateDict, indices
+from srmeta.models.layers import conv
 
 
 def _conv_prelu(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:

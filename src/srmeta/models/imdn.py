@@ -20,15 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from srmeta.models.common import (
-    Detected,
-    StateDict,
-    conv,
-    in_channels,
-    out_channels,
-    scale_from_shuffle,
-    squeeze_excite,
-)
+from srmeta.models.detection import Detected, StateDict, detect_distillation
+from srmeta.models.layers import DistillationNetwork, conv, squeeze_excite
 
 NEGATIVE_SLOPE = 0.05
 DISTILLATION_RATE = 0.25
@@ -77,31 +70,11 @@ class IMDB(nn.Module):
         return self.c5(self.cca(out)) + x
 
 
-class IMDN(nn.Module):
+class IMDN(DistillationNetwork):
     """Information multi-distillation network on RGB in [0, 1]."""
 
     def __init__(self, scale: int, n_feats: int = 64, n_modules: int = 6) -> None:
-        super().__init__()
-        self.n_modules = n_modules
-        self.scale = scale
-        self.fea_conv = conv(3, n_feats)
-        for i in range(1, self.n_modules + 1):
-            self.add_module(f"IMDB{i}", IMDB(n_feats))
-        self.c = nn.Sequential(
-            conv(n_feats * self.n_modules, n_feats, 1), nn.LeakyReLU(NEGATIVE_SLOPE)
-        )
-        self.LR_conv = conv(n_feats, n_feats)
-        self.upsampler = nn.Sequential(conv(n_feats, 3 * scale * scale), nn.PixelShuffle(scale))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.fea_conv(x)
-        outputs = []
-        y = features
-        for i in range(1, self.n_modules + 1):
-            y = getattr(self, f"IMDB{i}")(y)
-            outputs.append(y)
-        y = self.LR_conv(self.c(torch.cat(outputs, dim=1))) + features
-        return self.upsampler(y)
+        super().__init__(scale, n_feats, lambda: IMDB(n_feats), n_modules, prefix="IMDB", fuse=True)
 
 
 def build(scale: int, **options: Any) -> IMDN:  # options checked by the descriptor
@@ -110,11 +83,8 @@ def build(scale: int, **options: Any) -> IMDN:  # options checked by the descrip
 
 def detect(state: StateDict) -> Detected | None:
     """IMDN from ``fea_conv`` and ``IMDB1.c1``; the scale from the upsampler's channels."""
-    needed = ("fea_conv.weight", "IMDB1.c1.weight", "upsampler.0.weight")
-    if not all(key in state for key in needed) or in_channels(state, "fea_conv.weight") != 3:
+    found = detect_distillation(state, "IMDB", "c1.weight")
+    if found is None:
         return None
-    scale = scale_from_shuffle(out_channels(state, "upsampler.0.weight"))
-    if scale is None:
-        return None
-    modules = sum(1 for key in state if key.startswith("IMDB") and key.endswith(".c1.weight"))
-    return scale, {"n_feats": out_channels(state, "fea_conv.weight"), "n_modules": modules}
+    scale, n_feats, modules = found
+    return scale, {"n_feats": n_feats, "n_modules": modules}

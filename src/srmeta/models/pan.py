@@ -32,14 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srmeta.errors import ModelError
-from srmeta.models.common import (
-    Detected,
-    StateDict,
-    conv,
-    in_channels,
-    indices,
-    out_channels,
-)
+from srmeta.models.detection import Detected, StateDict, in_channels, indices, out_channels
+from srmeta.models.layers import conv
 
 NEGATIVE_SLOPE = 0.2
 SCALES = (2, 3, 4)

@@ -4,7 +4,7 @@ Each RCAB is conv-ReLU-conv followed by channel attention (global average pool, 
 squeeze by ``reduction``, ReLU, a 1x1 excitation, sigmoid), with an identity skip; a
 residual group is ``n_resblocks`` RCABs and a conv under a short skip; the body is
 ``n_resgroups`` groups and a conv under the long skip. Head, upsampler, tail and the DIV2K
-mean shift are EDSR's (shared in ``common``). Defaults are the paper's 10 x 20 x 64 with
+mean shift are EDSR's (shared in ``layers``). Defaults are the paper's 10 x 20 x 64 with
 reduction 16; the key layout follows the official code.
 """
 
@@ -15,16 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from srmeta.models.common import (
-    Detected,
-    MeanShiftedResidualSR,
-    StateDict,
-    conv,
-    indices,
-    out_channels,
-    squeeze_excite,
-    upsampler_scale,
-)
+from srmeta.models.detection import Detected, StateDict, indices, out_channels, upsampler_scale
+from srmeta.models.layers import MeanShiftedResidualSR, conv, squeeze_excite
 
 
 class ChannelAttention(nn.Module):

@@ -11,7 +11,7 @@ from types import ModuleType
 from torch import nn
 
 from srmeta.errors import ModelError
-from srmeta.models import bicubic, carn_m, edsr, espcn, fsrcnn, imdn, pan, rcan, repsr
+from srmeta.models import bicubic, carn_m, edsr, espcn, fsrcnn, imdn, pan, rcan, repsr, rfdn, rlfn
 from srmeta.models.descriptor import ModelDescriptor, attach_info, model_info
 from srmeta.options import MODEL_OPTIONS
 
@@ -65,6 +65,12 @@ _REGISTRY: dict[str, ModelDescriptor] = {
         _network(rcan, "rcan", "RCAN (Zhang 2018): 10 groups x 20 channel-attention blocks x 64"),
         _network(
             imdn, "imdn", "IMDN (Hui 2019): 6 multi-distillation blocks, loads the official weights"
+        ),
+        _network(
+            rfdn, "rfdn", "RFDN (Liu 2020): 4 feature-distillation blocks with ESA, AIM 2020 winner"
+        ),
+        _network(
+            rlfn, "rlfn", "RLFN (Kong 2022): 4 local-feature blocks with ESA, NTIRE 2022 winner"
         ),
         _network(
             pan,

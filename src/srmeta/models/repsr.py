@@ -38,13 +38,7 @@ from torch import nn
 
 from srmeta.color import luma_weights
 from srmeta.errors import ModelError
-from srmeta.models.common import (
-    Detected,
-    StateDict,
-    in_channels,
-    indices,
-    out_channels,
-)
+from srmeta.models.detection import Detected, StateDict, in_channels, indices, out_channels
 from srmeta.models.polyphase import BicubicUpsample
 from srmeta.options import RepSROptions
 
@@ -266,7 +260,7 @@ class RepSR(nn.Module):
         return deployed.train(self.training)
 
 
-def build(scale: int, **options: Any) -> RepSR:  # checked by the constructor
+def build(scale: int, **options: Any) -> RepSR:  # options checked by the descriptor
     return RepSR(scale, **options)
 
 

@@ -1,15 +1,14 @@
-"""Pieces shared by several architectures: convs, the pixel-shuffle upsampler, the RGB mean,
-option checks, and helpers that read a state dict's shapes for architecture detection.
+"""Building blocks shared by several architectures: 'same' convs, the pixel-shuffle
+upsampler, the DIV2K mean shift, squeeze-excitation, and two whole skeletons (EDSR/RCAN's
+mean-shifted residual network; IMDN/RFDN/RLFN's distillation network).
 
-EDSR and RCAN use the same upsampler and mean shift; keeping one copy here means a fix or
-a detection rule applies to both.
+One copy here means a fix applies to every architecture built from it.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -19,11 +18,6 @@ from srmeta.errors import ModelError
 # Mean RGB of the DIV2K training set (EDSR's MeanShift): subtracting it centres the input
 # so the residual body does not have to learn the image's mean brightness.
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
-
-StateDict = Mapping[str, torch.Tensor]
-# What an architecture's ``detect`` returns: the scale (None when the weights do not say)
-# and the full option dict of the architecture.
-Detected = tuple[int | None, dict[str, object]]
 
 
 def conv(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Conv2d:
@@ -97,41 +91,59 @@ class MeanShiftedResidualSR(nn.Module):
         return self.tail(x) + self.rgb_mean
 
 
-# --- detection helpers: read shapes, never guess ------------------------------------------
+class DistillationNetwork(nn.Module):
+    """IMDN's outer skeleton, kept by RFDN and RLFN: ``fea_conv`` (3x3), the blocks
+    ``{prefix}1..n`` in a chain, with ``fuse`` a 1x1 conv and LeakyReLU (``c``, slope 0.05
+    as everywhere in the three) over all the blocks' outputs (IMDN, RFDN; RLFN takes the
+    last block's output alone), ``LR_conv`` plus a long skip from ``fea_conv``, and a conv
+    to ``3 s^2`` channels with a pixel shuffle (``upsampler``). Key names follow the
+    official code, so released weights load as they are.
 
+    ``rgb_range``: the pixel range the weights were trained on. Several released networks
+    (the NTIRE 2022 efficient-SR entries among them) take and give RGB in [0, 255]; the
+    module scales on the way in and out, so it takes and gives [0, 1] like every srmeta
+    model. Biases and sigmoids make the range part of the weights, not a free rescaling.
+    """
 
-def out_channels(state: StateDict, key: str) -> int:
-    """Output channels of the conv whose weight is ``key``."""
-    return int(state[key].shape[0])
+    def __init__(
+        self,
+        scale: int,
+        n_feats: int,
+        block: Callable[[], nn.Module],
+        n_blocks: int,
+        prefix: str,
+        fuse: bool,
+        rgb_range: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.scale = scale
+        self.rgb_range = float(rgb_range)
+        self.n_blocks = n_blocks
+        self.fea_conv = conv(3, n_feats)
+        # Blocks made here, after fea_conv, not handed in ready-made: layers draw their
+        # initial weights in the official code's order, so a seed gives the weights it
+        # gave before this skeleton was shared.
+        self.block_names = [f"{prefix}{i}" for i in range(1, n_blocks + 1)]
+        for name in self.block_names:
+            self.add_module(name, block())
+        self.c = (
+            nn.Sequential(conv(n_feats * self.n_blocks, n_feats, 1), nn.LeakyReLU(0.05))
+            if fuse
+            else None
+        )
+        self.LR_conv = conv(n_feats, n_feats)
+        self.upsampler = nn.Sequential(conv(n_feats, 3 * scale * scale), nn.PixelShuffle(scale))
 
-
-def in_channels(state: StateDict, key: str) -> int:
-    """Input channels of the conv whose weight is ``key``."""
-    return int(state[key].shape[1])
-
-
-def indices(state: StateDict, prefix: str) -> list[int]:
-    """Sorted distinct integers ``i`` of keys that start with ``prefix + 'i.'``."""
-    pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
-    found = {int(m.group(1)) for key in state if (m := pattern.match(key))}
-    return sorted(found)
-
-
-def scale_from_shuffle(channels: int, colors: int = 3) -> int | None:
-    """The scale ``s`` with ``channels == colors * s^2``, if it is 2, 3 or 4."""
-    for s in (2, 3, 4):
-        if channels == colors * s * s:
-            return s
-    return None
-
-
-def upsampler_scale(state: StateDict, prefix: str, n_feats: int) -> int | None:
-    """The scale of an :class:`Upsampler` stored under ``prefix`` (e.g. ``tail.0.``)."""
-    first = state.get(prefix + "0.weight")
-    if first is None:
-        return None
-    if first.shape[0] == 9 * n_feats:
-        return 3
-    if first.shape[0] == 4 * n_feats:
-        return 4 if prefix + "2.weight" in state else 2
-    return None
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rgb_range != 1.0:
+            x = x * self.rgb_range
+        features = self.fea_conv(x)
+        outputs = []
+        y = features
+        for name in self.block_names:
+            y = getattr(self, name)(y)
+            outputs.append(y)
+        if self.c is not None:
+            y = self.c(torch.cat(outputs, dim=1))
+        out = self.upsampler(self.LR_conv(y) + features)
+        return out / self.rgb_range if self.rgb_range != 1.0 else out
