@@ -7,6 +7,8 @@ the user's request itself.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -487,3 +489,57 @@ def test_train_refuses_an_architecture_without_weights(tmp_path, data_root, caps
     assert _exit_code(["train", str(config), "--quiet"]) == 2
     assert "bicubic has no weights to train" in _error_line(capsys)
     assert not (tmp_path / "run").exists()
+
+
+def _eval_folder(folder, degradation: str = "down:bicubic") -> None:
+    """A hand-written ``srmeta eval --out`` folder: one Set5 image, x4."""
+    folder.mkdir()
+    summary = {
+        "model": "bicubic",
+        "protocol": "rgb",
+        "degradation": degradation,
+        "y_channel": "float",
+        "summary": [{"dataset": "Set5", "scale": 4, "images": 1, "psnr": 30.0, "ssim": 0.9}],
+    }
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "per_image.csv").write_text("dataset,scale,image,psnr,ssim\nSet5,4,baby,30.0,0.9\n")
+
+
+COMPARE_BAD = {
+    "missing eval folder": (["--eval", "{tmp}/nope"], "--eval {tmp}/nope: no such folder"),
+    "eval folder without scores": (["--eval", "{tmp}/empty"], "no summary.json"),
+    "output is a directory": (["--model", "bicubic", "--out", "{tmp}/empty"], "is a directory"),
+    "unknown model": (["--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+    "architecture without weights": (["--model", "edsr"], "without trained weights"),
+    "model of another scale": (["--model", "srmeta-x4", "--scales", "2"], "is x4"),
+    "nothing to compare": ([], "nothing to compare"),
+    "images without models": (["--eval", "{tmp}/ev", "--images", "Set5:baby"], "needs --model"),
+    "image of another set": (["--model", "bicubic", "--images", "Set14:baboon"], "not among"),
+    "unknown image": (["--model", "bicubic", "--images", "Set5:nobody"], "no image 'nobody'"),
+    "eval scored another way": (
+        ["--model", "bicubic", "--eval", "{tmp}/ev", "--degradation", "noise:5"],
+        "scored another way",
+    ),
+    "run without metrics": (["--run", "{tmp}/empty"], "no metrics.jsonl"),
+}
+
+
+@pytest.mark.parametrize("case", COMPARE_BAD)
+def test_compare_refuses_bad_inputs_before_any_work(case, tmp_path, data_root, capsys, monkeypatch):
+    """One line, exit 2, nothing written, and no model run: every check comes first."""
+    import srmeta.report.compare
+
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("evaluated before checking the inputs")
+
+    monkeypatch.setattr(srmeta.report.compare, "evaluate", no_work)
+    (tmp_path / "empty").mkdir()
+    _eval_folder(tmp_path / "ev")
+    extra, message = COMPARE_BAD[case]
+    extra = [part.format(tmp=tmp_path) for part in extra]
+    out = [] if "--out" in extra else ["--out", str(tmp_path / "report.html")]
+    before = _tree(tmp_path)
+    argv = ["compare", *extra, *out, "--data-root", str(data_root), "--quiet"]
+    assert _exit_code(argv) == 2
+    assert message.format(tmp=tmp_path) in _error_line(capsys)
+    assert _tree(tmp_path) == before

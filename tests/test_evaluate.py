@@ -13,6 +13,7 @@ from srmeta.data.lr_cache import LRCache
 from srmeta.errors import SrmetaError
 from srmeta.evaluation import evaluate
 from srmeta.models.bicubic import Bicubic
+from srmeta.protocol import RGB
 
 # Bicubic row of published tables (e.g. RCAN, IMDN, CARN): PSNR / SSIM on Y.
 PUBLISHED = {
@@ -161,3 +162,21 @@ def test_float_model_output_is_quantised_before_scoring(data_root):
 def test_an_untrained_architecture_is_refused():
     with pytest.raises(SrmetaError, match="without trained weights"):
         evaluate("edsr", ["Set5"], [2], progress=False)
+
+
+def test_on_image_hands_over_what_was_scored(data_root):
+    """The hook gets each image's ground truth and output: scoring them again gives the
+    same numbers (how ``srmeta compare`` shows exactly the images behind its scores)."""
+    seen = []
+    report = evaluate(
+        "bicubic",
+        ["Set5"],
+        [3],
+        data_root=data_root,
+        on_image=lambda score, hr, sr: seen.append((score, hr, sr)),
+    )
+    assert [score for score, _, _ in seen] == report.images
+    for score, hr, sr in seen:
+        assert hr.dtype == torch.uint8 and sr.shape == hr.shape
+        again = RGB.score(sr, hr, 3)
+        assert (again.psnr, again.ssim) == (score.psnr, score.ssim)

@@ -7,6 +7,7 @@ bundled models run in seconds); `runs/edsr_cpu_x4` is a tiny x4 EDSR run folder.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -23,10 +24,12 @@ from srmeta.models.loading import load_model
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _examples(section: str) -> list[str]:
+def _examples(section: str, heading: str | None = None) -> list[str]:
+    """The ``srmeta`` lines of the bash block under ``## `section` `` (or ``## heading``)."""
     text = README.read_text(encoding="utf-8")
-    block = re.search(rf"## `{section}`\s+```bash\n(.*?)```", text, re.S)
-    assert block, f"README has no {section} example block"
+    title = re.escape(heading) if heading else f"`{section}`"
+    block = re.search(rf"## {title}\s+```bash\n(.*?)```", text, re.S)
+    assert block, f"README has no {heading or section} example block"
     return [line for line in block.group(1).splitlines() if line.startswith("srmeta ")]
 
 
@@ -34,6 +37,15 @@ def _rgb(path: Path, side: int = 12, seed: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = np.random.default_rng(seed).integers(0, 256, (side, side, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(path)
+
+
+def _tiny_run(folder: Path) -> None:
+    """``runs/edsr_cpu_x4``: a tiny x4 EDSR's model file in a run folder."""
+    torch.manual_seed(0)
+    options = {"n_resblocks": 1, "n_feats": 8}
+    folder.mkdir(parents=True)
+    model = load_model("edsr", 4, **options)
+    save_model_file(folder / "model_last.safetensors", model, "edsr", 4, options)
 
 
 def test_every_upscale_example_runs_as_written(tmp_path, monkeypatch):
@@ -50,16 +62,7 @@ def test_every_upscale_example_runs_as_written(tmp_path, monkeypatch):
         _rgb(tmp_path / name)
     grey16 = np.random.default_rng(1).integers(0, 65536, (12, 12), dtype=np.uint16)
     Image.fromarray(grey16).save(tmp_path / "scan.tif")
-    torch.manual_seed(0)
-    options = {"n_resblocks": 1, "n_feats": 8}
-    (tmp_path / "runs" / "edsr_cpu_x4").mkdir(parents=True)
-    save_model_file(
-        tmp_path / "runs/edsr_cpu_x4/model_last.safetensors",
-        load_model("edsr", 4, **options),
-        "edsr",
-        4,
-        options,
-    )
+    _tiny_run(tmp_path / "runs" / "edsr_cpu_x4")
     examples = _examples("srmeta upscale")
     assert len(examples) >= 6
     for line in examples:
@@ -98,6 +101,30 @@ def test_every_eval_example_runs_as_written(tmp_path, monkeypatch, capsys):
         assert main([*shlex.split(line, comments=True)[1:], "--quiet"]) == 0, line
         assert "PSNR" in capsys.readouterr().out
     assert (tmp_path / "results" / "bicubic" / "summary.json").is_file()
+
+
+def test_every_compare_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """On generated Set5 and Set14 images (the named ones among them) and a tiny run folder
+    with a metrics log; each example writes its page."""
+    for name, images in (("Set5", ("baby", "bird")), ("Set14", ("zebra", "comic"))):
+        for i, image in enumerate(images):
+            _rgb(tmp_path / "data" / name / "HR" / f"{image}.png", side=48, seed=i)
+    monkeypatch.setenv("SRMETA_DATA", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs" / "edsr_cpu_x4"
+    _tiny_run(run)
+    steps = range(10, 101, 10)
+    lines = [json.dumps({"step": s, "kind": "train", "loss": 1 / s}) for s in steps]
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    examples = _examples("", heading="Compare models visually")
+    assert [line.split()[1] for line in examples] == ["compare", "compare", "eval", "compare"]
+    for line in examples:
+        assert main([*shlex.split(line, comments=True)[1:], "--quiet"]) == 0, line
+    assert capsys.readouterr().out.count("wrote ") >= 3
+    crops = (tmp_path / "crops.html").read_text(encoding="utf-8")
+    assert 'data-key="Set5/x4/baby"' in crops and 'data-key="Set14/x4/zebra"' in crops
+    assert "Training loss" in (tmp_path / "run.html").read_text(encoding="utf-8")
+    assert (tmp_path / "compare.html").stat().st_size > 10_000
 
 
 SHORT = (

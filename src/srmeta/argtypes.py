@@ -22,6 +22,11 @@ def positive_int(text: str) -> int:
     return _int_within(text, 1, math.inf, "a positive integer")
 
 
+def count(text: str) -> int:
+    """An integer >= 0."""
+    return _int_within(text, 0, math.inf, "a whole number >= 0")
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0 (not NaN, not infinity)."""
     try:

@@ -97,6 +97,9 @@ def _mean(values: Iterable[float]) -> float:
 
 
 ModelFactory = Callable[[int], nn.Module]
+ImageHook = Callable[[ImageScore, torch.Tensor, torch.Tensor], None]
+"""Called with each image's scores, its ground truth and the model's output (see
+:func:`evaluate`'s ``on_image``)."""
 
 
 def _model_factory(model: str | nn.Module | ModelFactory) -> tuple[str, ModelFactory]:
@@ -196,6 +199,7 @@ def evaluate(
     hr_crop: int | None = None,
     skip_meta: bool = False,
     progress: bool = False,
+    on_image: ImageHook | None = None,
 ) -> EvalReport:
     """Score a model on benchmark datasets at the given scales.
 
@@ -217,6 +221,10 @@ def evaluate(
         max_pixels: refuse larger images (decompression-bomb guard); None: the default.
         hr_crop: score only a centred ``hr_crop`` square of each image (fast validation;
             not the protocol, so never for reported numbers).
+        on_image: called after each image with its :class:`ImageScore`, the ground truth
+            as scored (uint8 ``C x H x W``) and the model's output as it was scored (uint8,
+            or float in [0, 1], ``C x H x W``): how reports get SR images made exactly
+            as the scores were.
     """
     chosen = get_protocol(protocol)
     if isinstance(degradation, str):
@@ -230,7 +238,7 @@ def evaluate(
     sets = [d if isinstance(d, HRDataset) else find_dataset(d, data_root) for d in datasets]
     sets = [_without_meta(dataset, exclude, skip_meta) for dataset in sets]
     check_image_sizes(sets, scales, hr_crop)
-    settings = _Settings(chosen, cache, device, max_pixels, hr_crop)
+    settings = _Settings(chosen, cache, device, max_pixels, hr_crop, on_image)
     report = EvalReport(name, chosen)
     for scale in scales:
         net = factory(scale)
@@ -253,6 +261,7 @@ class _Settings:
     device: str
     max_pixels: int | None
     hr_crop: int | None
+    on_image: ImageHook | None = None
 
 
 def _make_lr(
@@ -282,7 +291,7 @@ def _score_image(
         )
     scores = job.protocol.score(sr, hr, scale)
     lr_u8 = lr if lr.dtype == torch.uint8 else quantize(lr)
-    return ImageScore(
+    result = ImageScore(
         dataset=dataset.name,
         scale=scale,
         image=path.stem,
@@ -292,3 +301,6 @@ def _score_image(
         lr_psnr=lr_consistency(sr, lr_u8, scale),
         seconds=seconds,
     )
+    if job.on_image is not None:
+        job.on_image(result, hr, sr)
+    return result

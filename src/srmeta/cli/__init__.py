@@ -26,6 +26,7 @@ COMMANDS = {
     "weights": "draw a run's weight, reward and error maps; compare runs by frequency band",
     "upscale": "upscale images with the bundled model or any model",
     "export": "export a model to ONNX",
+    "compare": "one HTML page: scores, zoomable crops and training curves of models and runs",
     "demo": "upscale the bundled sample with the bundled model; compare with bicubic",
 }
 
