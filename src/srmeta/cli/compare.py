@@ -1,4 +1,8 @@
-"""``srmeta compare``: one self-contained HTML page comparing models, eval folders and runs."""
+"""Write one HTML page (offline, nothing fetched): PSNR/SSIM per set and scale and per image
+(sortable) for bicubic and each model or srmeta eval folder; for the images where the models
+differ most, side-by-side zoomable crops of HR, bicubic and each model with a before/after
+slider; and training runs' curves and weight maps.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,6 @@ REPEATABLE = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = (
-        "Write one HTML page (offline, nothing fetched): PSNR/SSIM per set and scale and per"
-        " image (sortable) for bicubic and each model or srmeta eval folder; for the images"
-        " where the models differ most, side-by-side zoomable crops of HR, bicubic and each"
-        " model with a before/after slider; and training runs' curves and weight maps."
-    )
     for flag, metavar, what in REPEATABLE:  # dest: models, evals, runs
         help_text = f"{what} (repeatable)"
         dest = flag.removeprefix("--") + "s"
