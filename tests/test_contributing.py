@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GUIDE = (ROOT / "docs" / "contributing.md").read_text(encoding="utf-8")
 NOT_ARCHITECTURES = {
     "bundled",
+    "catalog",
     "descriptor",
     "detection",
     "files",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -28,6 +29,7 @@ COMMANDS = {
     "export": "export a model to ONNX",
     "compare": "one HTML page: scores, zoomable crops and training curves of models and runs",
     "demo": "upscale the bundled sample with the bundled model; compare with bicubic",
+    "models": "list the bundled models, architectures and recognised checkpoint files",
 }
 
 
@@ -65,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("srmeta: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `srmeta models | head`: the reader left, nothing is wrong
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lets the exit-time flush pass
+        return 0
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def bundled_names() -> list[str]:
     return [DEFAULT_NAME, *(f"{family}-x{s}" for family in FAMILIES for s in SCALES)]
 
 
-def _file(family: str, scale: int) -> Path:
+def shipped_file(family: str, scale: int) -> Path:
+    """Where the package keeps ``family``'s x ``scale`` weights (the file may be absent)."""
     return Path(str(resources.files("srmeta.bundled") / FAMILIES[family].format(scale)))
 
 
@@ -37,7 +38,7 @@ def bundled_path(scale: int, family: str = "srmeta") -> Path:
     """The shipped weights file of ``family`` for ``scale``; a clear error when missing."""
     if scale not in SCALES:
         raise ModelError(f"no bundled model for x{scale}; bundled scales are {SCALES}")
-    path = _file(family, scale)
+    path = shipped_file(family, scale)
     if not path.is_file():
         raise ModelError(
             f"the bundled model {family}-x{scale} is not part of this installation"
@@ -49,8 +50,8 @@ def bundled_path(scale: int, family: str = "srmeta") -> Path:
 def default_path(scale: int) -> Path:
     """What ``default`` means at ``scale``: the first family in :data:`FAMILIES` shipped."""
     for family in FAMILIES:
-        if scale in SCALES and _file(family, scale).is_file():
-            return _file(family, scale)
+        if scale in SCALES and shipped_file(family, scale).is_file():
+            return shipped_file(family, scale)
     return bundled_path(scale)  # raises the clear error
 
 
@@ -62,7 +63,7 @@ def display_name(model: str | os.PathLike | None, scale: int | None = None) -> s
     path = Path(resolve_model_name(model, scale))
     for family in FAMILIES:
         for s in SCALES:
-            if _file(family, s) == path:
+            if shipped_file(family, s) == path:
                 return f"{family}-x{s}"
     return str(model)
 

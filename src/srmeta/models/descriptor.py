@@ -86,6 +86,8 @@ class ModelDescriptor:
     detect: Callable[[StateDict], Detected | None] | None = None
     colour_option: str | None = None  # the option naming the colour space, if it has one
     needs_weights: bool = True  # False for fixed methods (bicubic): usable by name alone
+    # The third-party checkpoints ``detect`` recognises, as users know them (``srmeta models``).
+    checkpoints: str | None = None
     accepts_uint8: bool = False  # True: uint8 LR goes in as is (bicubic's MATLAB uint8 path)
     # LR pixels on each side one output pixel depends on, from (scale, options), when the
     # architecture knows it; else tiling measures it on the network.

@@ -19,11 +19,15 @@ WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
 
 
 def _network(
-    module: ModuleType, name: str, summary: str, colour_option: str | None = None
+    module: ModuleType,
+    name: str,
+    summary: str,
+    colour_option: str | None = None,
+    checkpoints: str | None = None,
 ) -> ModelDescriptor:
     """A descriptor for a trained RGB-in, RGB-out network whose file defines ``build`` and
     ``detect``; its option model is ``MODEL_OPTIONS[name]`` (``colour_option``: the option
-    saying whether it restores Y or RGB)."""
+    saying whether it restores Y or RGB; ``checkpoints``: the official files that load)."""
     return ModelDescriptor(
         name=name,
         build=module.build,
@@ -37,6 +41,7 @@ def _network(
         supports_bf16=True,
         colour_option=colour_option,
         receptive_radius=getattr(module, "receptive_radius", None),
+        checkpoints=checkpoints,
     )
 
 
@@ -64,21 +69,34 @@ _REGISTRY: dict[str, ModelDescriptor] = {
         _network(edsr, "edsr", "EDSR (Lim 2017), baseline 16 blocks x 64 features by default"),
         _network(rcan, "rcan", "RCAN (Zhang 2018): 10 groups x 20 channel-attention blocks x 64"),
         _network(
-            imdn, "imdn", "IMDN (Hui 2019): 6 multi-distillation blocks, loads the official weights"
+            imdn,
+            "imdn",
+            "IMDN (Hui 2019): 6 multi-distillation blocks",
+            checkpoints="Zheng222/IMDN checkpoints/IMDN_x2.pth, _x3, _x4",
         ),
         _network(
-            rfdn, "rfdn", "RFDN (Liu 2020): 4 feature-distillation blocks with ESA, AIM 2020 winner"
+            rfdn,
+            "rfdn",
+            "RFDN (Liu 2020): 4 feature-distillation blocks with ESA, AIM 2020 winner",
+            checkpoints="njulj/RFDN trained_model/RFDN_AIM.pth (x4)",
         ),
         _network(
-            rlfn, "rlfn", "RLFN (Kong 2022): 4 local-feature blocks with ESA, NTIRE 2022 winner"
+            rlfn,
+            "rlfn",
+            "RLFN (Kong 2022): 4 local-feature blocks with ESA, NTIRE 2022 winner",
+            checkpoints="ofsoundof/NTIRE2022_ESR model_zoo/team04_rlfn.pth (x4)",
         ),
         _network(
             pan,
             "pan",
-            "PAN (Zhao 2020): 16 pixel-attention blocks x 40, loads the official weights",
+            "PAN (Zhao 2020): 16 pixel-attention blocks x 40",
+            checkpoints="zhaohengyuan1/PAN experiments/pretrained_models/PANx2_DF2K.pth, x3, x4",
         ),
         _network(
-            carn_m, "carn_m", "CARN-M (Ahn 2018): cascading grouped residual units, x2/3/4 in one"
+            carn_m,
+            "carn_m",
+            "CARN-M (Ahn 2018): cascading grouped residual units, x2/3/4 in one",
+            checkpoints="nmhkahn/CARN-pytorch checkpoint/carn_m.pth (one file, x2/x3/x4)",
         ),
         _network(
             repsr,

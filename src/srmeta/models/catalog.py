@@ -1,0 +1,82 @@
+"""What can be loaded, as data: the bundled models, the architectures, and the third-party
+checkpoint families recognised from their state dicts. ``srmeta models`` prints it; tools
+read the same entries (``srmeta models --json``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from srmeta.models.bundled import (
+    DEFAULT_NAME,
+    DEFAULT_SCALE,
+    FAMILIES,
+    SCALES,
+    display_name,
+    shipped_file,
+)
+from srmeta.models.files import read_model_file
+from srmeta.models.registry import descriptors
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    name: str
+    arch: str
+    scale: int
+    colour_space: str
+    parameters: int
+    file: str
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    scales: tuple[int, ...]
+    needs_weights: bool
+    summary: str
+    checkpoints: str | None
+
+
+def bundled_models() -> list[BundledModel]:
+    """Every bundled model this installation ships (a build may leave some out)."""
+    out = []
+    for family in FAMILIES:
+        for scale in SCALES:
+            path = shipped_file(family, scale)
+            if not path.is_file():
+                continue
+            state, spec = read_model_file(path)
+            descriptor = next(d for d in descriptors() if d.name == spec.arch)
+            out.append(
+                BundledModel(
+                    name=f"{family}-x{scale}",
+                    arch=spec.arch,
+                    scale=scale,
+                    colour_space=descriptor.colour_space(spec.options),
+                    parameters=sum(t.numel() for t in state.values()),
+                    file=path.name,
+                )
+            )
+    return out
+
+
+def architectures() -> list[Architecture]:
+    """Every registered architecture, in the order detection tries them."""
+    return [
+        Architecture(d.name, d.scales, d.needs_weights, d.summary, d.checkpoints)
+        for d in descriptors()
+    ]
+
+
+def catalog() -> dict[str, object]:
+    """Everything above as plain data (the ``--json`` output)."""
+    shipped = bundled_models()
+    return {
+        "default": {
+            "name": DEFAULT_NAME,
+            "means": {f"x{m.scale}": display_name(DEFAULT_NAME, m.scale) for m in shipped},
+            "scale_when_not_given": DEFAULT_SCALE,
+        },
+        "bundled": [asdict(m) for m in shipped],
+        "architectures": [asdict(a) for a in architectures()],
+    }
