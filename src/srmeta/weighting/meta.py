@@ -13,8 +13,8 @@ reward standardised over the batch, ``q = p / sum(p)`` the per-image distributio
 weights come from (``w = HW * q``) and ``H`` its entropy in nats. Since
 ``mean(w * r~) = sum_i q_i r~_i``, the best distribution over free per-pixel values is
 ``q ∝ exp(r~ / beta)``: ``beta`` is a temperature in units of the reward's standard
-deviation. (The first version divided ``H`` by ``log(HW)``; at 96 px patches that made the
-temperature 0.011 and Weight-Net collapsed onto a few regions, see docs/weightnet.md.)
+deviation. ``H`` is deliberately not divided by ``log(HW)``: at 96 px patches that would
+make the temperature 0.011, and Weight-Net collapses onto a few regions (docs/weightnet.md).
 ``r`` does not depend on ``phi``, so this is an exact gradient through the small net only.
 The default ``beta`` is 0.2: a smooth net can only follow the reward's mean over similar
 content, which in the runs of docs/weightnet.md differed between flat and edge pixels by
