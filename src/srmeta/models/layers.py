@@ -121,8 +121,8 @@ class DistillationNetwork(nn.Module):
         self.n_blocks = n_blocks
         self.fea_conv = conv(3, n_feats)
         # Blocks made here, after fea_conv, not handed in ready-made: layers draw their
-        # initial weights in the official code's order, so a seed gives IMDN, RFDN and
-        # RLFN the same initial weights as their official constructors.
+        # initial weights in the official code's order (fea_conv, blocks, fusion, LR_conv,
+        # upsampler), and a seed gives the initial weights that order gives.
         self.block_names = [f"{prefix}{i}" for i in range(1, n_blocks + 1)]
         for name in self.block_names:
             self.add_module(name, block())
