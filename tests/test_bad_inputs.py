@@ -8,6 +8,7 @@ the user's request itself.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -543,3 +544,49 @@ def test_compare_refuses_bad_inputs_before_any_work(case, tmp_path, data_root, c
     assert _exit_code(argv) == 2
     assert message.format(tmp=tmp_path) in _error_line(capsys)
     assert _tree(tmp_path) == before
+
+
+# --- weights srmeta cannot use: every command refuses them the same way --------------------
+
+
+def _restoration_weights(path):
+    """A known family (IMDN) at x1: its upsampler makes 3 * 1^2 channels, a denoiser's
+    or deblurrer's shape."""
+    state = load_model("imdn", 2, n_feats=8, n_modules=1).state_dict()
+    state["upsampler.0.weight"] = torch.randn(3, 8, 3, 3)
+    state["upsampler.0.bias"] = torch.randn(3)
+    torch.save(state, path)
+
+
+WEIGHTS_SRMETA_CANNOT_USE = {
+    "unknown": (
+        lambda path: torch.save({"conv.weight": torch.randn(8, 3, 3, 3)}, path),
+        "cannot tell which architecture",
+    ),
+    "unsafe": (lambda path: torch.save({"weight": _Evil()}, path), "Python objects"),
+    "restoration": (_restoration_weights, "imdn weights for x1, a restoration model"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WEIGHTS_SRMETA_CANNOT_USE))
+@pytest.mark.parametrize("command", ["upscale", "eval", "export"])
+def test_weights_srmeta_cannot_use_get_one_line_and_nothing_written(
+    tmp_path, data_root, capsys, monkeypatch, kind, command
+):
+    data_root = str(Path(data_root).resolve())
+    monkeypatch.chdir(tmp_path)  # where the pickle's payload would write
+    write, message = WEIGHTS_SRMETA_CANNOT_USE[kind]
+    weights = tmp_path / "weights.pth"
+    write(weights)
+    image = _png(tmp_path / "a.png")
+    before = _tree(tmp_path)
+    argv = {
+        "upscale": ["upscale", str(image), "-o", str(tmp_path / "out.png")],
+        "eval": ["eval", "--datasets", "Set5", "--data-root", data_root, "--no-cache"],
+        "export": ["export", "-o", str(tmp_path / "m.onnx")],
+    }[command]
+    if command == "eval":
+        argv += ["--scales", "4", "--out", str(tmp_path / "scores")]
+    assert _exit_code([*argv, "--model", str(weights)]) == 2
+    assert message in _error_line(capsys)
+    assert _tree(tmp_path) == before  # no output, and no PWNED from the pickle

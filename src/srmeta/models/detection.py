@@ -33,8 +33,10 @@ def indices(state: StateDict, prefix: str) -> list[int]:
 
 
 def scale_from_shuffle(channels: int, colors: int = 3) -> int | None:
-    """The scale ``s`` with ``channels == colors * s^2``, if it is 2, 3 or 4."""
-    for s in (2, 3, 4):
+    """The scale ``s`` with ``channels == colors * s^2``, if it is 1, 2, 3 or 4. Scale 1 is
+    a restoration network of a known family (denoising, deblurring): detected, so that
+    loading can say so instead of "unknown architecture"."""
+    for s in (1, 2, 3, 4):
         if channels == colors * s * s:
             return s
     return None

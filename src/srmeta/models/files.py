@@ -94,6 +94,11 @@ def detect_architecture(state_dict: Mapping[str, torch.Tensor]) -> ModelSpec:
         if found is None:
             continue
         scale, options = found
+        if scale == 1:
+            raise ModelError(
+                f"{descriptor.name} weights for x1, a restoration model (its output is the"
+                " size of its input); srmeta loads super-resolution models, x2, x3 or x4"
+            )
         spec = ModelSpec(descriptor.name, scale, options)
         if _fit_problem(descriptor, spec, state_dict) is None:
             return spec
