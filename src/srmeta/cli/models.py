@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     ]
     lines += _table(rows) if shipped else ["  none in this installation"]
     if shipped:
-        default = display_name(DEFAULT_NAME, DEFAULT_SCALE)
-        lines.append(f"  {DEFAULT_NAME}: {default} (with --scale N, the same family at xN)")
+        scales = sorted({m.scale for m in shipped}, reverse=True)
+        means = ", ".join(f"x{s} {display_name(DEFAULT_NAME, s)}" for s in scales)
+        lines.append(f"  {DEFAULT_NAME}: {means} (x{DEFAULT_SCALE} when no scale is given)")
     archs = architectures()
     lines += ["", "Architectures (model.arch in a training config; --model NAME if untrained):"]
     rows = [["name", "scales", "summary"]]
