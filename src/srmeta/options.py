@@ -10,7 +10,7 @@ with the code that gives them meaning.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, field_validator
 
@@ -21,46 +21,73 @@ Count = Annotated[StrictInt, Field(ge=1)]  # a number of layers, features, steps
 # ---------------------------------------------------------------- architectures
 
 
+MODEL_OPTIONS: dict[str, type[Section]] = {}  # architecture name -> its option model
+WEIGHTING_OPTIONS: dict[str, type[Section]] = {}  # strategy name -> its option model
+
+
 class NoOptions(Section):
     pass
 
 
-class ESPCNOptions(Section):
+class ModelOptions(Section):
+    """An architecture's options. ``class X(ModelOptions, name="edsr")`` registers X in
+    :data:`MODEL_OPTIONS`, so the name stands beside the declaration."""
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            MODEL_OPTIONS[name] = cls
+
+
+class WeightingOptions(Section):
+    """A weighting strategy's options; ``name=`` registers in :data:`WEIGHTING_OPTIONS`."""
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            WEIGHTING_OPTIONS[name] = cls
+
+
+class BicubicOptions(ModelOptions, name="bicubic"):
+    pass
+
+
+class ESPCNOptions(ModelOptions, name="espcn"):
     features: tuple[Count, ...] = Field(default=(64, 32), min_length=1)
     residual: StrictBool = True
 
 
-class FSRCNNOptions(Section):
+class FSRCNNOptions(ModelOptions, name="fsrcnn"):
     d: Count = 56
     s: Count = 12
     m: StrictInt = Field(default=4, ge=0)
 
 
-class EDSROptions(Section):
+class EDSROptions(ModelOptions, name="edsr"):
     n_resblocks: Count = 16
     n_feats: Count = 64
     res_scale: Float = Field(default=1.0, gt=0)
 
 
-class RCANOptions(Section):
+class RCANOptions(ModelOptions, name="rcan"):
     n_resgroups: Count = 10
     n_resblocks: Count = 20
     n_feats: Count = 64
     reduction: Count = 16
 
 
-class IMDNOptions(Section):
+class IMDNOptions(ModelOptions, name="imdn"):
     n_feats: StrictInt = Field(default=64, ge=4)  # a quarter of the features is distilled
     n_modules: Count = 6
 
 
-class RFDNOptions(Section):
+class RFDNOptions(ModelOptions, name="rfdn"):
     n_feats: StrictInt = Field(default=50, ge=4)  # ESA works on a quarter
     n_modules: Count = 4
     rgb_range: Float = Field(default=255.0, gt=0)  # the pixel range the weights work in
 
 
-class RLFNOptions(Section):
+class RLFNOptions(ModelOptions, name="rlfn"):
     n_feats: Count = 46
     mid_feats: Count = 48
     n_blocks: Count = 4
@@ -68,13 +95,13 @@ class RLFNOptions(Section):
     rgb_range: Float = Field(default=255.0, gt=0)
 
 
-class PANOptions(Section):
+class PANOptions(ModelOptions, name="pan"):
     nf: StrictInt = Field(default=40, ge=2)  # each of the two branches gets half
     unf: Count = 24
     nb: Count = 16
 
 
-class CARNMOptions(Section):
+class CARNMOptions(ModelOptions, name="carn_m"):
     n_feats: Count = 64
     group: Count = 4
     multi_scale: StrictBool = True
@@ -83,7 +110,7 @@ class CARNMOptions(Section):
 Branch = Literal["expand", "conv1x1", "identity", "sobel", "laplacian"]
 
 
-class RepSROptions(Section):
+class RepSROptions(ModelOptions, name="repsr"):
     features: Count = 16
     blocks: Count = 11
     colour: Literal["y", "rgb"] = "y"
@@ -101,33 +128,22 @@ class RepSROptions(Section):
     deploy: StrictBool = False
 
 
-MODEL_OPTIONS: dict[str, type[Section]] = {
-    "bicubic": NoOptions,
-    "espcn": ESPCNOptions,
-    "fsrcnn": FSRCNNOptions,
-    "edsr": EDSROptions,
-    "rcan": RCANOptions,
-    "imdn": IMDNOptions,
-    "rfdn": RFDNOptions,
-    "rlfn": RLFNOptions,
-    "pan": PANOptions,
-    "carn_m": CARNMOptions,
-    "repsr": RepSROptions,
-}
-
-
 # ---------------------------------------------------------------- weighting strategies
 
 
-class LossPowerOptions(Section):
+class UniformOptions(WeightingOptions, name="uniform"):
+    pass
+
+
+class LossPowerOptions(WeightingOptions, name="loss_power"):
     gamma: Float = Field(default=1.0, ge=0)
 
 
-class GradientWeightedOptions(Section):
+class GradientWeightedOptions(WeightingOptions, name="gradient_weighted"):
     alpha: Float = Field(default=4.0, ge=0)
 
 
-class UDLOptions(Section):
+class UDLOptions(WeightingOptions, name="udl"):
     stage: Literal[1, 2] = 1
     uncertainty_from: str | None = None
     lr: Float = Field(default=1e-4, gt=0)
@@ -136,12 +152,12 @@ class UDLOptions(Section):
     seed: StrictInt = Field(default=0, ge=0)
 
 
-class FocalFrequencyOptions(Section):
+class FocalFrequencyOptions(WeightingOptions, name="focal_frequency"):
     weight: Float = Field(default=1.0, ge=0)
     alpha: Float = Field(default=1.0, ge=0)
 
 
-class MetaOptions(Section):
+class MetaOptions(WeightingOptions):
     """What every meta-weighting shares: how the reward is computed and refreshed."""
 
     every: Count = 1
@@ -152,7 +168,7 @@ class MetaOptions(Section):
     reward: Literal["jvp", "fd"] = "jvp"
 
 
-class L2RWOptions(MetaOptions):
+class L2RWOptions(MetaOptions, name="l2rw"):
     level: Literal["pixel", "image"] = "pixel"
     normalise: Literal["image", "batch"] | None = None
 
@@ -166,7 +182,7 @@ class LearnedOptions(MetaOptions):
     center: StrictBool = False
 
 
-class MWNetOptions(LearnedOptions):
+class MWNetOptions(LearnedOptions, name="mwnet"):
     hidden: Count = 100
     level: Literal["pixel", "image"] = "pixel"
     normalise: Literal["image", "batch"] | None = None
@@ -176,7 +192,7 @@ class MWNetOptions(LearnedOptions):
 WeightNetInput = Literal["hr", "lr", "lr_up", "error", "sr", "consistency"]
 
 
-class WeightNetOptions(LearnedOptions):
+class WeightNetOptions(LearnedOptions, name="weightnet"):
     normalise: Literal["image", "batch"] = "image"
     inputs: tuple[WeightNetInput, ...] = Field(default=("hr", "lr_up", "error"), min_length=1)
     width: Count = 32
@@ -184,15 +200,3 @@ class WeightNetOptions(LearnedOptions):
     grid: Literal["lr", "hr"] = "lr"
     image_head: StrictBool = False
     input_norm: StrictBool = False
-
-
-WEIGHTING_OPTIONS: dict[str, type[Section]] = {
-    "uniform": NoOptions,
-    "loss_power": LossPowerOptions,
-    "gradient_weighted": GradientWeightedOptions,
-    "udl": UDLOptions,
-    "focal_frequency": FocalFrequencyOptions,
-    "l2rw": L2RWOptions,
-    "mwnet": MWNetOptions,
-    "weightnet": WeightNetOptions,
-}

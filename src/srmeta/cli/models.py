@@ -7,7 +7,8 @@ import argparse
 import json
 
 from srmeta.models.bundled import DEFAULT_NAME, DEFAULT_SCALE, display_name
-from srmeta.models.catalog import architectures, bundled_models, catalog
+from srmeta.models.catalog import bundled_models, catalog
+from srmeta.models.registry import descriptors
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         scales = sorted({m.scale for m in shipped}, reverse=True)
         means = ", ".join(f"x{s} {display_name(DEFAULT_NAME, s)}" for s in scales)
         lines.append(f"  {DEFAULT_NAME}: {means} (x{DEFAULT_SCALE} when no scale is given)")
-    archs = architectures()
+    archs = descriptors()
     lines += ["", "Architectures (model.arch in a training config; --model NAME if untrained):"]
     rows = [["name", "scales", "summary"]]
     rows += [[a.name, ",".join(map(str, a.scales)), a.summary] for a in archs]

@@ -14,27 +14,21 @@ from srmeta.models.bundled import (
     display_name,
     shipped_file,
 )
+from srmeta.models.descriptor import ModelDescriptor
 from srmeta.models.files import read_model_file
 from srmeta.models.registry import descriptors
 
 
 @dataclass(frozen=True)
 class BundledModel:
+    """A model file the package ships, by the name ``--model`` takes."""
+
     name: str
     arch: str
     scale: int
     colour_space: str
     parameters: int
     file: str
-
-
-@dataclass(frozen=True)
-class Architecture:
-    name: str
-    scales: tuple[int, ...]
-    needs_weights: bool
-    summary: str
-    checkpoints: str | None
 
 
 def bundled_models() -> list[BundledModel]:
@@ -60,12 +54,10 @@ def bundled_models() -> list[BundledModel]:
     return out
 
 
-def architectures() -> list[Architecture]:
-    """Every registered architecture, in the order detection tries them."""
-    return [
-        Architecture(d.name, d.scales, d.needs_weights, d.summary, d.checkpoints)
-        for d in descriptors()
-    ]
+def architecture_entry(descriptor: ModelDescriptor) -> dict[str, object]:
+    """What ``srmeta models`` says of an architecture (its descriptor holds it all)."""
+    fields = ("name", "scales", "summary", "needs_weights", "checkpoints")
+    return {key: getattr(descriptor, key) for key in fields}
 
 
 def catalog() -> dict[str, object]:
@@ -78,5 +70,5 @@ def catalog() -> dict[str, object]:
             "scale_when_not_given": DEFAULT_SCALE,
         },
         "bundled": [asdict(m) for m in shipped],
-        "architectures": [asdict(a) for a in architectures()],
+        "architectures": [architecture_entry(d) for d in descriptors()],
     }

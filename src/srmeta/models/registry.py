@@ -58,6 +58,7 @@ _REGISTRY: dict[str, ModelDescriptor] = {
             supports_bf16=False,
             needs_weights=False,
             accepts_uint8=True,
+            options=MODEL_OPTIONS["bicubic"],
             summary="MATLAB imresize bicubic (uint8 in: MATLAB uint8 path, the tables' baseline)",
         ),
         _network(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from srmeta.errors import SrmetaError
+from srmeta.options import UniformOptions
 from srmeta.weighting.base import (
     Inspection,
     StepContext,
@@ -25,6 +26,7 @@ class Uniform(WeightingStrategy):
     """Every pixel counts the same: the plain L1 / Charbonnier loss."""
 
     name = "uniform"
+    Options = UniformOptions
 
 
 _STRATEGIES: dict[str, type[WeightingStrategy]] = {
