@@ -32,7 +32,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_section import update_section
 from meta_experiments import git_commit
-from zoo_published import FAMILIES, NOTES, Family
+from zoo_published import DATASETS, FAMILIES, Family
 
 from srmeta.data.lr_cache import LRCache
 from srmeta.evaluation import evaluate
@@ -42,7 +42,6 @@ from srmeta.models.descriptor import attach_info
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "zoo.json"
 DOC = REPO / "docs" / "zoo.md"
-DATASETS = ("Set5", "Set14", "BSD100", "Urban100")
 ALL_SCALES = (2, 3, 4)  # of a multi-scale file, which records none
 OFF_DB = 0.05  # a cell further than this from the paper is explained in the text
 SPEED_ANCHOR = "upscaling-speed-and-quality-against-cpu-peers-x4"
@@ -98,7 +97,7 @@ class Truncated(nn.Module):
 
 def runs(found: list[Checkpoint]) -> Iterator[tuple[str, Checkpoint, str | None]]:
     """``(key, checkpoint, variant)``: each file as it is, then the variants a family's
-    notes ask for (:data:`zoo_published.Family.truncated`)."""
+    family asks for (:attr:`zoo_published.Family.truncated`)."""
     for checkpoint in found:
         yield checkpoint.name, checkpoint, None
     for checkpoint in found:
@@ -156,74 +155,91 @@ def _pair(psnr: float, ssim: float) -> str:
     return f"{psnr:.2f} / {ssim:.4f}"
 
 
-def family_table(family: Family, results: dict) -> tuple[list[str], list[str]]:
-    """The family's Markdown table and the cells further than :data:`OFF_DB` from the
-    paper (``"IMDN_x2.pth x2 Set5: +0.06 dB against IMDN"``)."""
+def family_rows(family: Family, results: dict) -> Iterator[tuple[int, str, str, dict]]:
+    """``(scale, set, key, cell)`` of every measured cell of the family's files, by scale,
+    then set, then file (a file's variants right after it)."""
     names = [n for n, f in results["files"].items() if f["arch"] == family.arch]
-    keys = [k for n in names for k in results["scores"] if k.split(" (")[0] == n]
-    header = "| file | set | scale | measured |" + "".join(
-        f" {row.model} (published) | Δ |" for row in family.rows
-    )
-    lines = [header, "|---" * (4 + 2 * len(family.rows)) + "|"]
-    off = []
-    for key in keys:
-        for scale, cells in results["scores"][key].items():
-            for dataset in DATASETS:
-                cell = cells.get(dataset)
-                if cell is None:
-                    continue
-                row = f"| {key} | {dataset} | x{scale} | {_pair(cell['psnr'], cell['ssim'])} |"
-                for published in family.rows:
-                    value = published.cells.get(int(scale), {}).get(dataset)
-                    if value is None:
-                        row += " — | — |"
-                        continue
-                    dp, ds = cell["psnr"] - value[0], cell["ssim"] - value[1]
-                    row += f" {_pair(*value)} | {dp:+.3f} / {ds:+.4f} |"
-                    if abs(dp) > OFF_DB and key in names:
-                        off.append(
-                            f"{key} x{scale} {dataset}: {dp:+.2f} dB against {published.model}"
-                        )
-                lines.append(row)
-    return lines, off
+    keys = [k for k in results["scores"] if k.split(" (")[0] in names]
+    found = [
+        (int(scale), DATASETS.index(dataset), keys.index(key), dataset, key, cell)
+        for key in keys
+        for scale, cells in results["scores"][key].items()
+        for dataset, cell in cells.items()
+    ]
+    for scale, _, _, dataset, key, cell in sorted(found, key=lambda row: row[:3]):
+        yield scale, dataset, key, cell
+
+
+def family_table(family: Family, results: dict) -> tuple[list[str], list[str]]:
+    """The family's Markdown table, and its cells further than :data:`OFF_DB` from a
+    published value (``"x2 Set5: +0.15 dB against CARN-M (truncated: -0.03 dB)"``)."""
+    lines = [
+        "| scale | set | file | measured |"
+        + "".join(f" {row.model} (published) | Δ |" for row in family.rows),
+        "|---" * (4 + 2 * len(family.rows)) + "|",
+    ]
+    off, deltas = [], {}
+    for scale, dataset, key, cell in family_rows(family, results):
+        line = f"| x{scale} | {dataset} | {key} | {_pair(cell['psnr'], cell['ssim'])} |"
+        for published in family.rows:
+            value = published.cells.get(scale, {}).get(dataset)
+            if value is None:
+                line += " — | — |"
+                continue
+            dp, ds = cell["psnr"] - value[0], cell["ssim"] - value[1]
+            line += f" {_pair(*value)} | {dp:+.3f} / {ds:+.4f} |"
+            deltas[key, scale, dataset, published.model] = dp
+            variant = key.endswith(f"({TRUNCATE})")
+            if abs(dp) > OFF_DB and not variant:
+                off.append((key, scale, dataset, published.model, dp))
+        lines.append(line)
+    notes = []
+    for key, scale, dataset, model, dp in off:
+        text = f"{key} x{scale} {dataset}: {dp:+.2f} dB against {model}"
+        truncated = deltas.get((f"{key} ({TRUNCATE})", scale, dataset, model))
+        notes.append(
+            text + (f" ({TRUNCATE}: {truncated:+.2f} dB)" if truncated is not None else "")
+        )
+    return lines, notes
 
 
 def markdown(results: dict) -> str:
-    """docs/zoo.md's generated section: sources, parameters, one table a family, notes."""
+    """docs/zoo.md's generated section: parameters, a table a family, the differences."""
     files = results["files"]
     lines = [
-        "Every official checkpoint of the peers' `torch/` folder, scored as `srmeta eval"
-        " --model <file>` scores (protocol `rgb`: MATLAB-bicubic LR, output rounded to"
-        " uint8, float Y, border = scale), beside the published tables. Cells: PSNR (dB) /"
-        f" SSIM on Y; Δ = measured − published. Measured at commit"
-        f" {_commits(results)}.",
+        "Every official checkpoint in the peers' `torch/` folder, scored as `srmeta eval"
+        " --model <file>` scores it (protocol `rgb`: MATLAB-bicubic LR, output rounded to"
+        " uint8, float Y, border = scale), beside the published numbers. Cells: PSNR (dB) /"
+        " SSIM on Y; Δ = measured − published; — where no published value was found."
+        f" Measured at commit {_commits(results)}.",
         "",
-        "| family | file | parameters (file) | published models (parameters) |",
+        "| family | file | parameters | published model: parameters |",
         "|---|---|---|---|",
     ]
     for name, info in files.items():
         family = FAMILIES[info["arch"]]
-        rows = "; ".join(f"{r.model} ({r.parameters})" for r in family.rows)
+        rows = "; ".join(f"{r.model}: {r.parameters}" for r in family.rows)
         lines.append(f"| {family.name} | {name} | {info['parameters']:,} | {rows} |")
     for arch in dict.fromkeys(f["arch"] for f in files.values()):
         family = FAMILIES[arch]
         table, off = family_table(family, results)
-        lines += ["", f"## {family.name}", "", *family.sources(), "", *table]
+        sources = [f"Published: {row.model}: {row.source}." for row in family.rows]
+        lines += ["", f"## {family.name}", "", *sources, "", *table]
         if off:
             lines += [
                 "",
-                f"Cells more than {OFF_DB} dB from the paper: " + "; ".join(off) + ".",
-                "",
-                NOTES.get(arch, "**Not explained.**"),
+                f"**Differences over {OFF_DB} dB, explained.** "
+                + "; ".join(off)
+                + ". "
+                + (family.note or "Not explained."),
             ]
-        elif arch in NOTES:
-            lines += ["", NOTES[arch]]
+        elif family.note:
+            lines += ["", family.note]
     lines += [
         "",
-        "Speed of the x4 files on CPU, beside srmeta's bundled models and the OpenCV peers:"
-        f" [results.md, upscaling speed](results.md#{SPEED_ANCHOR})"
-        " and its [Pareto figure](figures/upscale_pareto.png)"
-        " (`benchmarks/upscale_speed.py --zoo`).",
+        "Speed of the x4 files on this CPU, beside srmeta's bundled models and the OpenCV"
+        f" peers: [results.md, upscaling speed](results.md#{SPEED_ANCHOR}) and its"
+        " [Pareto figure](figures/upscale_pareto.png) (`benchmarks/upscale_speed.py --zoo`).",
     ]
     return "\n".join(lines)
 
