@@ -220,7 +220,7 @@ def pareto_figure(payload: dict, path: Path) -> bool:
         ax.scatter(x, y, s=30, color=KINDS[kind][0], label=KINDS[kind][1])
         ax.annotate(name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
     handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
-    ax.legend(handles.values(), handles.keys(), fontsize=7, loc="lower right")
+    ax.legend(handles.values(), handles.keys(), fontsize=7, loc="best")
     frontier, best = [], float("-inf")
     for x, y, *_ in sorted(points, key=lambda p: -p[0]):
         if y > best:

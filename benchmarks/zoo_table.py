@@ -128,20 +128,32 @@ def describe(checkpoint: Checkpoint) -> dict:
     }
 
 
+def has_published(checkpoint: Checkpoint, scale: int, dataset: str) -> bool:
+    """Whether a published value exists for the file's family at ``scale`` on ``dataset``."""
+    rows = FAMILIES[checkpoint.arch].rows
+    return any(dataset in row.cells.get(scale, {}) for row in rows)
+
+
 def measure(found: list[Checkpoint], data_root: str, results: dict, save) -> None:
-    """Fill every missing cell of ``results``, saving after each."""
+    """Fill every missing cell of ``results``, saving after each: every set and scale of
+    each file, and of a variant the cells that have a published value to compare with. A
+    file whose checksum changed loses its old cells."""
     commit, dirty = git_commit(REPO)
     code = commit + ("+dirty" if dirty else "")
     results.setdefault("protocol", "rgb, float Y, border = scale (srmeta eval)")
     files = results.setdefault("files", {})
-    for checkpoint in found:
-        files.setdefault(checkpoint.name, describe(checkpoint))
     scores = results.setdefault("scores", {})
+    for checkpoint in found:
+        info = describe(checkpoint)
+        if files.get(checkpoint.name, {}).get("sha256") != info["sha256"]:
+            files[checkpoint.name] = info
+            for key in [k for k in scores if k.split(" (")[0] == checkpoint.name]:
+                del scores[key]
     for key, checkpoint, variant in runs(found):
         for scale in checkpoint.scales:
             cells = scores.setdefault(key, {}).setdefault(str(scale), {})
             for dataset in DATASETS:
-                if dataset in cells:
+                if dataset in cells or (variant and not has_published(checkpoint, scale, dataset)):
                     continue
                 cells[dataset] = {
                     **score_cell(checkpoint, variant, scale, dataset, data_root),
