@@ -137,8 +137,8 @@ FAMILIES: dict[str, Family] = {
         note=(
             "`RFDN_AIM_x4.pth` is the AIM 2020 challenge model (`njulj/RFDN`"
             " trained_model/RFDN_AIM.pth, 50 features, 4 blocks, 433K parameters), not the"
-            " paper's RFDN or RFDN-L: the challenge ranked models by runtime at the PSNR of"
-            " MSRResNet on DIV2K validation, so no paper row is its reference."
+            " paper's RFDN or RFDN-L: the challenge asked for less runtime, parameters or"
+            " FLOPs at no less than MSRResNet's PSNR, so no paper row is its reference."
         ),
     ),
     "rlfn": Family(

@@ -96,7 +96,7 @@ class Truncated(nn.Module):
 
 
 def runs(found: list[Checkpoint]) -> Iterator[tuple[str, Checkpoint, str | None]]:
-    """``(key, checkpoint, variant)``: each file as it is, then the variants a family's
+    """``(key, checkpoint, variant)``: each file as it is, then the variants its
     family asks for (:attr:`zoo_published.Family.truncated`)."""
     for checkpoint in found:
         yield checkpoint.name, checkpoint, None
