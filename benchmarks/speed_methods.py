@@ -45,12 +45,17 @@ def split_method(method: str) -> tuple[str, str] | None:
     return model, backend
 
 
+def model_name(model: str) -> str:
+    """A srmeta model as tables name it: a file by its stem, a bundled model by its name."""
+    return Path(model).stem if os.sep in model else model
+
+
 def label(method: str) -> str:
     srmeta = split_method(method)
     if srmeta is None:
         return PEER_LABELS[method]
     model, backend = srmeta
-    return f"{Path(model).stem if os.sep in model else model} ({BACKEND_LABELS[backend]})"
+    return f"{model_name(model)} ({BACKEND_LABELS[backend]})"
 
 
 def check_method(method: str) -> str | None:

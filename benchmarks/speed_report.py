@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from speed_methods import SCALE, label, split_method
+from speed_methods import SCALE, label, model_name, split_method
 
 FAST_MODEL = "srmeta-fast-x4"
 DEFAULT_BACKEND = "openvino"  # what `auto` picks when OpenVINO is installed (see backends.py)
 SET5_FLOOR, MP_S_TARGET, FSRCNN_RATIO = 31.0, 10.0, 1.5
 RSS_TARGET_MIB = 512
+KINDS = {  # figure colour and legend of each kind of method
+    "srmeta": ("C0", "srmeta"),
+    "zoo": ("C2", "official weights (--zoo)"),
+    "peer": ("C1", "peers"),
+}
 
 
 def _cell(row: dict | None, key: str, form: str) -> str:
@@ -80,8 +85,18 @@ def markdown(payload: dict) -> str:
     for method, cells in psnr.items():
         by_set = {c["set"]: f"{c['psnr']:.2f} / {c['ssim']:.4f}" for c in cells.values()}
         srmeta = split_method(method)
-        name = srmeta[0] if srmeta else label(method)
+        name = model_name(srmeta[0]) if srmeta else label(method)
         lines.append(f"| {name} | " + " | ".join(by_set.get(s, "-") for s in sets) + " |")
+    if payload.get("zoo"):
+        names = ", ".join(model_name(m) for m in payload["zoo"])
+        lines += ["", f"Official third-party weights (`--zoo`, see [zoo.md](zoo.md)): {names}."]
+    if payload.get("skipped"):
+        lines += [
+            "",
+            "Left out (export failed): "
+            + "; ".join(f"{label(m)}: {why}" for m, why in payload["skipped"].items())
+            + ".",
+        ]
     if payload.get("figure"):
         lines += ["", f"![Set5 x4 PSNR against speed]({payload['figure']})"]
     return "\n".join([*lines, "", *acceptance(payload)])
@@ -119,12 +134,19 @@ def _speed(payload: dict, method: str) -> dict:
     return payload["speed"].get(method, {}).get(str(payload["sizes"][-1]), {})
 
 
+def _ours(payload: dict, method: str) -> bool:
+    """Whether ``method`` runs a srmeta model other than a ``--zoo`` file."""
+    srmeta = split_method(method)
+    return srmeta is not None and srmeta[0] not in payload.get("zoo", [])
+
+
 def acceptance(payload: dict) -> list[str]:
-    """The fast model's acceptance checks (issue: real-time CPU upscaling), stated plainly."""
+    """The fast model's acceptance checks (issue: real-time CPU upscaling), stated plainly;
+    the ``--zoo`` files are measured beside it, not held to them."""
     psnr, out = payload["psnr"], []
     for method in psnr:
         srmeta = split_method(method)
-        if srmeta is None:
+        if srmeta is None or not _ours(payload, method):
             continue
         ours = psnr[method]
         margins = [
@@ -147,7 +169,7 @@ def acceptance(payload: dict) -> list[str]:
     big = payload["sizes"][-1]
     theirs = _speed(payload, "opencv-fsrcnn").get("mp_per_s")
     for method in payload["speed"]:
-        if split_method(method) is None:
+        if not _ours(payload, method):
             continue
         mine = _speed(payload, method)
         if "mp_per_s" in mine:
@@ -159,6 +181,8 @@ def acceptance(payload: dict) -> list[str]:
                 f" {mine['peak_rss_mib']:.0f} MiB."
             )
     for method, cells in (payload.get("memory") or {}).items():
+        if not _ours(payload, method):
+            continue
         rows = sorted((int(n), c) for n, c in cells.items() if "peak_rss_mib" in c)
         if len(rows) >= 2:
             rest = [c["peak_rss_mib"] - c["image_mib"] for _, c in rows]
@@ -187,15 +211,18 @@ def pareto_figure(payload: dict, path: Path) -> bool:
         key = f"{srmeta[0]}@torch" if srmeta else method  # a model is scored once, under torch
         speed, quality = _speed(payload, method), payload["psnr"].get(key, {}).get("Set5")
         if "mp_per_s" in speed and quality:
-            points.append((speed["mp_per_s"], quality["psnr"], label(method)))
+            kind = "peer" if srmeta is None else "srmeta" if _ours(payload, method) else "zoo"
+            points.append((speed["mp_per_s"], quality["psnr"], label(method), kind))
     if not points:
         return False
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for x, y, name in points:
-        ax.scatter(x, y, s=30, color="C0" if "(" in name else "C1")
+    for x, y, name, kind in points:
+        ax.scatter(x, y, s=30, color=KINDS[kind][0], label=KINDS[kind][1])
         ax.annotate(name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    ax.legend(handles.values(), handles.keys(), fontsize=7, loc="best")
     frontier, best = [], float("-inf")
-    for x, y, _ in sorted(points, key=lambda p: -p[0]):
+    for x, y, *_ in sorted(points, key=lambda p: -p[0]):
         if y > best:
             frontier.append((x, y))
             best = y

@@ -5,7 +5,10 @@ Methods: every srmeta x4 model given (``--models``; by default each bundled x4 m
 installation has) under every backend (``torch``, ``onnx``, ``openvino``; written
 ``<model>@<backend>``), and the peers: PIL bicubic, srmeta's MATLAB bicubic (PSNR only) and
 OpenCV's ``dnn_superres`` FSRCNN, FSRCNN-small and ESPCN (model files from
-``--peers``/opencv). srmeta runs through the production
+``--peers``/opencv). ``--zoo`` adds third-party weights that srmeta loads, each x4 file of a
+folder (the peers' ``torch/``: official IMDN, PAN, CARN-M, RFDN and RLFN weights, scored in
+docs/zoo.md) under every backend, written ``<file>@<backend>``; a backend whose export of
+a file fails is left out and named. srmeta runs through the production
 :class:`~srmeta.inference.upscaler.Upscaler`. Every method gets the same thread count
 (``--threads``, 2 by default). A ratio between two methods of the same run is what counts on
 a shared machine.
@@ -28,8 +31,9 @@ Quality: PSNR / SSIM (Y, border 4) at x4 on Set5, Set14, BSD100 and Urban100 und
 evaluation protocol (``rgb``), each srmeta model once (the backends agree to 1e-4). Images
 in a srmeta model's meta-dataset (recorded in its file) are left out for every method.
 
-    python benchmarks/upscale_speed.py --data-root ../shared/data --peers ../shared/peers
-    python benchmarks/upscale_speed.py --quick --results /tmp/upscale_speed.json
+    python benchmarks/upscale_speed.py --data-root ../shared/data --peers ../shared/peers \\
+        --zoo ../shared/peers/torch
+    python benchmarks/upscale_speed.py --quick --zoo ../shared/peers/torch
 
 Needs ``opencv-contrib-python-headless`` for the OpenCV methods; it is a benchmark-only
 requirement, not a dependency of srmeta. Writes benchmarks/results/upscale_speed.json after
@@ -61,6 +65,7 @@ from speed_methods import (
     PEER_LABELS,
     SCALE,
     check_method,
+    model_name,
     natural_input,
     prepare,
     psnr_cell,
@@ -94,15 +99,46 @@ def default_models() -> list[str]:
     ]
 
 
-def default_methods(models: list[str], quick: bool) -> list[str]:
-    backends = [b for b in BACKENDS if b == "torch" or not quick]  # exports are slow
-    installed = [
+def installed_backends(quick: bool) -> list[str]:
+    """The backends to measure: those installed, only torch for ``--quick`` (exports are
+    slow)."""
+    backends = [b for b in BACKENDS if b == "torch" or not quick]
+    return [
         b
         for b in backends
         if b == "torch" or importlib.util.find_spec("onnxruntime" if b == "onnx" else b) is not None
     ]
-    srmeta = [f"{m}@{b}" for m in models for b in installed]
+
+
+def default_methods(models: list[str], quick: bool) -> list[str]:
+    srmeta = [f"{m}@{b}" for m in models for b in installed_backends(quick)]
     return [*srmeta, "bicubic", *PEERS]
+
+
+def zoo_models(folder: Path) -> list[str]:
+    """The x4 weights files of ``folder`` (a multi-scale file counts), as absolute paths:
+    the children run in the repository root."""
+    from zoo_table import checkpoints  # loads every file: only when --zoo is given
+
+    return [str(c.path.resolve()) for c in checkpoints(folder) if SCALE in c.scales]
+
+
+def prepare_all(methods: list[str], zoo: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Export each method's model once (:func:`prepare`). A ``--zoo`` file whose export
+    fails leaves that backend out (returned with the reason); any other failure stops."""
+    kept, skipped = [], {}
+    for method in methods:
+        srmeta = split_method(method)
+        try:
+            prepare(method)
+        except Exception as exc:
+            if srmeta is None or srmeta[0] not in zoo:
+                raise
+            skipped[method] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            print(f"skipped {method}: {skipped[method]}", flush=True)
+            continue
+        kept.append(method)
+    return kept, skipped
 
 
 def environment(threads: int, methods: list[str]) -> dict[str, str]:
@@ -123,7 +159,7 @@ def environment(threads: int, methods: list[str]) -> dict[str, str]:
 
     for model in dict.fromkeys(s[0] for m in methods if (s := split_method(m))):
         path = Path(resolve_model_name(model, SCALE))  # a bundled name becomes its file
-        info[f"sha256 {model}"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        info[f"sha256 {model_name(model)}"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return info
 
 
@@ -167,6 +203,12 @@ def main() -> None:
     parser.add_argument(
         "--methods", help="comma-separated: <model>@<backend> or peers: " + ", ".join(PEER_LABELS)
     )
+    parser.add_argument(
+        "--zoo",
+        type=Path,
+        help="a folder of third-party weights (the peers' torch/): each x4 file joins as"
+        " <file>@<backend> under every backend measured",
+    )
     parser.add_argument("--quick", action="store_true", help="64/96 px, Set5: a smoke run")
     parser.add_argument("--results", type=Path, help="JSON output (default: see the docstring)")
     parser.add_argument(
@@ -182,6 +224,8 @@ def main() -> None:
         return
     models = args.models.split(",") if args.models else default_models()
     methods = args.methods.split(",") if args.methods else default_methods(models, args.quick)
+    zoo = zoo_models(args.zoo) if args.zoo else []
+    methods += [f"{m}@{b}" for m in zoo for b in installed_backends(args.quick)]
     if problems := [p for m in methods if (p := check_method(m))]:
         parser.error("; ".join(problems))
     if importlib.util.find_spec("cv2") is None:
@@ -201,6 +245,7 @@ def main() -> None:
         "speed": {},
         "memory": {},
         "psnr": {},
+        "zoo": zoo,
     }
     if args.resume and results.is_file():
         old = json.loads(results.read_text())
@@ -212,8 +257,7 @@ def main() -> None:
         results.parent.mkdir(parents=True, exist_ok=True)
         results.write_text(json.dumps(payload, indent=2) + "\n")
 
-    for method in methods:
-        prepare(method)
+    methods, payload["skipped"] = prepare_all(methods, zoo)
     measure(args, methods, payload, save)
     from srmeta.models.bundled import resolve_model_name
     from srmeta.models.files import meta_images_of

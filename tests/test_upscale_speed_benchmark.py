@@ -1,8 +1,9 @@
 """Smoke test of benchmarks/upscale_speed.py: its ``--quick`` mode runs and measures.
 
-Tiny on purpose (two small inputs, Set5, few methods): it checks that every part of the
-benchmark (child processes, timing, memory, the evaluation wrappers, the Markdown) works,
-not the numbers. CI has no OpenCV, so the OpenCV methods join only where cv2 imports.
+Tiny on purpose (two small inputs, Set5, few methods, one ``--zoo`` file): it checks that
+every part of the benchmark (child processes, timing, memory, the evaluation wrappers, the
+Markdown) works, not the numbers. CI has no OpenCV, so the OpenCV methods join only where
+cv2 imports.
 """
 
 from __future__ import annotations
@@ -14,14 +15,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "upscale_speed.py"
 
 
-def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root):
+def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root, peers_root):
+    """With ``--zoo``: each x4 file of the folder joins as ``<file>@<backend>`` (a x2 file
+    is left out), is scored like srmeta's models and named by its stem, and is held to none
+    of srmeta's acceptance lines."""
     methods = ["srmeta-x4@torch", "pil-bicubic", "bicubic"]
     if importlib.util.find_spec("cv2") is not None:
         methods.append("opencv-espcn")
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    for name in ("RLFN_NTIRE2022_x4.pth", "IMDN_x2.pth"):
+        (zoo / name).symlink_to(peers_root / "torch" / name)
+    rlfn = str((zoo / "RLFN_NTIRE2022_x4.pth").resolve())
+    zoo_method = f"{rlfn}@torch"  # --quick measures torch only
     results = tmp_path / "speed.json"
     done = subprocess.run(
         [
@@ -30,6 +42,8 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root):
             "--quick",
             "--methods",
             ",".join(methods),
+            "--zoo",
+            str(zoo),
             "--results",
             str(results),
             "--data-root",
@@ -43,6 +57,8 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root):
     assert done.returncode == 0, done.stderr[-2000:]
     payload = json.loads(results.read_text())
     assert payload["quick"] and payload["sizes"] == [64, 96]
+    assert payload["zoo"] == [rlfn] and payload["skipped"] == {}
+    methods.append(zoo_method)
     speed_methods = [m for m in methods if m != "bicubic"]  # MATLAB bicubic: PSNR only
     assert sorted(payload["speed"]) == sorted(speed_methods)
     for method in speed_methods:
@@ -50,7 +66,8 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root):
             cell = payload["speed"][method][size]
             assert "error" not in cell, (method, size, cell)
             assert cell["mp_per_s"] > 0 and cell["peak_rss_mib"] > 0
-    assert sorted(payload["memory"]) == ["srmeta-x4@torch"] and payload["memory_sizes"] == [96, 192]
+    assert sorted(payload["memory"]) == sorted(["srmeta-x4@torch", zoo_method])
+    assert payload["memory_sizes"] == [96, 192]
     for size, cell in payload["memory"]["srmeta-x4@torch"].items():
         side = int(size)
         assert cell["image_mib"] == side * side * 3 * (1 + 16) / 2**20  # uint8 in + x4 out
@@ -60,5 +77,9 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root):
     for method in methods:
         cell = payload["psnr"][method]["Set5"]
         assert cell["images"] == 5 and math.isfinite(cell["psnr"]) and cell["psnr"] > 20
+    assert payload["psnr"][zoo_method]["Set5"]["psnr"] == pytest.approx(32.10, abs=0.02)
+    assert "| RLFN_NTIRE2022_x4 (torch) |" in done.stdout
+    assert "Official third-party weights (`--zoo`" in done.stdout
+    assert "RLFN_NTIRE2022_x4: Set5" not in done.stdout  # no acceptance line for the zoo
     assert "Peak RSS against image size" in done.stdout
     assert "## Upscaling speed" in done.stdout  # the Markdown is printed, the docs untouched
