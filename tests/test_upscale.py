@@ -183,3 +183,29 @@ def test_bundled_fast_x4_meets_its_bar_on_set5(data_root):
     report = srmeta.evaluate("srmeta-fast-x4", ["Set5"], [4], data_root=data_root, progress=False)
     (row,) = report.summary()
     assert row.images == 5 and row.psnr >= 31.0, row.psnr
+
+
+def test_auto_backend_falls_back_when_a_converter_refuses_the_model(monkeypatch):
+    """`auto` means the fastest backend that runs this model: a model OpenVINO (or
+    onnxruntime) cannot take runs on the next one, and gives torch's image; naming the
+    refused backend explicitly is still an error."""
+    import srmeta.export
+    from srmeta.errors import SrmetaError
+    from srmeta.imageio import ImageData
+    from srmeta.inference.backends import candidate_backends
+    from srmeta.inference.upscaler import Upscaler
+
+    def refuse(model, scale):
+        raise SrmetaError("cannot convert it")
+
+    monkeypatch.setattr(srmeta.export, "cached_openvino", refuse)
+    monkeypatch.setattr(srmeta.export, "cached_onnx", refuse)
+    assert candidate_backends("auto", "cpu")[-1] == "torch"
+    image = ImageData(_rgb(12, 10), None, "PNG")
+    auto = Upscaler("srmeta-x2", backend="auto")
+    assert auto.backend == "torch"
+    plain = Upscaler("srmeta-x2", backend="torch").upscale_image(image).colour
+    assert np.array_equal(auto.upscale_image(image).colour, plain)
+    for named in candidate_backends("auto", "cpu")[:-1]:
+        with pytest.raises(SrmetaError, match="cannot convert it"):
+            Upscaler("srmeta-x2", backend=named)

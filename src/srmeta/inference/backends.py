@@ -37,17 +37,24 @@ def installed(*modules: str) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
-def resolve_backend(backend: str, device: str) -> str:
-    """The concrete backend for ``backend`` (``auto`` chosen by what is installed)."""
+def candidate_backends(backend: str, device: str) -> list[str]:
+    """The concrete backends to try for ``backend``, best first: the one named, or for
+    ``auto`` every installed one in order of speed, ending with torch (which runs every
+    model, where a converter may refuse one)."""
     if backend not in BACKENDS:
         raise SrmetaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "auto":
         if backend != "torch" and device != "cpu":
             raise SrmetaError(f"the {backend} backend runs on the CPU; use --device cpu")
-        return backend
+        return [backend]
     if device != "cpu":
-        return "torch"
-    return next((name for name, modules in _CPU_PREFERENCE if installed(*modules)), "torch")
+        return ["torch"]
+    return [name for name, modules in _CPU_PREFERENCE if installed(*modules)] + ["torch"]
+
+
+def resolve_backend(backend: str, device: str) -> str:
+    """The concrete backend ``backend`` starts with (``auto``: the fastest installed)."""
+    return candidate_backends(backend, device)[0]
 
 
 class TorchBackend:

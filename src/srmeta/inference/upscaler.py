@@ -25,7 +25,12 @@ from torch import nn
 
 from srmeta.errors import SrmetaError
 from srmeta.imageio import ImageData, to_bit_depth
-from srmeta.inference.backends import OnnxBackend, OpenVinoBackend, TorchBackend, resolve_backend
+from srmeta.inference.backends import (
+    OnnxBackend,
+    OpenVinoBackend,
+    TorchBackend,
+    candidate_backends,
+)
 from srmeta.inference.planning import DEFAULT_MEMORY_MIB, plan_tiles
 from srmeta.inference.tiling import BlockSink, TilePlan, tile_count, upscale_tiled
 from srmeta.models.bundled import DEFAULT_SCALE, resolve_model_name
@@ -75,7 +80,7 @@ class Upscaler:
         batch_size: int = 1,
         threads: int | None = None,
     ) -> None:
-        backend = resolve_backend(backend, device)
+        candidates = candidate_backends(backend, device)
         if batch_size < 1:
             raise SrmetaError(f"batch size must be >= 1, got {batch_size}")
         if isinstance(model, nn.Module):
@@ -90,18 +95,29 @@ class Upscaler:
         self.scale = int(scale if scale is not None else info.scale if info else DEFAULT_SCALE)
         self.memory_mib, self.batch_size, self._tile = memory_mib, batch_size, tile
         self._plan: TilePlan | None = None
-        self.backend = backend
         self.run: Callable[[torch.Tensor], torch.Tensor]
+        for backend in candidates:  # auto: a model a converter refuses runs on the next
+            try:
+                self.run = self._backend(backend, device, threads)
+            except SrmetaError:
+                if backend == candidates[-1]:
+                    raise
+                continue
+            self.backend = backend
+            break
+
+    def _backend(
+        self, backend: str, device: str, threads: int | None
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
         if backend == "onnx":
             from srmeta.export import cached_onnx
 
-            self.run = OnnxBackend(cached_onnx(self.module, self.scale), threads)
-        elif backend == "openvino":
+            return OnnxBackend(cached_onnx(self.module, self.scale), threads)
+        if backend == "openvino":
             from srmeta.export import cached_openvino
 
-            self.run = OpenVinoBackend(cached_openvino(self.module, self.scale), threads)
-        else:
-            self.run = TorchBackend(self.module, device)
+            return OpenVinoBackend(cached_openvino(self.module, self.scale), threads)
+        return TorchBackend(self.module, device)
 
     @property
     def plan(self) -> TilePlan:
