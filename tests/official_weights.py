@@ -59,8 +59,7 @@ class OfficialWeightsChecks:
     @pytest.fixture
     def weights(self) -> Path:
         path = PEERS / self.FILE
-        if not path.is_file():
-            pytest.skip(f"official weights not found at {path}; set SRMETA_PEERS")
+        assert path.is_file(), f"official weights not found at {path}; set SRMETA_PEERS"
         return path
 
     def test_official_weights_load_strictly_as_detected(self, weights):

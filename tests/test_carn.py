@@ -36,7 +36,13 @@ TINY = {"n_feats": 8, "group": 2}
 # 37.68 / 34.06 / 31.88 dB against the published 37.53 / 33.99 / 31.92.
 BIRD_PSNR = {2: 42.892, 3: 37.530, 4: 34.424}
 
-official = pytest.mark.skipif(not OFFICIAL.is_file(), reason=f"{OFFICIAL} not found")
+official = pytest.mark.usefixtures("official_file")
+
+
+@pytest.fixture
+def official_file() -> Path:
+    assert OFFICIAL.is_file(), f"{OFFICIAL} not found; set SRMETA_PEERS"
+    return OFFICIAL
 
 
 def _input(seed: int = 1) -> torch.Tensor:

@@ -20,11 +20,6 @@ from PIL import Image
 from srmeta.cli import main
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.is_file(),
-    reason="headless Chromium not installed at /usr/bin/chromium (apt-get install chromium;"
-    " .ci/run does)",
-)
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -74,7 +69,9 @@ def report(tmp_path_factory, data_root) -> Path:
 @pytest.fixture(scope="module")
 def page(report):
     """The page loaded in headless Chromium, with every request and error it caused."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    from playwright import sync_api  # the test extra
+
+    assert CHROMIUM.is_file(), f"{CHROMIUM} missing: apt-get install chromium (.ci/run does)"
     with sync_api.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         view = browser.new_page(viewport={"width": 1400, "height": 900})

@@ -158,7 +158,7 @@ def test_auto_backend_prefers_openvino_then_onnx_then_torch():
     "backend",
     [
         "onnx",
-        pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="no OpenVINO")),
+        "openvino",  # in the test extra
     ],
 )
 def test_backends_upscale_like_torch_tiled_and_whole(colour, backend, tmp_path, monkeypatch):

@@ -178,8 +178,7 @@ def test_bundled_x4_beats_the_published_bicubic_row_on_set5(data_root):
 def test_bundled_fast_x4_meets_its_bar_on_set5(data_root):
     """srmeta-fast-x4 ships only if it holds Set5 x4 >= 31.0 dB (docs/bundled.md), above
     OpenCV's FSRCNN and ESPCN (28.40 and 28.38 dB under the same protocol)."""
-    if not shipped_file("srmeta-fast", 4).is_file():
-        pytest.skip("this build does not ship srmeta-fast-x4")
+    assert shipped_file("srmeta-fast", 4).is_file()
     report = srmeta.evaluate("srmeta-fast-x4", ["Set5"], [4], data_root=data_root, progress=False)
     (row,) = report.summary()
     assert row.images == 5 and row.psnr >= 31.0, row.psnr
