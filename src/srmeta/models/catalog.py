@@ -16,7 +16,7 @@ from srmeta.models.bundled import (
 )
 from srmeta.models.descriptor import ModelDescriptor
 from srmeta.models.files import read_model_file
-from srmeta.models.registry import descriptors
+from srmeta.models.registry import descriptors, get_descriptor
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def bundled_models() -> list[BundledModel]:
             if not path.is_file():
                 continue
             state, spec = read_model_file(path)
-            descriptor = next(d for d in descriptors() if d.name == spec.arch)
+            descriptor = get_descriptor(spec.arch)
             out.append(
                 BundledModel(
                     name=f"{family}-x{scale}",
