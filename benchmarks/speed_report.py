@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from speed_methods import SCALE, label, model_name, split_method
+from speed_methods import BACKEND_LABELS, SCALE, label, model_name, split_method
 
 FAST_MODEL = "srmeta-fast-x4"
 DEFAULT_BACKEND = "openvino"  # what `auto` picks when OpenVINO is installed (see backends.py)
@@ -195,45 +195,106 @@ def acceptance(payload: dict) -> list[str]:
     return out
 
 
+BACKEND_MARKERS = {"torch": "o", "onnx": "s", "openvino": "^"}
+
+
+def _figure_points(payload: dict) -> list[tuple[float, float, str, str, str | None]]:
+    """(MP/s, Set5 PSNR, model or peer name, kind, backend or None) of each measured method;
+    a srmeta model is scored once (under torch) and drawn once per backend."""
+    points = []
+    for method in payload["speed"]:
+        srmeta = split_method(method)
+        key = f"{srmeta[0]}@torch" if srmeta else method
+        speed, quality = _speed(payload, method), payload["psnr"].get(key, {}).get("Set5")
+        if "mp_per_s" not in speed or not quality:
+            continue
+        kind = "peer" if srmeta is None else "srmeta" if _ours(payload, method) else "zoo"
+        name = model_name(srmeta[0]) if srmeta else label(method)
+        points.append((speed["mp_per_s"], quality["psnr"], name, kind, srmeta and srmeta[1]))
+    return points
+
+
+def _spread(heights: list[float], gap: float, top: float) -> list[float]:
+    """``heights`` moved apart to at least ``gap`` each, order kept, none above ``top``
+    (pushed up from below first, then down from ``top`` where that overflows)."""
+    order = sorted(range(len(heights)), key=heights.__getitem__)
+    placed = list(heights)
+    last = float("-inf")
+    for i in order:
+        placed[i] = last = max(heights[i], last + gap)
+    ceiling = top + gap
+    for i in reversed(order):
+        placed[i] = ceiling = min(placed[i], ceiling - gap)
+    return placed
+
+
 def pareto_figure(payload: dict, path: Path) -> bool:
-    """Set5 PSNR against output MP/s at the largest size, one point per measured method,
-    the non-dominated ones joined. Returns False when matplotlib or the numbers are missing."""
+    """Set5 PSNR against output MP/s at the largest size: one row of markers per model (one
+    marker shape per backend, joined), peers as single points, the non-dominated points
+    joined, one label per model placed so labels never overlap. Returns False when
+    matplotlib or the numbers are missing."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import ScalarFormatter
     except ImportError:
         return False
-    points = []
-    for method in payload["speed"]:
-        srmeta = split_method(method)
-        key = f"{srmeta[0]}@torch" if srmeta else method  # a model is scored once, under torch
-        speed, quality = _speed(payload, method), payload["psnr"].get(key, {}).get("Set5")
-        if "mp_per_s" in speed and quality:
-            kind = "peer" if srmeta is None else "srmeta" if _ours(payload, method) else "zoo"
-            points.append((speed["mp_per_s"], quality["psnr"], label(method), kind))
+    points = _figure_points(payload)
     if not points:
         return False
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for x, y, name, kind in points:
-        ax.scatter(x, y, s=30, color=KINDS[kind][0], label=KINDS[kind][1])
-        ax.annotate(name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
-    ax.legend(handles.values(), handles.keys(), fontsize=7, loc="best")
+    fig, ax = plt.subplots(figsize=(8, 5))
+    groups: dict[str, list[tuple[float, float, str, str, str | None]]] = {}
+    for point in points:
+        groups.setdefault(point[2], []).append(point)
+    for group in groups.values():
+        colour = KINDS[group[0][3]][0]
+        group.sort()
+        if len(group) > 1:
+            ax.plot([p[0] for p in group], [p[1] for p in group], color=colour, lw=0.8, alpha=0.5)
+        for x, y, _, _, backend in group:
+            ax.scatter(x, y, s=32, color=colour, marker=BACKEND_MARKERS.get(backend or "", "o"))
     frontier, best = [], float("-inf")
     for x, y, *_ in sorted(points, key=lambda p: -p[0]):
         if y > best:
             frontier.append((x, y))
             best = y
-    ax.plot(*zip(*frontier, strict=True), color="0.6", lw=1, zorder=0)
+    ax.plot(*zip(*frontier, strict=True), color="0.6", lw=1, ls="--", zorder=0)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    low, high = min(p[1] for p in points), max(p[1] for p in points)
+    anchors = [(max(p[0] for p in g), g[0][1], name) for name, g in groups.items()]
+    heights = _spread([a[1] for a in anchors], (high - low + 0.5) * 0.045, high)
+    for (x, y, name), shown in zip(anchors, heights, strict=True):
+        ax.annotate(
+            name,
+            (x, y),
+            xytext=(x * 1.08, shown),
+            fontsize=7,
+            va="center",
+            arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5} if shown != y else None,
+        )
+    kinds_seen = dict.fromkeys(p[3] for p in points)
+    legend = [
+        plt.Line2D([], [], ls="", marker="o", color=KINDS[k][0], label=KINDS[k][1])
+        for k in kinds_seen
+    ]
+    backends_seen = dict.fromkeys(p[4] for p in points if p[4])
+    legend += [
+        plt.Line2D([], [], ls="", marker=BACKEND_MARKERS[b], color="0.3", label=BACKEND_LABELS[b])
+        for b in backends_seen
+    ]
+    ax.legend(handles=legend, fontsize=7, loc="lower left")
+    ax.set_xlim(right=ax.get_xlim()[1] * 1.6)  # room for the labels right of the points
     ax.set_xlabel(
         f"output MP/s, {payload['sizes'][-1]}² → {payload['sizes'][-1] * SCALE}²,"
         f" {payload['environment']['threads']} threads"
     )
     ax.set_ylabel(f"Set5 x{SCALE} PSNR (dB, Y)")
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

@@ -118,3 +118,13 @@ class OfficialWeightsChecks:
                 got.shape == want.shape == (x.shape[0], 3, x.shape[2] * scale, x.shape[3] * scale)
             )
             assert np.abs(got - want).max() < 1e-4
+
+    def test_openvino_backend_matches_torch(self, weights, data_root):
+        """OpenVINO cannot trace these networks (their size guard is symbolic), so the
+        backend converts their ONNX export: same image as torch within 1e-4, with a tile
+        size the LR crop does not divide."""
+        lr = natural_lr(data_root)
+        torch_out = Upscaler(weights, backend="torch", tile=self.TILE).upscale_tensor(lr)
+        openvino = Upscaler(weights, backend="openvino", tile=self.TILE)
+        assert openvino.backend == "openvino"
+        assert float((openvino.upscale_tensor(lr) - torch_out).abs().max()) < 1e-4

@@ -83,3 +83,14 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root, peers_root
     assert "RLFN_NTIRE2022_x4: Set5" not in done.stdout  # no acceptance line for the zoo
     assert "Peak RSS against image size" in done.stdout
     assert "## Upscaling speed" in done.stdout  # the Markdown is printed, the docs untouched
+
+
+def test_figure_labels_are_spread_apart_below_the_top():
+    """Hand-worked cases of the label placement: close labels move up to the gap, and a
+    stack that would pass the top is pushed back down from it; order is kept."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from speed_report import _spread
+
+    assert _spread([1.0, 1.05, 3.0], 0.1, 3.0) == pytest.approx([1.0, 1.1, 3.0])
+    assert _spread([3.0, 2.95, 1.0], 0.1, 3.0) == pytest.approx([3.0, 2.9, 1.0])
+    assert _spread([2.0, 2.0, 2.0], 0.5, 2.5) == pytest.approx([1.5, 2.0, 2.5])

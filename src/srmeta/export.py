@@ -157,8 +157,10 @@ def cached_onnx(model: nn.Module, scale: int) -> Path:
 def cached_openvino(model: nn.Module, scale: int) -> Path:
     """An OpenVINO model (``.xml`` + ``.bin``) for ``model``, converted once per weights.
 
-    Converted straight from torch (no ONNX step), with dynamic batch, height and width and
-    the weights kept in float32 (OpenVINO would store them as fp16 by default).
+    Converted straight from torch (the converter traces it), with dynamic batch, height and
+    width and the weights kept in float32 (OpenVINO would store them as fp16 by default). A
+    model that cannot be traced (RFDN's and RLFN's size guard is symbolic, which tracing
+    rejects) is converted from its verified ONNX export instead.
     """
     try:
         import openvino as ov
@@ -175,10 +177,14 @@ def cached_openvino(model: nn.Module, scale: int) -> Path:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             converted = ov.convert_model(model, example_input=example, input=[(-1, 3, -1, -1)])
-    except Exception as err:  # the converter raises many kinds; all mean "cannot convert"
-        raise SrmetaError(
-            f"cannot convert {type(model).__name__} to OpenVINO: {first_line(err)}"
-        ) from None
+    except Exception as traced_err:  # the converter raises many kinds; all mean "cannot"
+        try:
+            converted = ov.convert_model(str(cached_onnx(model, scale)))
+        except Exception as err:
+            reason = first_line(err if isinstance(err, SrmetaError) else traced_err)
+            raise SrmetaError(
+                f"cannot convert {type(model).__name__} to OpenVINO: {reason}"
+            ) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{os.getpid()}.xml")
     ov.save_model(converted, str(partial), compress_to_fp16=False)
