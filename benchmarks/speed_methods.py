@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
-SCALE = 4
-OPENCV = {
-    "opencv-fsrcnn": ("fsrcnn", "FSRCNN_x4.pb"),
-    "opencv-espcn": ("espcn", "ESPCN_x4.pb"),
-    "opencv-fsrcnn-small": ("fsrcnn", "FSRCNN-small_x4.pb"),
+OPENCV = {  # algorithm and model file (per scale) of each OpenCV dnn_superres peer
+    "opencv-fsrcnn": ("fsrcnn", "FSRCNN_x{}.pb"),
+    "opencv-espcn": ("espcn", "ESPCN_x{}.pb"),
+    "opencv-fsrcnn-small": ("fsrcnn", "FSRCNN-small_x{}.pb"),
 }
 PEER_LABELS = {
     "bicubic": "bicubic (srmeta, MATLAB)",
@@ -68,13 +67,13 @@ def check_method(method: str) -> str | None:
     return None
 
 
-def make_upsampler(method: str, peers: Path, threads: int) -> tuple[Upsample, Any]:
+def make_upsampler(method: str, peers: Path, threads: int, scale: int) -> tuple[Upsample, Any]:
     """The method as an RGB uint8 -> RGB uint8 function, plus srmeta's Upscaler (or None)."""
     if method == "pil-bicubic":
         from PIL import Image
 
         def pil(rgb: np.ndarray) -> np.ndarray:
-            size = (rgb.shape[1] * SCALE, rgb.shape[0] * SCALE)
+            size = (rgb.shape[1] * scale, rgb.shape[0] * scale)
             return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
 
         return pil, None
@@ -84,8 +83,8 @@ def make_upsampler(method: str, peers: Path, threads: int) -> tuple[Upsample, An
         cv2.setNumThreads(threads)
         algorithm, file = OPENCV[method]
         net = cv2.dnn_superres.DnnSuperResImpl_create()
-        net.readModel(str(peers / "opencv" / file))
-        net.setModel(algorithm, SCALE)
+        net.readModel(str(peers / "opencv" / file.format(scale)))
+        net.setModel(algorithm, scale)
 
         def opencv(rgb: np.ndarray) -> np.ndarray:  # OpenCV works in BGR
             return np.ascontiguousarray(net.upsample(rgb[..., ::-1].copy())[..., ::-1])
@@ -100,11 +99,11 @@ def make_upsampler(method: str, peers: Path, threads: int) -> tuple[Upsample, An
     from srmeta.inference.upscaler import Upscaler
 
     torch.set_num_threads(threads)
-    up = Upscaler(srmeta[0], scale=SCALE, backend=srmeta[1], threads=threads)
+    up = Upscaler(srmeta[0], scale=scale, backend=srmeta[1], threads=threads)
     return lambda rgb: up.upscale_image(ImageData(rgb, None, "PNG")).colour, up
 
 
-def prepare(method: str) -> None:
+def prepare(method: str, scale: int) -> None:
     """Export or convert the model once, so no child's time or peak RSS includes it."""
     srmeta = split_method(method)
     if srmeta is None or srmeta[1] == "torch":
@@ -113,8 +112,8 @@ def prepare(method: str) -> None:
     from srmeta.models.loading import load_model
     from srmeta.models.registry import inference_form
 
-    model = inference_form(load_model(srmeta[0], SCALE))
-    (cached_onnx if srmeta[1] == "onnx" else cached_openvino)(model, SCALE)
+    model = inference_form(load_model(srmeta[0], scale))
+    (cached_onnx if srmeta[1] == "onnx" else cached_openvino)(model, scale)
 
 
 class Profile:
@@ -155,8 +154,8 @@ def rss_mib(field: str = "VmRSS") -> float:
 
 def speed_child(spec: dict[str, Any]) -> dict[str, Any]:
     """One method on one input, in this (fresh) process: timings, memory, srmeta profile."""
-    image = np.load(spec["input"])
-    upsample, upscaler = make_upsampler(spec["method"], Path(spec["peers"]), spec["threads"])
+    image, scale = np.load(spec["input"]), spec["scale"]
+    upsample, upscaler = make_upsampler(spec["method"], Path(spec["peers"]), spec["threads"], scale)
     upsample(image[:48, :48])
     if upscaler is not None:  # compile for this image's tile shape before the clock starts
         upsample(image)
@@ -166,12 +165,12 @@ def speed_child(spec: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
         out = upsample(image)
         times.append(time.perf_counter() - start)
-        if out.shape != (image.shape[0] * SCALE, image.shape[1] * SCALE, 3):
+        if out.shape != (image.shape[0] * scale, image.shape[1] * scale, 3):
             raise SystemExit(f"{spec['method']}: output shape {out.shape}")
         del out
     median = statistics.median(times)
-    image_mib = image.nbytes * (1 + SCALE**2) / 2**20  # uint8 input and output
-    megapixels = image.shape[0] * image.shape[1] * SCALE**2 / 1e6
+    image_mib = image.nbytes * (1 + scale**2) / 2**20  # uint8 input and output
+    megapixels = image.shape[0] * image.shape[1] * scale**2 / 1e6
     row: dict[str, Any] = {
         "lr": list(image.shape[:2]),
         "seconds": times,
@@ -226,7 +225,7 @@ def natural_input(data_root: str, size: int) -> np.ndarray:
     return np.ascontiguousarray(np.pad(rgb, pad, mode="symmetric")[:size, :size])
 
 
-def as_module(upsample: Upsample) -> Any:
+def as_module(upsample: Upsample, scale: int) -> Any:
     """An upsampler as the ``nn.Module`` :func:`srmeta.evaluation.evaluate` scores."""
     import torch
     from torch import nn
@@ -239,7 +238,7 @@ def as_module(upsample: Upsample) -> Any:
             return torch.stack([torch.from_numpy(i.copy()).permute(2, 0, 1) for i in images])
 
     # RGB in (grey HR such as Set14 bridge is replicated), and the LR uint8 as it is
-    return attach_info(Wrapped(), ModelInfo("opencv", SCALE, accepts_uint8=True))
+    return attach_info(Wrapped(), ModelInfo("opencv", scale, accepts_uint8=True))
 
 
 def psnr_cell(method: str, dataset: str, args: Any, exclude: list[str]) -> dict:
@@ -252,15 +251,16 @@ def psnr_cell(method: str, dataset: str, args: Any, exclude: list[str]) -> dict:
     torch.set_num_threads(args.threads)
     srmeta = split_method(method)
     if srmeta is not None:  # a path: evaluate reads the model's meta images too
-        model: Any = str(resolve_model_name(srmeta[0], SCALE))
+        model: Any = str(resolve_model_name(srmeta[0], args.scale))
     elif method == "bicubic":
         model = "bicubic"
     else:
-        model = as_module(make_upsampler(method, Path(args.peers), args.threads)[0])
+        upsample = make_upsampler(method, Path(args.peers), args.threads, args.scale)[0]
+        model = as_module(upsample, args.scale)
     report = evaluate(
         model,
         [dataset],
-        [SCALE],
+        [args.scale],
         data_root=args.data_root,
         exclude=exclude,
         skip_meta=True,

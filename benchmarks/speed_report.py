@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from speed_methods import BACKEND_LABELS, SCALE, label, model_name, split_method
+from speed_methods import BACKEND_LABELS, label, model_name, split_method
 
 FAST_MODEL = "srmeta-fast-x4"
 DEFAULT_BACKEND = "openvino"  # what `auto` picks when OpenVINO is installed (see backends.py)
@@ -24,13 +24,18 @@ def _cell(row: dict | None, key: str, form: str) -> str:
     return "failed" if "error" in row else format(row[key], form)
 
 
+def scale_of(payload: dict) -> int:
+    return payload.get("scale", 4)  # results written before --scale existed are x4
+
+
 def markdown(payload: dict) -> str:
     """The docs section: speed table, srmeta's profile, memory, PSNR, acceptance lines."""
     env, speed, psnr = payload["environment"], payload["speed"], payload["psnr"]
+    scale = scale_of(payload)
     sizes = payload["sizes"]
     versions = ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("machine", "threads"))
     lines = [
-        "## Upscaling speed and quality against CPU peers (x4)",
+        f"## Upscaling speed and quality against CPU peers (x{scale})",
         "",
         f"`benchmarks/upscale_speed.py`: {env['machine']}, {env['threads']} threads for every"
         f" method; {versions}. Input: Set14 barbara mirror-padded to N x N RGB uint8, whole"
@@ -39,7 +44,7 @@ def markdown(payload: dict) -> str:
         " high-water mark (libraries, model, input, output).",
         "",
         "| method | "
-        + " | ".join(f"{n}² → {n * SCALE}²: MP/s | peak RSS (MiB)" for n in sizes)
+        + " | ".join(f"{n}² → {n * scale}²: MP/s | peak RSS (MiB)" for n in sizes)
         + " |",
         "|---|" + "---|---|" * len(sizes),
     ]
@@ -77,7 +82,7 @@ def markdown(payload: dict) -> str:
     )
     lines += [
         "",
-        f"PSNR (dB) / SSIM on Y, x{SCALE}, protocol `rgb`, border {SCALE}{note}.",
+        f"PSNR (dB) / SSIM on Y, x{scale}, protocol `rgb`, border {scale}{note}.",
         "",
         "| method | " + " | ".join(sets) + " |",
         "|---|" + "---|" * len(sets),
@@ -98,13 +103,14 @@ def markdown(payload: dict) -> str:
             + ".",
         ]
     if payload.get("figure"):
-        lines += ["", f"![Set5 x4 PSNR against speed]({payload['figure']})"]
+        lines += ["", f"![Set5 x{scale} PSNR against speed]({payload['figure']})"]
     return "\n".join([*lines, "", *acceptance(payload)])
 
 
 def memory_table(payload: dict) -> list[str]:
     """Peak RSS against image size, split into the image arrays and everything else."""
     memory, sizes = payload.get("memory") or {}, payload.get("memory_sizes") or []
+    scale = scale_of(payload)
     if not memory:
         return []
     lines = [
@@ -113,7 +119,7 @@ def memory_table(payload: dict) -> list[str]:
         " arrays, and the rest (libraries, model, tiling buffers):",
         "",
         "| method | "
-        + " | ".join(f"{n}² → {n * SCALE}²: total / images / rest" for n in sizes)
+        + " | ".join(f"{n}² → {n * scale}²: total / images / rest" for n in sizes)
         + " |",
         "|---|" + "---|" * len(sizes),
     ]
@@ -162,7 +168,7 @@ def acceptance(payload: dict) -> list[str]:
                 f" {'yes' if worst[0] > 0 else 'no'} (smallest margin {worst[0]:+.2f} dB,"
                 f" {worst[1]}, vs {label(worst[2])})."
             )
-        if "Set5" in ours:
+        if "Set5" in ours and scale_of(payload) == 4:  # the floor is set for x4
             set5 = ours["Set5"]["psnr"]
             verdict = "meets" if set5 >= SET5_FLOOR else "misses"
             out.append(f"- {srmeta[0]}: Set5 {set5:.2f} dB, {verdict} {SET5_FLOOR} dB.")
@@ -177,7 +183,7 @@ def acceptance(payload: dict) -> list[str]:
             out.append(f"- {label(method)} at {big}²: {mine['mp_per_s']:.2f} MP/s{ratio}.")
         if "peak_rss_mib" in mine:
             out.append(
-                f"- {label(method)}, {big * SCALE}² output: peak RSS"
+                f"- {label(method)}, {big * scale_of(payload)}² output: peak RSS"
                 f" {mine['peak_rss_mib']:.0f} MiB."
             )
     for method, cells in (payload.get("memory") or {}).items():
@@ -290,10 +296,10 @@ def pareto_figure(payload: dict, path: Path) -> bool:
     ax.legend(handles=legend, fontsize=7, loc="lower left")
     ax.set_xlim(right=ax.get_xlim()[1] * 1.6)  # room for the labels right of the points
     ax.set_xlabel(
-        f"output MP/s, {payload['sizes'][-1]}² → {payload['sizes'][-1] * SCALE}²,"
+        f"output MP/s, {payload['sizes'][-1]}² → {payload['sizes'][-1] * scale_of(payload)}²,"
         f" {payload['environment']['threads']} threads"
     )
-    ax.set_ylabel(f"Set5 x{SCALE} PSNR (dB, Y)")
+    ax.set_ylabel(f"Set5 x{scale_of(payload)} PSNR (dB, Y)")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,13 @@
-"""Upscaling speed, peak memory and PSNR of srmeta's x4 models under every backend, against
-CPU peers, and the Pareto figure of quality against speed.
+"""Upscaling speed, peak memory and PSNR of srmeta's models at one scale (``--scale``, x4 by
+default) under every backend, against CPU peers, and the Pareto figure of quality against
+speed.
 
-Methods: every srmeta x4 model given (``--models``; by default each bundled x4 model this
-installation has) under every backend (``torch``, ``onnx``, ``openvino``; written
+Methods: every srmeta model of that scale given (``--models``; by default each bundled model
+of that scale this installation has) under every backend (``torch``, ``onnx``, ``openvino``; written
 ``<model>@<backend>``), and the peers: PIL bicubic, srmeta's MATLAB bicubic (PSNR only) and
 OpenCV's ``dnn_superres`` FSRCNN, FSRCNN-small and ESPCN (model files from
-``--peers``/opencv). ``--zoo`` adds third-party weights that srmeta loads, each x4 file of a
+``--peers``/opencv, the file of that scale). ``--zoo`` adds third-party weights that srmeta
+loads, each file of a
 folder (the peers' ``torch/``: official IMDN, PAN, CARN-M, RFDN and RLFN weights, scored in
 docs/zoo.md) under every backend, written ``<file>@<backend>``; a backend whose export of
 a file fails is left out and named. srmeta runs through the production
@@ -14,7 +16,7 @@ a file fails is left out and named. srmeta runs through the production
 a shared machine.
 
 Speed: a natural RGB uint8 input (Set14 ``barbara`` mirror-padded to N x N, N = 256 and
-1024) is upscaled x4, whole image in and uint8 array out, in a fresh process per method and
+1024) is upscaled, whole image in and uint8 array out, in a fresh process per method and
 size, so the peak resident set size (the process's high-water mark: libraries, model, input
 and output) belongs to that method alone. After a warm-up (a 48 x 48 crop, then, for
 srmeta, the image itself, so the per-tile-shape compilation of OpenVINO is not timed) the
@@ -27,7 +29,7 @@ each, in fresh processes, and the peak RSS is split into the image arrays (the u
 and output, which any in-memory upscaler must hold) and the rest: libraries, model, and the
 tiling's working memory, which should not grow with the image.
 
-Quality: PSNR / SSIM (Y, border 4) at x4 on Set5, Set14, BSD100 and Urban100 under the
+Quality: PSNR / SSIM (Y, border = scale) on Set5, Set14, BSD100 and Urban100 under the
 evaluation protocol (``rgb``), each srmeta model once (the backends agree to 1e-4). Images
 in a srmeta model's meta-dataset (recorded in its file) are left out for every method.
 
@@ -36,11 +38,12 @@ in a srmeta model's meta-dataset (recorded in its file) are left out for every m
     python benchmarks/upscale_speed.py --quick --zoo ../shared/peers/torch
 
 Needs ``opencv-contrib-python-headless`` for the OpenCV methods; it is a benchmark-only
-requirement, not a dependency of srmeta. Writes benchmarks/results/upscale_speed.json after
-every finished cell (``--resume`` keeps the cells of an interrupted run with the same
-versions), docs/figures/upscale_pareto.png and the "upscale-speed" section of
-docs/results.md. ``--quick`` (64 and 96 px inputs, Set5) is a smoke run: it writes to a
-temporary file unless ``--results`` is given and leaves the docs alone unless ``--docs``.
+requirement, not a dependency of srmeta. Writes benchmarks/results/upscale_speed.json (x2, x3:
+upscale_speed_x2.json, ...) after every finished cell (``--resume`` keeps the cells of an
+interrupted run with the same versions), docs/figures/upscale_pareto.png (``_x2``, ...) and
+the "upscale-speed" (``-x2``, ...) section of docs/results.md. ``--quick`` (64 and 96 px
+inputs, Set5) is a smoke run: it writes to a temporary file unless ``--results`` is given
+and leaves the docs alone unless ``--docs``.
 """
 
 from __future__ import annotations
@@ -63,7 +66,6 @@ from docs_section import update_section
 from speed_methods import (
     OPENCV,
     PEER_LABELS,
-    SCALE,
     check_method,
     model_name,
     natural_input,
@@ -76,8 +78,7 @@ from speed_methods import (
 from speed_report import markdown, pareto_figure
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "upscale_speed.json"
-FIGURE = REPO / "docs" / "figures" / "upscale_pareto.png"
+DEFAULT_SCALE = 4  # the scale the speed targets are set at; other scales get suffixed files
 BACKENDS = ("torch", "onnx", "openvino")
 PEERS = ("pil-bicubic", *OPENCV)
 DATASETS, QUICK_DATASETS = ("Set5", "Set14", "BSD100", "Urban100"), ("Set5",)
@@ -85,17 +86,27 @@ SIZES, QUICK_SIZES = (256, 1024), (64, 96)
 MEMORY_SIZES, QUICK_MEMORY_SIZES = (512, 1024, 2048), (96, 192)
 
 
-def default_models() -> list[str]:
-    """The bundled x4 models this installation ships."""
+def outputs(scale: int) -> tuple[Path, Path, str]:
+    """The results file, figure and docs section of a run at ``scale``."""
+    suffix = "" if scale == DEFAULT_SCALE else f"_x{scale}"
+    return (
+        REPO / "benchmarks" / "results" / f"upscale_speed{suffix}.json",
+        REPO / "docs" / "figures" / f"upscale_pareto{suffix}.png",
+        "upscale-speed" + suffix.replace("_", "-"),
+    )
+
+
+def default_models(scale: int) -> list[str]:
+    """The bundled models of ``scale`` this installation ships."""
     from importlib import resources
 
     from srmeta.models.bundled import FAMILIES
 
     folder = resources.files("srmeta.bundled")
     return [
-        f"{family}-x{SCALE}"
+        f"{family}-x{scale}"
         for family, file in FAMILIES.items()
-        if (folder / file.format(SCALE)).is_file()
+        if (folder / file.format(scale)).is_file()
     ]
 
 
@@ -115,22 +126,22 @@ def default_methods(models: list[str], quick: bool) -> list[str]:
     return [*srmeta, "bicubic", *PEERS]
 
 
-def zoo_models(folder: Path) -> list[str]:
-    """The x4 weights files of ``folder`` (a multi-scale file counts), as absolute paths:
-    the children run in the repository root."""
+def zoo_models(folder: Path, scale: int) -> list[str]:
+    """The weights files of ``folder`` at ``scale`` (a multi-scale file counts), as absolute
+    paths: the children run in the repository root."""
     from zoo_table import checkpoints  # loads every file: only when --zoo is given
 
-    return [str(c.path.resolve()) for c in checkpoints(folder) if SCALE in c.scales]
+    return [str(c.path.resolve()) for c in checkpoints(folder) if scale in c.scales]
 
 
-def prepare_all(methods: list[str], zoo: list[str]) -> tuple[list[str], dict[str, str]]:
+def prepare_all(methods: list[str], zoo: list[str], scale: int) -> tuple[list[str], dict[str, str]]:
     """Export each method's model once (:func:`prepare`). A ``--zoo`` file whose export
     fails leaves that backend out (returned with the reason); any other failure stops."""
     kept, skipped = [], {}
     for method in methods:
         srmeta = split_method(method)
         try:
-            prepare(method)
+            prepare(method, scale)
         except Exception as exc:
             if srmeta is None or srmeta[0] not in zoo:
                 raise
@@ -141,7 +152,7 @@ def prepare_all(methods: list[str], zoo: list[str]) -> tuple[list[str], dict[str
     return kept, skipped
 
 
-def environment(threads: int, methods: list[str]) -> dict[str, str]:
+def environment(threads: int, methods: list[str], scale: int) -> dict[str, str]:
     """Versions and model files that the numbers depend on."""
     import torch
 
@@ -158,7 +169,7 @@ def environment(threads: int, methods: list[str]) -> dict[str, str]:
     from srmeta.models.bundled import resolve_model_name
 
     for model in dict.fromkeys(s[0] for m in methods if (s := split_method(m))):
-        path = Path(resolve_model_name(model, SCALE))  # a bundled name becomes its file
+        path = Path(resolve_model_name(model, scale))  # a bundled name becomes its file
         info[f"sha256 {model_name(model)}"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return info
 
@@ -187,6 +198,7 @@ def measure(args: argparse.Namespace, methods: list[str], payload: dict, save) -
                         "input": str(path),
                         "peers": args.peers,
                         "threads": args.threads,
+                        "scale": args.scale,
                         "repeats": 3 if size <= 256 and kind == "speed" else 1,
                     }
                     cells[str(size)] = run_child(script, spec)
@@ -199,14 +211,15 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--peers", default=str(REPO.parent / "shared" / "peers"))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--models", help="srmeta x4 models, comma-separated (default: bundled)")
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4), default=DEFAULT_SCALE)
+    parser.add_argument("--models", help="srmeta models, comma-separated (default: bundled)")
     parser.add_argument(
         "--methods", help="comma-separated: <model>@<backend> or peers: " + ", ".join(PEER_LABELS)
     )
     parser.add_argument(
         "--zoo",
         type=Path,
-        help="a folder of third-party weights (the peers' torch/): each x4 file joins as"
+        help="a folder of third-party weights (the peers' torch/): each file of the scale joins as"
         " <file>@<backend> under every backend measured",
     )
     parser.add_argument("--quick", action="store_true", help="64/96 px, Set5: a smoke run")
@@ -222,9 +235,9 @@ def main() -> None:
     if args.child:
         print(json.dumps(speed_child(json.loads(args.child))))
         return
-    models = args.models.split(",") if args.models else default_models()
+    models = args.models.split(",") if args.models else default_models(args.scale)
     methods = args.methods.split(",") if args.methods else default_methods(models, args.quick)
-    zoo = zoo_models(args.zoo) if args.zoo else []
+    zoo = zoo_models(args.zoo, args.scale) if args.zoo else []
     methods += [f"{m}@{b}" for m in zoo for b in installed_backends(args.quick)]
     if problems := [p for m in methods if (p := check_method(m))]:
         parser.error("; ".join(problems))
@@ -232,14 +245,16 @@ def main() -> None:
         if any(m in OPENCV for m in methods) and args.methods:
             parser.error("the OpenCV methods need opencv-contrib-python-headless")
         methods = [m for m in methods if m not in OPENCV]
+    default_results, figure, section = outputs(args.scale)
     results = args.results or (
-        Path(tempfile.gettempdir()) / "upscale_speed_quick.json" if args.quick else RESULTS
+        Path(tempfile.gettempdir()) / "upscale_speed_quick.json" if args.quick else default_results
     )
     sizes = QUICK_SIZES if args.quick else SIZES
     memory_sizes = QUICK_MEMORY_SIZES if args.quick else MEMORY_SIZES
     payload = {
-        "environment": environment(args.threads, methods),
+        "environment": environment(args.threads, methods, args.scale),
         "quick": args.quick,
+        "scale": args.scale,
         "sizes": list(sizes),
         "memory_sizes": list(memory_sizes),
         "speed": {},
@@ -257,7 +272,7 @@ def main() -> None:
         results.parent.mkdir(parents=True, exist_ok=True)
         results.write_text(json.dumps(payload, indent=2) + "\n")
 
-    methods, payload["skipped"] = prepare_all(methods, zoo)
+    methods, payload["skipped"] = prepare_all(methods, zoo, args.scale)
     measure(args, methods, payload, save)
     from srmeta.models.bundled import resolve_model_name
     from srmeta.models.files import meta_images_of
@@ -267,7 +282,7 @@ def main() -> None:
         {
             name
             for model in srmeta_models
-            for name in meta_images_of(resolve_model_name(model, SCALE))
+            for name in meta_images_of(resolve_model_name(model, args.scale))
         }
     )
     payload["excluded"] = exclude
@@ -280,12 +295,12 @@ def main() -> None:
                 print(f"psnr {method} {dataset}: {cells[dataset]}", flush=True)
                 save()
     docs = args.docs if args.docs is not None else not args.quick
-    if docs and pareto_figure(payload, FIGURE):
-        payload["figure"] = "figures/" + FIGURE.name
+    if docs and pareto_figure(payload, figure):
+        payload["figure"] = "figures/" + figure.name
     save()
     text = markdown(payload)
     if docs:
-        update_section("upscale-speed", text)
+        update_section(section, text)
     print(text)
 
 

@@ -85,6 +85,32 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root, peers_root
     assert "## Upscaling speed" in done.stdout  # the Markdown is printed, the docs untouched
 
 
+def test_quick_run_at_x2_measures_the_x2_models_and_peers(tmp_path, data_root, peers_root):
+    """``--scale 2``: the x2 bundled model, the x2 zoo file (the x4 one is left out), images
+    upscaled twice, the Set5 cells scored at x2 (IMDN x2 as its own test measures it)."""
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    for name in ("RLFN_NTIRE2022_x4.pth", "IMDN_x2.pth"):
+        (zoo / name).symlink_to(peers_root / "torch" / name)
+    imdn = str((zoo / "IMDN_x2.pth").resolve())
+    results = tmp_path / "speed_x2.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--scale", "2", "--methods",
+         "srmeta-x2@torch,pil-bicubic", "--zoo", str(zoo), "--results", str(results),
+         "--data-root", str(data_root)],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    payload = json.loads(results.read_text())
+    assert payload["scale"] == 2 and payload["zoo"] == [imdn]
+    assert sorted(payload["speed"]) == sorted(["srmeta-x2@torch", "pil-bicubic", f"{imdn}@torch"])
+    cell = payload["memory"]["srmeta-x2@torch"]["96"]
+    assert cell["image_mib"] == 96 * 96 * 3 * (1 + 4) / 2**20  # uint8 in + x2 out
+    assert payload["psnr"][f"{imdn}@torch"]["Set5"]["psnr"] == pytest.approx(38.00, abs=0.02)
+    assert "## Upscaling speed and quality against CPU peers (x2)" in done.stdout
+    assert "PSNR (dB) / SSIM on Y, x2, protocol `rgb`, border 2" in done.stdout
+
+
 def test_figure_labels_are_spread_apart_below_the_top():
     """Hand-worked cases of the label placement: close labels move up to the gap, and a
     stack that would pass the top is pushed back down from it; order is kept."""
