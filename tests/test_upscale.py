@@ -175,13 +175,21 @@ def test_bundled_x4_beats_the_published_bicubic_row_on_set5(data_root):
     assert row.psnr >= 30.5, row.psnr
 
 
-def test_bundled_fast_x4_meets_its_bar_on_set5(data_root):
-    """srmeta-fast-x4 ships only if it holds Set5 x4 >= 31.0 dB (docs/bundled.md), above
-    OpenCV's FSRCNN and ESPCN (28.40 and 28.38 dB under the same protocol)."""
-    assert shipped_file("srmeta-fast", 4).is_file()
-    report = srmeta.evaluate("srmeta-fast-x4", ["Set5"], [4], data_root=data_root, progress=False)
+FAST_SET5_BARS = {  # scale: the Set5 PSNR a shipped srmeta-fast model must hold
+    2: 37.3,  # measured 37.38, above srmeta-x2 (37.15) and OpenCV FSRCNN x2
+    4: 31.0,  # the issue's bar; measured 31.23, OpenCV FSRCNN and ESPCN 28.40 / 28.38
+}
+
+
+@pytest.mark.parametrize("scale", sorted(FAST_SET5_BARS))
+def test_bundled_fast_models_meet_their_bar_on_set5(scale, data_root):
+    """A srmeta-fast model ships only if it holds its Set5 bar (docs/bundled.md)."""
+    assert shipped_file("srmeta-fast", scale).is_file()
+    name = f"srmeta-fast-x{scale}"
+    report = srmeta.evaluate(name, ["Set5"], [scale], data_root=data_root, progress=False)
     (row,) = report.summary()
-    assert row.images == 5 and row.psnr >= 31.0, row.psnr
+    assert row.images == 5 and row.psnr >= FAST_SET5_BARS[scale], row.psnr
+    assert display_name("default", scale) == name  # the default wherever it ships
 
 
 def test_auto_backend_falls_back_when_a_converter_refuses_the_model(monkeypatch):
