@@ -3,6 +3,7 @@ lines stated from the measured numbers, and the Pareto figure (Set5 PSNR against
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from speed_methods import BACKEND_LABELS, label, model_name, split_method
@@ -234,6 +235,12 @@ def _spread(heights: list[float], gap: float, top: float) -> list[float]:
     return placed
 
 
+def _tick(value: float, _position: object = None) -> str:
+    """A log axis label for 1, 2 and 5 times a power of ten, as a plain number."""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return f"{value:g}" if round(mantissa, 6) in (1, 2, 5) else ""
+
+
 def pareto_figure(payload: dict, path: Path) -> bool:
     """Set5 PSNR against output MP/s at the largest size: one row of markers per model (one
     marker shape per backend, joined), peers as single points, the non-dominated points
@@ -244,7 +251,7 @@ def pareto_figure(payload: dict, path: Path) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import ScalarFormatter
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return False
     points = _figure_points(payload)
@@ -268,8 +275,8 @@ def pareto_figure(payload: dict, path: Path) -> bool:
             best = y
     ax.plot(*zip(*frontier, strict=True), color="0.6", lw=1, ls="--", zorder=0)
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(ScalarFormatter())
+    ax.xaxis.set_major_formatter(FuncFormatter(_tick))
+    ax.xaxis.set_minor_formatter(FuncFormatter(_tick))
     ax.tick_params(axis="x", which="minor", labelsize=7)
     low, high = min(p[1] for p in points), max(p[1] for p in points)
     anchors = [(max(p[0] for p in g), g[0][1], name) for name, g in groups.items()]

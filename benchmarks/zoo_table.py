@@ -32,6 +32,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_section import update_section
 from meta_experiments import git_commit
+from speed_methods import BACKEND_LABELS, label, model_name, split_method
 from zoo_published import DATASETS, FAMILIES, Family
 
 from srmeta.data.lr_cache import LRCache
@@ -44,7 +45,8 @@ RESULTS = REPO / "benchmarks" / "results" / "zoo.json"
 DOC = REPO / "docs" / "zoo.md"
 ALL_SCALES = (2, 3, 4)  # of a multi-scale file, which records none
 OFF_DB = 0.05  # a cell further than this from the paper is explained in the text
-SPEED_ANCHOR = "upscaling-speed-and-quality-against-cpu-peers-x4"
+SPEED_ANCHOR = "upscaling-speed-and-quality-against-cpu-peers-x{}"
+SPEED_RESULTS = REPO / "benchmarks" / "results"  # upscale_speed.json (x4), _x2.json, _x3.json
 TRUNCATE = "truncated"  # the variant whose output is truncated to uint8, not rounded
 HEADER = """# Official efficient-SR weights through srmeta's evaluation
 
@@ -215,8 +217,9 @@ def family_table(family: Family, results: dict) -> tuple[list[str], list[str]]:
     return lines, notes
 
 
-def markdown(results: dict) -> str:
-    """docs/zoo.md's generated section: parameters, a table a family, the differences."""
+def markdown(results: dict, speeds: dict[int, dict] | None = None) -> str:
+    """docs/zoo.md's generated section: parameters, a table a family, the differences,
+    and the speed tables of ``speeds`` (scale: ``upscale_speed.py --zoo`` results)."""
     files = results["files"]
     lines = [
         "Every official checkpoint in the peers' `torch/` folder, scored as `srmeta eval"
@@ -247,13 +250,57 @@ def markdown(results: dict) -> str:
             ]
         elif family.note:
             lines += ["", family.note]
-    lines += [
-        "",
-        "Speed of the x4 files on this CPU, beside srmeta's bundled models and the OpenCV"
-        f" peers: [results.md, upscaling speed](results.md#{SPEED_ANCHOR}) and its"
-        " [Pareto figure](figures/upscale_pareto.png) (`benchmarks/upscale_speed.py --zoo`).",
-    ]
+    for scale, payload in sorted((speeds or {}).items()):
+        lines += ["", *speed_table(scale, payload)]
     return "\n".join(lines)
+
+
+def speed_tables() -> dict[int, dict]:
+    """What ``benchmarks/upscale_speed.py --zoo`` measured at each scale, where it ran."""
+    found = {}
+    for scale in ALL_SCALES:
+        path = SPEED_RESULTS / f"upscale_speed{'' if scale == 4 else f'_x{scale}'}.json"
+        if path.is_file() and (payload := json.loads(path.read_text())).get("zoo"):
+            found[scale] = payload
+    return found
+
+
+def speed_table(scale: int, payload: dict) -> list[str]:
+    """Output MP/s at the benchmark's largest input under each backend, and Set5 PSNR: the
+    zoo files beside srmeta's bundled models and the peers (OpenCV, PIL: their own runtime)."""
+    big = payload["sizes"][-1]
+    rows: dict[str, dict[str, str]] = {}
+    for method, cells in payload["speed"].items():
+        cell, split = cells.get(str(big), {}), split_method(method)
+        name = model_name(split[0]) if split else label(method)
+        column = BACKEND_LABELS[split[1]] if split else "own runtime"
+        rows.setdefault(name, {})[column] = f"{cell['mp_per_s']:.2f}" if "mp_per_s" in cell else "–"
+        key = f"{split[0]}@torch" if split else method
+        set5 = payload["psnr"].get(key, {}).get("Set5")
+        rows[name]["Set5"] = f"{set5['psnr']:.2f}" if set5 else "–"
+    columns = [*BACKEND_LABELS.values(), "own runtime"]
+    figure = "upscale_pareto" + ("" if scale == 4 else f"_x{scale}") + ".png"
+    lines = [
+        f"## Speed at x{scale} on this CPU",
+        "",
+        f"Output MP/s for a {big}² → {big * scale}² upscale ({payload['environment']['threads']}"
+        f" threads, {payload['environment']['machine']}; whole uint8 image, tiling included) and"
+        f" Set5 x{scale} PSNR (dB, Y), from `benchmarks/upscale_speed.py --scale {scale} --zoo"
+        " ../shared/peers/torch`. Details, memory and the other sets:"
+        f" [results.md](results.md#{SPEED_ANCHOR.format(scale)}); the"
+        f" [Pareto figure](figures/{figure}).",
+        "",
+        "| method | Set5 | " + " | ".join(columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+
+    def best_first(item: tuple[str, dict[str, str]]) -> float:
+        return -float(item[1]["Set5"]) if item[1]["Set5"] != "–" else 0.0
+
+    for name, row in sorted(rows.items(), key=best_first):
+        cells = " | ".join(row.get(c, "") for c in columns)
+        lines.append(f"| {name} | {row['Set5']} | {cells} |")
+    return lines
 
 
 def _commits(results: dict) -> str:
@@ -284,7 +331,7 @@ def main() -> None:
         args.results.write_text(json.dumps(results, indent=2) + "\n")
 
     measure(checkpoints(Path(args.peers) / "torch"), args.data_root, results, save)
-    text = markdown(results)
+    text = markdown(results, speed_tables())
     update_section("zoo", text, args.doc, header=HEADER)
     print(text)
 

@@ -93,3 +93,32 @@ def test_truncating_the_output_costs_what_the_official_carn_script_loses(peers_r
     truncated = zoo_table.Truncated(load_model(path, 2))
     floored = evaluate(truncated, [bird], [2], data_root=data_root).images[0].psnr
     assert 0.3 < rounded - floored < 0.7
+
+
+def test_speed_table_puts_each_backend_in_its_column_best_psnr_first():
+    """A hand-made ``upscale_speed.py`` payload: a zoo file and a srmeta model under two
+    backends, a peer in its own runtime; the largest size is the one reported."""
+    payload = {
+        "sizes": [256, 1024],
+        "environment": {"threads": "2", "machine": "x86_64, 2 cores"},
+        "speed": {
+            "/p/IMDN_x4.pth@torch": {"256": {"mp_per_s": 9.0}, "1024": {"mp_per_s": 1.5}},
+            "/p/IMDN_x4.pth@openvino": {"1024": {"mp_per_s": 2.25}},
+            "srmeta-fast-x4@openvino": {"1024": {"mp_per_s": 24.0}},
+            "opencv-fsrcnn": {"1024": {"mp_per_s": 10.0}},
+        },
+        "psnr": {
+            "/p/IMDN_x4.pth@torch": {"Set5": {"psnr": 32.21}},
+            "srmeta-fast-x4@torch": {"Set5": {"psnr": 31.234}},
+            "opencv-fsrcnn": {"Set5": {"psnr": 28.4}},
+        },
+    }
+    lines = zoo_table.speed_table(4, payload)
+    rows = [line for line in lines if line.startswith("| ") and "---" not in line]
+    assert rows == [
+        "| method | Set5 | torch | onnxruntime | OpenVINO | own runtime |",
+        "| IMDN_x4 | 32.21 | 1.50 |  | 2.25 |  |",
+        "| srmeta-fast-x4 | 31.23 |  |  | 24.00 |  |",
+        "| OpenCV FSRCNN | 28.40 |  |  |  | 10.00 |",
+    ]
+    assert "1024² → 4096²" in lines[2] and "--scale 4" in lines[2]
