@@ -287,7 +287,9 @@ def main() -> None:
         }
     )
     payload["excluded"] = exclude
-    scored = [f"{m}@torch" for m in srmeta_models] + [m for m in methods if not split_method(m)]
+    ours = [f"{m}@torch" for m in srmeta_models if m not in zoo]
+    peers = [m for m in methods if not split_method(m)]
+    scored = ours + peers + [f"{m}@torch" for m in zoo]  # the zoo, slowest to score, last
     for method in scored:
         for dataset in QUICK_DATASETS if args.quick else DATASETS:
             cells = payload["psnr"].setdefault(method, {})

@@ -279,16 +279,20 @@ def speed_table(scale: int, payload: dict) -> list[str]:
         set5 = payload["psnr"].get(key, {}).get("Set5")
         rows[name]["Set5"] = f"{set5['psnr']:.2f}" if set5 else "–"
     columns = [*BACKEND_LABELS.values(), "own runtime"]
-    figure = "upscale_pareto" + ("" if scale == 4 else f"_x{scale}") + ".png"
+    anchor = SPEED_ANCHOR.format(scale)
+    where = (  # a finished run has written its results.md section and its figure
+        f" Details, memory and the other sets: [results.md](results.md#{anchor});"
+        f" the [Pareto figure]({payload['figure']})."
+        if payload.get("figure")
+        else " The run is not finished: PSNR cells still missing show as –."
+    )
     lines = [
         f"## Speed at x{scale} on this CPU",
         "",
         f"Output MP/s for a {big}² → {big * scale}² upscale ({payload['environment']['threads']}"
         f" threads, {payload['environment']['machine']}; whole uint8 image, tiling included) and"
         f" Set5 x{scale} PSNR (dB, Y), from `benchmarks/upscale_speed.py --scale {scale} --zoo"
-        " ../shared/peers/torch`. Details, memory and the other sets:"
-        f" [results.md](results.md#{SPEED_ANCHOR.format(scale)}); the"
-        f" [Pareto figure](figures/{figure}).",
+        f" ../shared/peers/torch`.{where}",
         "",
         "| method | Set5 | " + " | ".join(columns) + " |",
         "|---|---|" + "---|" * len(columns),

@@ -122,3 +122,7 @@ def test_speed_table_puts_each_backend_in_its_column_best_psnr_first():
         "| OpenCV FSRCNN | 28.40 |  |  |  | 10.00 |",
     ]
     assert "1024² → 4096²" in lines[2] and "--scale 4" in lines[2]
+    assert "not finished" in lines[2] and "results.md" not in lines[2]
+    finished = zoo_table.speed_table(4, {**payload, "figure": "figures/upscale_pareto.png"})
+    assert "(results.md#upscaling-speed-and-quality-against-cpu-peers-x4)" in finished[2]
+    assert "(figures/upscale_pareto.png)" in finished[2]
