@@ -49,6 +49,12 @@ def model_name(model: str) -> str:
     return Path(model).stem if os.sep in model else model
 
 
+def method_name(method: str) -> str:
+    """What a row or a point is called: a srmeta model's name (any backend), a peer's label."""
+    srmeta = split_method(method)
+    return model_name(srmeta[0]) if srmeta else PEER_LABELS[method]
+
+
 def label(method: str) -> str:
     srmeta = split_method(method)
     if srmeta is None:

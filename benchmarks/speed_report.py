@@ -6,12 +6,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from speed_methods import BACKEND_LABELS, label, model_name, split_method
+from speed_methods import BACKEND_LABELS, label, method_name, model_name, split_method
 
-FAST_MODEL = "srmeta-fast-x4"
-DEFAULT_BACKEND = "openvino"  # what `auto` picks when OpenVINO is installed (see backends.py)
-SET5_FLOOR, MP_S_TARGET, FSRCNN_RATIO = 31.0, 10.0, 1.5
-RSS_TARGET_MIB = 512
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SCALE = 4  # the scale the speed targets are set at; other scales get suffixed files
+SET5_FLOOR = 31.0  # srmeta-fast-x4's Set5 bar (dB)
 KINDS = {  # figure colour and legend of each kind of method
     "srmeta": ("C0", "srmeta"),
     "zoo": ("C2", "official weights (--zoo)"),
@@ -25,14 +24,26 @@ def _cell(row: dict | None, key: str, form: str) -> str:
     return "failed" if "error" in row else format(row[key], form)
 
 
-def scale_of(payload: dict) -> int:
-    return payload.get("scale", 4)  # results written before --scale existed are x4
+def outputs(scale: int) -> tuple[Path, Path, str]:
+    """The results file, figure and docs section of a run at ``scale``."""
+    suffix = "" if scale == DEFAULT_SCALE else f"_x{scale}"
+    return (
+        REPO / "benchmarks" / "results" / f"upscale_speed{suffix}.json",
+        REPO / "docs" / "figures" / f"upscale_pareto{suffix}.png",
+        "upscale-speed" + suffix.replace("_", "-"),
+    )
+
+
+def scored_as(method: str) -> str:
+    """The PSNR key of ``method``: a srmeta model is scored once, under torch."""
+    srmeta = split_method(method)
+    return f"{srmeta[0]}@torch" if srmeta else method
 
 
 def markdown(payload: dict) -> str:
     """The docs section: speed table, srmeta's profile, memory, PSNR, acceptance lines."""
     env, speed, psnr = payload["environment"], payload["speed"], payload["psnr"]
-    scale = scale_of(payload)
+    scale = payload["scale"]
     sizes = payload["sizes"]
     versions = ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("machine", "threads"))
     lines = [
@@ -90,9 +101,8 @@ def markdown(payload: dict) -> str:
     ]
     for method, cells in psnr.items():
         by_set = {c["set"]: f"{c['psnr']:.2f} / {c['ssim']:.4f}" for c in cells.values()}
-        srmeta = split_method(method)
-        name = model_name(srmeta[0]) if srmeta else label(method)
-        lines.append(f"| {name} | " + " | ".join(by_set.get(s, "-") for s in sets) + " |")
+        row = " | ".join(by_set.get(s, "-") for s in sets)
+        lines.append(f"| {method_name(method)} | {row} |")
     if payload.get("zoo"):
         names = ", ".join(model_name(m) for m in payload["zoo"])
         lines += ["", f"Official third-party weights (`--zoo`, see [zoo.md](zoo.md)): {names}."]
@@ -111,7 +121,7 @@ def markdown(payload: dict) -> str:
 def memory_table(payload: dict) -> list[str]:
     """Peak RSS against image size, split into the image arrays and everything else."""
     memory, sizes = payload.get("memory") or {}, payload.get("memory_sizes") or []
-    scale = scale_of(payload)
+    scale = payload["scale"]
     if not memory:
         return []
     lines = [
@@ -141,7 +151,7 @@ def _speed(payload: dict, method: str) -> dict:
     return payload["speed"].get(method, {}).get(str(payload["sizes"][-1]), {})
 
 
-def _ours(payload: dict, method: str) -> bool:
+def is_ours(payload: dict, method: str) -> bool:
     """Whether ``method`` runs a srmeta model other than a ``--zoo`` file."""
     srmeta = split_method(method)
     return srmeta is not None and srmeta[0] not in payload.get("zoo", [])
@@ -153,7 +163,7 @@ def acceptance(payload: dict) -> list[str]:
     psnr, out = payload["psnr"], []
     for method in psnr:
         srmeta = split_method(method)
-        if srmeta is None or not _ours(payload, method):
+        if srmeta is None or not is_ours(payload, method):
             continue
         ours = psnr[method]
         margins = [
@@ -169,14 +179,14 @@ def acceptance(payload: dict) -> list[str]:
                 f" {'yes' if worst[0] > 0 else 'no'} (smallest margin {worst[0]:+.2f} dB,"
                 f" {worst[1]}, vs {label(worst[2])})."
             )
-        if "Set5" in ours and scale_of(payload) == 4:  # the floor is set for x4
+        if "Set5" in ours and payload["scale"] == 4:  # the floor is set for x4
             set5 = ours["Set5"]["psnr"]
             verdict = "meets" if set5 >= SET5_FLOOR else "misses"
             out.append(f"- {srmeta[0]}: Set5 {set5:.2f} dB, {verdict} {SET5_FLOOR} dB.")
     big = payload["sizes"][-1]
     theirs = _speed(payload, "opencv-fsrcnn").get("mp_per_s")
     for method in payload["speed"]:
-        if not _ours(payload, method):
+        if not is_ours(payload, method):
             continue
         mine = _speed(payload, method)
         if "mp_per_s" in mine:
@@ -184,11 +194,11 @@ def acceptance(payload: dict) -> list[str]:
             out.append(f"- {label(method)} at {big}²: {mine['mp_per_s']:.2f} MP/s{ratio}.")
         if "peak_rss_mib" in mine:
             out.append(
-                f"- {label(method)}, {big * scale_of(payload)}² output: peak RSS"
+                f"- {label(method)}, {big * payload['scale']}² output: peak RSS"
                 f" {mine['peak_rss_mib']:.0f} MiB."
             )
     for method, cells in (payload.get("memory") or {}).items():
-        if not _ours(payload, method):
+        if not is_ours(payload, method):
             continue
         rows = sorted((int(n), c) for n, c in cells.items() if "peak_rss_mib" in c)
         if len(rows) >= 2:
@@ -211,12 +221,12 @@ def _figure_points(payload: dict) -> list[tuple[float, float, str, str, str | No
     points = []
     for method in payload["speed"]:
         srmeta = split_method(method)
-        key = f"{srmeta[0]}@torch" if srmeta else method
-        speed, quality = _speed(payload, method), payload["psnr"].get(key, {}).get("Set5")
+        speed = _speed(payload, method)
+        quality = payload["psnr"].get(scored_as(method), {}).get("Set5")
         if "mp_per_s" not in speed or not quality:
             continue
-        kind = "peer" if srmeta is None else "srmeta" if _ours(payload, method) else "zoo"
-        name = model_name(srmeta[0]) if srmeta else label(method)
+        kind = "peer" if srmeta is None else "srmeta" if is_ours(payload, method) else "zoo"
+        name = method_name(method)
         points.append((speed["mp_per_s"], quality["psnr"], name, kind, srmeta and srmeta[1]))
     return points
 
@@ -303,10 +313,10 @@ def pareto_figure(payload: dict, path: Path) -> bool:
     ax.legend(handles=legend, fontsize=7, loc="lower left")
     ax.set_xlim(right=ax.get_xlim()[1] * 1.6)  # room for the labels right of the points
     ax.set_xlabel(
-        f"output MP/s, {payload['sizes'][-1]}² → {payload['sizes'][-1] * scale_of(payload)}²,"
+        f"output MP/s, {payload['sizes'][-1]}² → {payload['sizes'][-1] * payload['scale']}²,"
         f" {payload['environment']['threads']} threads"
     )
-    ax.set_ylabel(f"Set5 x{scale_of(payload)} PSNR (dB, Y)")
+    ax.set_ylabel(f"Set5 x{payload['scale']} PSNR (dB, Y)")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

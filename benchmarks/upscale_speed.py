@@ -2,15 +2,15 @@
 default) under every backend, against CPU peers, and the Pareto figure of quality against
 speed.
 
-Methods: every srmeta model of that scale given (``--models``; by default each bundled model
-of that scale this installation has) under every backend (``torch``, ``onnx``, ``openvino``; written
-``<model>@<backend>``), and the peers: PIL bicubic, srmeta's MATLAB bicubic (PSNR only) and
-OpenCV's ``dnn_superres`` FSRCNN, FSRCNN-small and ESPCN (model files from
-``--peers``/opencv, the file of that scale). ``--zoo`` adds third-party weights that srmeta
-loads, each file of a
-folder (the peers' ``torch/``: official IMDN, PAN, CARN-M, RFDN and RLFN weights, scored in
-docs/zoo.md) under every backend, written ``<file>@<backend>``; a backend whose export of
-a file fails is left out and named. srmeta runs through the production
+Methods: every srmeta model of that scale given (``--models``; by default each bundled
+model of that scale this installation has) under every backend (``torch``, ``onnx``,
+``openvino``; written ``<model>@<backend>``), and the peers: PIL bicubic, srmeta's MATLAB
+bicubic (PSNR only) and OpenCV's ``dnn_superres`` FSRCNN, FSRCNN-small and ESPCN (model
+files from ``--peers``/opencv, the file of that scale). ``--zoo`` adds third-party weights
+that srmeta loads, each file of that scale in a folder (the peers' ``torch/``: official
+IMDN, PAN, CARN-M, RFDN and RLFN weights, scored in docs/zoo.md) under every backend,
+written ``<file>@<backend>``; a backend whose export of a file fails is left out and named.
+srmeta runs through the production
 :class:`~srmeta.inference.upscaler.Upscaler`. Every method gets the same thread count
 (``--threads``, 2 by default). A ratio between two methods of the same run is what counts on
 a shared machine.
@@ -75,25 +75,14 @@ from speed_methods import (
     speed_child,
     split_method,
 )
-from speed_report import markdown, pareto_figure
+from speed_report import DEFAULT_SCALE, is_ours, markdown, outputs, pareto_figure
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SCALE = 4  # the scale the speed targets are set at; other scales get suffixed files
 BACKENDS = ("torch", "onnx", "openvino")
 PEERS = ("pil-bicubic", *OPENCV)
 DATASETS, QUICK_DATASETS = ("Set5", "Set14", "BSD100", "Urban100"), ("Set5",)
 SIZES, QUICK_SIZES = (256, 1024), (64, 96)
 MEMORY_SIZES, QUICK_MEMORY_SIZES = (512, 1024, 2048), (96, 192)
-
-
-def outputs(scale: int) -> tuple[Path, Path, str]:
-    """The results file, figure and docs section of a run at ``scale``."""
-    suffix = "" if scale == DEFAULT_SCALE else f"_x{scale}"
-    return (
-        REPO / "benchmarks" / "results" / f"upscale_speed{suffix}.json",
-        REPO / "docs" / "figures" / f"upscale_pareto{suffix}.png",
-        "upscale-speed" + suffix.replace("_", "-"),
-    )
 
 
 def default_models(scale: int) -> list[str]:
@@ -179,7 +168,7 @@ def measure(args: argparse.Namespace, methods: list[str], payload: dict, save) -
     script = Path(__file__).resolve()
     speed_methods = [m for m in methods if m != "bicubic"]
     # memory against size is srmeta's own claim (tiling keeps it flat); the zoo gets speed
-    memory_methods = [m for m in methods if (s := split_method(m)) and s[0] not in payload["zoo"]]
+    memory_methods = [m for m in methods if is_ours(payload, m)]
     sizes = QUICK_SIZES if args.quick else SIZES
     memory_sizes = QUICK_MEMORY_SIZES if args.quick else MEMORY_SIZES
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,7 +32,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_section import update_section
 from meta_experiments import git_commit
-from speed_methods import BACKEND_LABELS, label, model_name, split_method
+from speed_methods import BACKEND_LABELS, method_name, split_method
+from speed_report import outputs, scored_as
 from zoo_published import DATASETS, FAMILIES, Family
 
 from srmeta.data.lr_cache import LRCache
@@ -46,7 +47,6 @@ DOC = REPO / "docs" / "zoo.md"
 ALL_SCALES = (2, 3, 4)  # of a multi-scale file, which records none
 OFF_DB = 0.05  # a cell further than this from the paper is explained in the text
 SPEED_ANCHOR = "upscaling-speed-and-quality-against-cpu-peers-x{}"
-SPEED_RESULTS = REPO / "benchmarks" / "results"  # upscale_speed.json (x4), _x2.json, _x3.json
 TRUNCATE = "truncated"  # the variant whose output is truncated to uint8, not rounded
 HEADER = """# Official efficient-SR weights through srmeta's evaluation
 
@@ -259,7 +259,7 @@ def speed_tables() -> dict[int, dict]:
     """What ``benchmarks/upscale_speed.py --zoo`` measured at each scale, where it ran."""
     found = {}
     for scale in ALL_SCALES:
-        path = SPEED_RESULTS / f"upscale_speed{'' if scale == 4 else f'_x{scale}'}.json"
+        path = outputs(scale)[0]
         if path.is_file() and (payload := json.loads(path.read_text())).get("zoo"):
             found[scale] = payload
     return found
@@ -272,11 +272,10 @@ def speed_table(scale: int, payload: dict) -> list[str]:
     rows: dict[str, dict[str, str]] = {}
     for method, cells in payload["speed"].items():
         cell, split = cells.get(str(big), {}), split_method(method)
-        name = model_name(split[0]) if split else label(method)
+        name = method_name(method)
         column = BACKEND_LABELS[split[1]] if split else "own runtime"
         rows.setdefault(name, {})[column] = f"{cell['mp_per_s']:.2f}" if "mp_per_s" in cell else "–"
-        key = f"{split[0]}@torch" if split else method
-        set5 = payload["psnr"].get(key, {}).get("Set5")
+        set5 = payload["psnr"].get(scored_as(method), {}).get("Set5")
         rows[name]["Set5"] = f"{set5['psnr']:.2f}" if set5 else "–"
     columns = [*BACKEND_LABELS.values(), "own runtime"]
     anchor = SPEED_ANCHOR.format(scale)

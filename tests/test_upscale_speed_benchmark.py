@@ -21,17 +21,23 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "upscale_speed.py"
 
 
-def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root, peers_root):
+@pytest.fixture
+def zoo(tmp_path, peers_root) -> Path:
+    """A ``--zoo`` folder holding one x4 and one x2 official file."""
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    for name in ("RLFN_NTIRE2022_x4.pth", "IMDN_x2.pth"):
+        (folder / name).symlink_to(peers_root / "torch" / name)
+    return folder
+
+
+def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root, zoo):
     """With ``--zoo``: each x4 file of the folder joins as ``<file>@<backend>`` (a x2 file
     is left out), is scored like srmeta's models and named by its stem, and is held to none
     of srmeta's acceptance lines."""
     methods = ["srmeta-x4@torch", "pil-bicubic", "bicubic"]
     if importlib.util.find_spec("cv2") is not None:
         methods.append("opencv-espcn")
-    zoo = tmp_path / "zoo"
-    zoo.mkdir()
-    for name in ("RLFN_NTIRE2022_x4.pth", "IMDN_x2.pth"):
-        (zoo / name).symlink_to(peers_root / "torch" / name)
     rlfn = str((zoo / "RLFN_NTIRE2022_x4.pth").resolve())
     zoo_method = f"{rlfn}@torch"  # --quick measures torch only
     results = tmp_path / "speed.json"
@@ -85,13 +91,9 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root, peers_root
     assert "## Upscaling speed" in done.stdout  # the Markdown is printed, the docs untouched
 
 
-def test_quick_run_at_x2_measures_the_x2_models_and_peers(tmp_path, data_root, peers_root):
+def test_quick_run_at_x2_measures_the_x2_models_and_peers(tmp_path, data_root, zoo):
     """``--scale 2``: the x2 bundled model, the x2 zoo file (the x4 one is left out), images
     upscaled twice, the Set5 cells scored at x2 (IMDN x2 as its own test measures it)."""
-    zoo = tmp_path / "zoo"
-    zoo.mkdir()
-    for name in ("RLFN_NTIRE2022_x4.pth", "IMDN_x2.pth"):
-        (zoo / name).symlink_to(peers_root / "torch" / name)
     imdn = str((zoo / "IMDN_x2.pth").resolve())
     results = tmp_path / "speed_x2.json"
     done = subprocess.run(
