@@ -125,7 +125,8 @@ def prepare(method: str, scale: int) -> None:
 class Profile:
     """Seconds spent in the Upscaler's backend calls and in its uint8 quantisation.
 
-    The backend is wrapped on the instance; ``to_bit_depth`` is looked up as a global of the
+    What runs the tiles (``runner_for``: the backend, or torch for the exact tiling of
+    image-wide layers) is wrapped on the instance; ``to_bit_depth`` is looked up as a global of the
     upscaler module at call time, so wrapping that global times every call it makes.
     """
 
@@ -133,7 +134,8 @@ class Profile:
         import srmeta.inference.upscaler as module
 
         self.seconds = {"model": 0.0, "quantise": 0.0}
-        upscaler.run = self._timed(upscaler.run, "model")
+        runner_for = upscaler.runner_for
+        upscaler.runner_for = lambda h, w: self._timed(runner_for(h, w), "model")
         module.to_bit_depth = self._timed(module.to_bit_depth, "quantise")
 
     def _timed(self, function: Callable, key: str) -> Callable:
@@ -198,6 +200,9 @@ def speed_child(spec: dict[str, Any]) -> dict[str, Any]:
             "tiles": upscaler.tiles_for(*image.shape[:2]),
             "batch": upscaler.batch_size,
         }
+        ran_on = upscaler.backend_for(*image.shape[:2])
+        if ran_on != upscaler.backend:  # image-wide layers, tiled exactly on torch
+            row["profile"]["ran_on"] = ran_on
     return row
 
 

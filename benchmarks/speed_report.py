@@ -71,7 +71,8 @@ def markdown(payload: dict) -> str:
     if profiled:
         lines += [
             "",
-            "Where srmeta's time goes (share of the timed upscale):",
+            "Where srmeta's time goes (share of the timed upscale; tiles: forwards over tiles,"
+            " with the passes that gather image-wide attention, which run on torch):",
             "",
             "| method | LR | tile / context / blend | tiles (batch) | network | quantise"
             " | tiling, copies |",
@@ -79,10 +80,11 @@ def markdown(payload: dict) -> str:
         ]
         for method, n in profiled:
             p = speed[method][n]["profile"]
+            ran_on = f", on {p['ran_on']}" if "ran_on" in p else ""
             lines.append(
                 f"| {label(method)} | {n}² | {p['tile']} / {p['context']} / {p['blend']} |"
-                f" {p['tiles']} ({p['batch']}) | {p['model']:.0%} | {p['quantise']:.0%} |"
-                f" {p['other']:.0%} |"
+                f" {p['tiles']} ({p['batch']}{ran_on}) | {p['model']:.0%} |"
+                f" {p['quantise']:.0%} | {p['other']:.0%} |"
             )
     lines += memory_table(payload)
     sets = list(dict.fromkeys(c["set"] for cells in psnr.values() for c in cells.values()))

@@ -5,7 +5,8 @@ any architecture (and any weights file) srmeta can load:
 
 - the receptive-field radius is where the gradient of one central output pixel with
   respect to a random input is non-zero (networks with global pooling reach the whole
-  probe and get ``None``: tiling cannot be exact for them);
+  probe and get ``None``: their tiles are cross-faded; a network's image-wide layers are
+  measured with their context held constant, since they are tiled exactly);
 - the activation memory per LR pixel is the largest input+output of any layer, from
   forward hooks on a small probe.
 """
@@ -18,8 +19,10 @@ import torch
 from torch import nn
 
 from srmeta.errors import SrmetaError
+from srmeta.inference.exact_tiling import local_only
 from srmeta.inference.tiling import TilePlan
 from srmeta.models.descriptor import model_info
+from srmeta.models.imagewide import image_wide_layers
 
 PROBE = 96  # LR side of the receptive-field probe: enough for EDSR-baseline-sized nets
 DEFAULT_MEMORY_MIB = 512
@@ -101,10 +104,21 @@ def plan_tiles(
     ``t^2 / (t - o)^2`` times the pixels it keeps. The tile is the smallest that keeps this
     under :data:`MAX_OVERLAP_WORK` (bigger ones only cost memory: a 16-channel network ran
     no faster on 512-pixel tiles than on 350-pixel ones), or what ``memory_mib`` allows.
+
+    A network with image-wide layers (:mod:`srmeta.models.imagewide`) is tiled exactly by
+    gathering those layers' input first (:mod:`exact_tiling`): the context is the receptive
+    field of the rest, measured with their context held constant, and the tile is as big as
+    ``memory_mib`` allows, since every extra tile costs a pass per such layer and an image
+    in one tile needs no gathering at all.
     """
     info = model_info(model)
     declared = info.receptive_radius if info is not None else None
-    radius = declared if declared is not None else receptive_radius(model, scale)
+    image_wide = bool(image_wide_layers(model))
+    if image_wide:  # what a probe reaches of them says nothing of a bigger image
+        with local_only(model):
+            radius = receptive_radius(model, scale)
+    else:
+        radius = declared if declared is not None else receptive_radius(model, scale)
     context = FALLBACK_CONTEXT if radius is None else radius + 1
     if tile is not None and tile <= 2 * context:
         raise SrmetaError(
@@ -116,7 +130,8 @@ def plan_tiles(
         per_pixel = (layers + 2 * output_bytes_per_lr_pixel(model, scale)) * batch_size
         side = int(math.sqrt(memory_mib * 2**20 / per_pixel))
         enough = math.ceil(2 * context / (1 - MAX_OVERLAP_WORK**-0.5))
-        tile = max(min(side, enough, MAX_TILE), MIN_TILE, 2 * context + 8)
+        wanted = side if image_wide else min(side, enough, MAX_TILE)
+        tile = max(wanted, MIN_TILE, 2 * context + 8)
     # With a bounded receptive field tiles are exact as they are and are cropped, not
     # blended; only networks that see the whole tile need the cross-fade to hide seams.
     blend = 0 if radius is not None else min(4, max(tile - 2 * context - 1, 0))

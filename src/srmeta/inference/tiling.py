@@ -7,8 +7,10 @@ Along an edge shared with another tile the window is 0 over the first ``context`
 ``blend`` pixels, then 1; along the image border it is 1 all the way, so border pixels are
 kept. When ``context`` is at least the network's receptive-field radius every pixel that
 gets weight is exactly what the untiled network computes, so the blend reproduces untiled
-inference up to float rounding; for networks with global operations (channel attention) the
-cross-fade hides the seams.
+inference up to float rounding. Networks with image-wide layers (attention pooled over the
+image: IMDN, RFDN, RLFN) are tiled exactly on the torch backend by gathering those layers'
+input from the tiles first (:mod:`exact_tiling`); graph backends, and networks with other
+global operations (RCAN's channel attention), rely on the cross-fade to hide the seams.
 
 Tiles are processed row by row, left to right, and every output block is handed to a
 ``sink`` as soon as no later tile touches it. The float working memory is a batch of tile
@@ -30,6 +32,7 @@ import torch
 
 TileFn = Callable[[torch.Tensor], torch.Tensor]
 BlockSink = Callable[[int, int, torch.Tensor], None]  # (top, left, C x n x m)
+BatchHook = Callable[[list[tuple[int, int]]], object]  # the (top, left) of a batch's tiles
 
 
 @dataclass(frozen=True)
@@ -101,20 +104,23 @@ def upscale_tiled(
     sink: BlockSink,
     batch_size: int = 4,
     on_tile: Callable[[int], object] | None = None,
+    before_batch: BatchHook | None = None,
 ) -> None:
     """Run ``tile_fn`` (``B x C x t x t`` -> ``B x C' x ts x ts``) over ``lr`` (``C x h x w``).
 
     Finished HR blocks go to ``sink(top, left, block)`` (``block``: ``C' x n x m`` float32)
     as soon as no later tile can touch them: tile rows top to bottom, left to right within
     one. Each output pixel is sent exactly once. ``on_tile(n)`` reports progress after every
-    batch of ``n`` tiles. Working memory: a batch of tile outputs, one tile-sized block with
-    the columns it shares with the next tile, and a strip of the rows the next tile row
-    shares, across the width (``overlap * scale`` rows, not a tile's height).
+    batch of ``n`` tiles; ``before_batch(origins)`` is told where the tiles of the next
+    batch start, for networks that need their place in the image. Working memory: a batch
+    of tile outputs, one tile-sized block with the columns it shares with the next tile,
+    and a strip of the rows the next tile row shares, across the width (``overlap * scale``
+    rows, not a tile's height).
     """
     _, h, w = lr.shape
-    th, tw, ys, xs = _layout(h, w, plan)
+    th, tw, ys, xs = layout(h, w, plan)
     if plan.blend == 0:
-        _upscale_cropped(tile_fn, lr, scale, plan, sink, batch_size, on_tile)
+        _upscale_cropped(tile_fn, lr, scale, plan, sink, batch_size, on_tile, before_batch)
         return
     wx = [axis_window(x, tw, w, scale, plan.context, plan.blend) for x in xs]
     band = _Band(w * scale)
@@ -124,6 +130,8 @@ def upscale_tiled(
         wy = axis_window(y, th, h, scale, plan.context, plan.blend)
         tiles = [lr[:, y : y + th, x : x + tw] for x in xs]
         for i in range(0, len(tiles), batch_size):
+            if before_batch is not None:
+                before_batch([(y, x) for x in xs[i : i + batch_size]])
             outputs = tile_fn(torch.stack(tiles[i : i + batch_size]))
             for column, out in enumerate(outputs.unbind(0), start=i):
                 final = xs[column + 1] * scale if column + 1 < len(xs) else w * scale
@@ -155,6 +163,7 @@ def _upscale_cropped(
     sink: BlockSink,
     batch_size: int,
     on_tile: Callable[[int], object] | None,
+    before_batch: BatchHook | None,
 ) -> None:
     """Tiling without blending (``plan.blend == 0``): each tile hands on the part of its
     output it owns, cut out of the tile's output as it is, with no weights and no sums.
@@ -163,12 +172,14 @@ def _upscale_cropped(
     for a fast network, the blend's passes over the output cost as much as the network.
     """
     _, h, w = lr.shape
-    th, tw, ys, xs = _layout(h, w, plan)
+    th, tw, ys, xs = layout(h, w, plan)
     rows, cols = owned_spans(ys, th, h, plan.context), owned_spans(xs, tw, w, plan.context)
     s = scale
     for y, (y0, y1) in zip(ys, rows, strict=True):
         tiles = [lr[:, y : y + th, x : x + tw] for x in xs]
         for i in range(0, len(tiles), batch_size):
+            if before_batch is not None:
+                before_batch([(y, x) for x in xs[i : i + batch_size]])
             outputs = tile_fn(torch.stack(tiles[i : i + batch_size]))
             for column, out in enumerate(outputs.unbind(0), start=i):
                 x, (x0, x1) = xs[column], cols[column]
@@ -178,7 +189,7 @@ def _upscale_cropped(
                 on_tile(outputs.shape[0])
 
 
-def _layout(h: int, w: int, plan: TilePlan) -> tuple[int, int, list[int], list[int]]:
+def layout(h: int, w: int, plan: TilePlan) -> tuple[int, int, list[int], list[int]]:
     """Tile height and width for an ``h x w`` LR image, and the tiles' row and column
     starts (see :func:`fitted_tile`, :func:`tile_starts`)."""
     th, tw = fitted_tile(h, plan.tile, plan.overlap), fitted_tile(w, plan.tile, plan.overlap)
@@ -187,7 +198,7 @@ def _layout(h: int, w: int, plan: TilePlan) -> tuple[int, int, list[int], list[i
 
 def tile_count(h: int, w: int, plan: TilePlan) -> int:
     """How many tiles an ``h x w`` LR image takes."""
-    _, _, rows, cols = _layout(h, w, plan)
+    _, _, rows, cols = layout(h, w, plan)
     return len(rows) * len(cols)
 
 

@@ -31,6 +31,7 @@ from srmeta.inference.backends import (
     TorchBackend,
     candidate_backends,
 )
+from srmeta.inference.exact_tiling import gather_passes, upscale_tiled_exact
 from srmeta.inference.planning import DEFAULT_MEMORY_MIB, plan_tiles
 from srmeta.inference.tiling import BlockSink, TilePlan, tile_count, upscale_tiled
 from srmeta.models.bundled import DEFAULT_SCALE, resolve_model_name
@@ -105,6 +106,10 @@ class Upscaler:
                 continue
             self.backend = backend
             break
+        self.device = device
+        # Image-wide layers (IMDN's, RFDN's, RLFN's attention) are tiled exactly, on torch.
+        self.gather_passes = gather_passes(self.module)
+        self._torch_run: TorchBackend | None = None
 
     def _backend(
         self, backend: str, device: str, threads: int | None
@@ -124,12 +129,37 @@ class Upscaler:
         """The tile plan, measured on the network the first time it is needed."""
         if self._plan is None:
             self._plan = plan_tiles(
-                self.module, self.scale, self.memory_mib, self._tile, self.batch_size
+                self.module,
+                self.scale,
+                self.memory_mib,
+                self._tile,
+                self.batch_size,
             )
         return self._plan
 
+    def _gathers(self, h: int, w: int) -> bool:
+        """Whether an ``h x w`` image takes the exact path for image-wide layers."""
+        return self.gather_passes > 0 and tile_count(h, w, self.plan) > 1
+
+    def backend_for(self, h: int, w: int) -> str:
+        """The backend an ``h x w`` image runs on: this upscaler's, except for an image of
+        several tiles of a network with image-wide layers, which only torch can tile
+        exactly (:mod:`exact_tiling`): an exported graph cannot gather from its tiles."""
+        return "torch" if self._gathers(h, w) else self.backend
+
+    def runner_for(self, h: int, w: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What computes the tiles of an ``h x w`` image (see :meth:`backend_for`)."""
+        if self.backend_for(h, w) == self.backend:
+            return self.run
+        if self._torch_run is None:
+            self._torch_run = TorchBackend(self.module, self.device)
+        return self._torch_run
+
     def tiles_for(self, h: int, w: int) -> int:
-        return tile_count(h, w, self.plan)
+        """Tile forwards an ``h x w`` image takes (what ``on_tile`` counts): the tiles, and
+        as many again for each pass that gathers an image-wide layer's input."""
+        tiles = tile_count(h, w, self.plan)
+        return tiles * (1 + self.gather_passes) if self._gathers(h, w) else tiles
 
     def upscale_blocks(
         self,
@@ -141,12 +171,19 @@ class Upscaler:
         """Stream the model's output for ``lr`` (``3 x h x w``) to ``sink(top, left, block)``,
         each output pixel once. ``lr`` is float in [0, 1], or integers up to ``peak``, which
         are scaled to [0, 1] tile batch by tile batch (exactly as a float32 copy would be)."""
-        run = self.run
+        gathers = self._gathers(lr.shape[1], lr.shape[2])
+        backend = self.runner_for(lr.shape[1], lr.shape[2])
+        run = backend
         if not lr.is_floating_point():
             if peak is None:
                 raise ValueError("integer input needs its peak value (255 or 65535)")
-            run = lambda batch: self.run(batch.float() / peak)  # noqa: E731
-        upscale_tiled(run, lr, self.scale, self.plan, sink, self.batch_size, on_tile)
+            run = lambda batch: backend(batch.float() / peak)  # noqa: E731
+        if gathers:
+            upscale_tiled_exact(
+                self.module, run, lr, self.scale, self.plan, sink, self.batch_size, on_tile
+            )
+        else:
+            upscale_tiled(run, lr, self.scale, self.plan, sink, self.batch_size, on_tile)
 
     def upscale_tensor(self, lr: torch.Tensor) -> torch.Tensor:
         """The model's float output (``3 x sh x sw``, not clamped) for ``3 x h x w`` input."""

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from srmeta.models.detection import Detected, StateDict, detect_distillation
+from srmeta.models.imagewide import ImageWide, Mode, Placement
 from srmeta.models.layers import DistillationNetwork, conv, squeeze_excite
 
 NEGATIVE_SLOPE = 0.05
@@ -31,18 +32,55 @@ DISTILLATION_RATE = 0.25
 _VARIANCE_EPS = 1e-12
 
 
-class ContrastChannelAttention(nn.Module):
-    """CCA layer: channel weights from each channel's standard deviation plus its mean."""
+class ContrastChannelAttention(ImageWide):
+    """CCA layer: channel weights from each channel's standard deviation plus its mean.
+
+    Image-wide (:mod:`~srmeta.models.imagewide`): tiles gather sums and sums of squares
+    (in float64) over the pixels each owns, so the statistics are the whole image's.
+    """
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         self.conv_du = squeeze_excite(channels, reduction)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def whole(self, x: torch.Tensor) -> torch.Tensor:
         mean = x.mean(dim=(-2, -1), keepdim=True)
         variance = (x - mean).pow(2).mean(dim=(-2, -1), keepdim=True)
-        contrast = (variance + _VARIANCE_EPS).sqrt()
-        return x * self.conv_du(contrast + mean)
+        return x * self._weights(mean, variance)
+
+    def _weights(self, mean: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+        return self.conv_du((variance + _VARIANCE_EPS).sqrt() + mean)
+
+    def local(self, x: torch.Tensor) -> torch.Tensor:
+        zero = x.new_zeros(1, x.shape[1], 1, 1)
+        return x * self._weights(zero, zero)
+
+    def start_gathering(self, image: tuple[int, int]) -> None:
+        self.sums: torch.Tensor | float = 0.0
+        self.squares: torch.Tensor | float = 0.0
+        self.count = 0
+        self.mode = Mode.GATHER
+
+    def gather(self, x: torch.Tensor, tiles: list[Placement]) -> None:
+        for features, tile in zip(x, tiles, strict=True):
+            r0, r1, c0, c1 = tile.owned
+            own = features[:, r0 - tile.top : r1 - tile.top, c0 - tile.left : c1 - tile.left]
+            own = own.double()
+            self.sums = self.sums + own.sum(dim=(1, 2))
+            self.squares = self.squares + own.square().sum(dim=(1, 2))
+            self.count += own.shape[1] * own.shape[2]
+
+    def settle(self) -> None:
+        assert isinstance(self.sums, torch.Tensor) and isinstance(self.squares, torch.Tensor)
+        mean = self.sums / self.count
+        variance = (self.squares / self.count - mean.square()).clamp(min=0.0)
+        dtype = self.conv_du[0].weight.dtype
+        as_map = lambda t: t.to(dtype).view(1, -1, 1, 1)  # noqa: E731
+        self.weights = self._weights(as_map(mean), as_map(variance))
+        self.mode = Mode.APPLY
+
+    def apply_context(self, x: torch.Tensor, tiles: list[Placement]) -> torch.Tensor:
+        return x * self.weights
 
 
 class IMDB(nn.Module):

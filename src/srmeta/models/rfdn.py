@@ -16,9 +16,10 @@ cost: a 1x1 conv reduces the channels (``conv1``), a strided 3x3 conv and a 7x7 
 with stride 3 shrink the map about sixfold, convs refine it there (RFDN: ``conv_max``,
 ``conv3``, ``conv3_`` with ReLUs; RLFN keeps ``conv3`` alone), bilinear upsampling brings
 it back, a 1x1 skip of the reduced features (``conv_f``) is added, and a 1x1 conv and a
-sigmoid give a weight per channel and pixel. The pool's window makes the mask depend on
-where the image's edges are, so tiles cannot reproduce it exactly: tiled inference is
-cross-faded (the receptive field is measured as unbounded).
+sigmoid give a weight per channel and pixel. The mask depends on the whole image (the
+pool's grid starts at the image's edge and the resize maps the coarse map onto the whole
+image), so ESA is an image-wide layer (:mod:`srmeta.models.imagewide`): tiled on the torch
+backend, the output equals the whole image's.
 
 The AIM file works on RGB in [0, 255] with no mean shift (njulj/RFDN's ``uint2tensor4``
 divides by 1, its ``tensor2uint`` clamps to 255; the NTIRE 2022 challenge runs the same
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srmeta.models.detection import Detected, StateDict, detect_distillation
+from srmeta.models.imagewide import ImageWide, Mode, Placement, bilinear_window
 from srmeta.models.layers import DistillationNetwork, conv
 
 NEGATIVE_SLOPE = 0.05
@@ -55,8 +57,14 @@ def _at_least(x: torch.Tensor, side: int) -> torch.Tensor:
     return F.pad(x, (0, grow_w, 0, grow_h), mode="replicate")
 
 
-class ESA(nn.Module):
-    """Enhanced spatial attention; ``full``: RFDN's form (``conv_max`` and ``conv3_``)."""
+class ESA(ImageWide):
+    """Enhanced spatial attention; ``full``: RFDN's form (``conv_max`` and ``conv3_``).
+
+    Image-wide (:mod:`~srmeta.models.imagewide`): tiles gather the strided conv's output,
+    the one map the pool reads, at the positions whose input they compute exactly; pooled
+    and refined once for the whole image, the coarse map is resized for each tile at its
+    place, so tiled output equals whole-image output.
+    """
 
     def __init__(self, channels: int, reduced: int, full: bool = True) -> None:
         super().__init__()
@@ -71,16 +79,83 @@ class ESA(nn.Module):
             self.conv3_ = conv(reduced, reduced)
         self.conv4 = conv(reduced, channels, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        reduced = self.conv1(x)
-        coarse = F.max_pool2d(self.conv2(_at_least(reduced, _ESA_MIN_SIDE)), 7, stride=3)
+    def _refine(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The convs on the pooled map, at about a sixth of the image's size."""
         if self.full:
-            coarse = F.relu(self.conv3(F.relu(self.conv_max(coarse))))
-            coarse = self.conv3_(coarse)
-        else:
-            coarse = self.conv3(coarse)
-        coarse = F.interpolate(coarse, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            coarse = F.relu(self.conv3(F.relu(self.conv_max(pooled))))
+            return self.conv3_(coarse)
+        return self.conv3(pooled)
+
+    def _mask(self, x: torch.Tensor, coarse: torch.Tensor, reduced: torch.Tensor) -> torch.Tensor:
         return x * torch.sigmoid(self.conv4(coarse + self.conv_f(reduced)))
+
+    def whole(self, x: torch.Tensor) -> torch.Tensor:
+        reduced = self.conv1(x)
+        pooled = F.max_pool2d(self.conv2(_at_least(reduced, _ESA_MIN_SIDE)), 7, stride=3)
+        coarse = self._refine(pooled)
+        coarse = F.interpolate(coarse, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return self._mask(x, coarse, reduced)
+
+    def local(self, x: torch.Tensor) -> torch.Tensor:
+        reduced = self.conv1(x)
+        return self._mask(x, torch.zeros_like(reduced), reduced)
+
+    def start_gathering(self, image: tuple[int, int]) -> None:
+        self.image = image
+        self.strided: torch.Tensor | None = None  # made at the first tile: its device, dtype
+        self.mode = Mode.GATHER
+
+    def gather(self, x: torch.Tensor, tiles: list[Placement]) -> None:
+        reduced = self.conv1(x)
+        strided = self.strided
+        if strided is None:
+            size = [(max(n, _ESA_MIN_SIDE) - 3) // 2 + 1 for n in self.image]
+            strided = self.strided = reduced.new_zeros(reduced.shape[1], *size)
+            self.covered = torch.zeros(size, dtype=torch.bool, device=reduced.device)
+        for features, tile in zip(reduced, tiles, strict=True):
+            rows = _strided_span(tile.top, x.shape[-2], tile.valid[:2], self.image[0])
+            cols = _strided_span(tile.left, x.shape[-1], tile.valid[2:], self.image[1])
+            if rows is None or cols is None:
+                continue
+            (a0, a1, r0, r1, pad_r), (b0, b1, c0, c1, pad_c) = rows, cols
+            crop = F.pad(features[None, :, r0:r1, c0:c1], (0, pad_c, 0, pad_r), "replicate")
+            strided[:, a0:a1, b0:b1] = self.conv2(crop)[0]
+            self.covered[a0:a1, b0:b1] = True
+
+    def settle(self) -> None:
+        if self.strided is None or not bool(self.covered.all()):
+            raise RuntimeError("tiles left part of an attention map ungathered")  # a bug
+        self.coarse = self._refine(F.max_pool2d(self.strided[None], 7, stride=3))[0]
+        self.strided = None
+        self.mode = Mode.APPLY
+
+    def apply_context(self, x: torch.Tensor, tiles: list[Placement]) -> torch.Tensor:
+        reduced = self.conv1(x)
+        height, width = x.shape[-2:]
+        coarse = torch.stack(
+            [
+                bilinear_window(
+                    self.coarse, t.image, (t.top, t.top + height, t.left, t.left + width)
+                )
+                for t in tiles
+            ]
+        )
+        return self._mask(x, coarse, reduced)
+
+
+def _strided_span(
+    start: int, length: int, valid: tuple[int, int], image: int
+) -> tuple[int, int, int, int, int] | None:
+    """Along one axis of a tile at ``start`` (``length`` pixels, exact on ``valid``): the
+    stride-2 positions ``[a0, a1)`` whose 3-pixel input lies where the tile is exact, the
+    tile's rows ``[r0, r1)`` that feed them, and the rows to add by replication (an image
+    side under the 15 the official network pads to, which one tile then covers)."""
+    end = max(image, _ESA_MIN_SIDE) if valid[1] == image else valid[1]
+    a0, a1 = (valid[0] + 1) // 2, (end - 3) // 2 + 1
+    if a1 <= a0:
+        return None
+    r0, r1 = 2 * a0 - start, 2 * a1 + 1 - start
+    return a0, a1, r0, min(r1, length), max(r1 - length, 0)
 
 
 class RFDB(nn.Module):

@@ -10,8 +10,8 @@ RLFN strips RFDN down for speed: the skeleton
 three 3x3 convs with LeakyReLU (slope 0.05; ``c1_r``, ``c2_r`` widen to ``mid_feats`` and
 ``c3_r`` narrows back) plus the block's input, a 1x1 conv (``c5``) and ESA in its short
 form (:class:`~srmeta.models.rfdn.ESA` without ``conv_max``/``conv3_``, ``esa_feats``
-channels). The ESA mask depends on where the image's edges are, so tiled inference is
-cross-faded, not exact.
+channels). The ESA mask depends on the whole image: an image-wide layer, which tiles
+reproduce exactly on the torch backend (:mod:`srmeta.models.imagewide`).
 
 The challenge weights work on RGB in [0, 255] (the challenge's test script runs them with
 ``data_range`` 255, ByteDance's own multiplies by 255; no mean shift): ``rgb_range`` 255,
