@@ -126,8 +126,9 @@ def main() -> None:
     torch.set_num_threads(1)
     image = np.array(Image.open(args.data_root / "Set14" / "HR" / "barbara.png").convert("RGB"))
     lr = torch.from_numpy(image).permute(2, 0, 1).float() / 255
+    commit, dirty = git_commit(REPO)
     payload: dict[str, object] = {
-        "commit": git_commit(),
+        "commit": commit[:10] + (" (with uncommitted changes)" if dirty else ""),
         "machine": f"{platform.machine()}, 1 thread, torch {torch.__version__}",
         "input": f"Set14 barbara HR as the LR input, {lr.shape[1]} x {lr.shape[2]}",
         "rounds": args.rounds,

@@ -43,7 +43,8 @@ upscale_speed_x2.json, ...) after every finished cell (``--resume`` keeps the ce
 interrupted run with the same versions), docs/figures/upscale_pareto.png (``_x2``, ...) and
 the "upscale-speed" (``-x2``, ...) section of docs/results.md. ``--quick`` (64 and 96 px
 inputs, Set5) is a smoke run: it writes to a temporary file unless ``--results`` is given
-and leaves the docs alone unless ``--docs``.
+and leaves the docs alone unless ``--docs``. ``--phase timing`` fills only the speed and
+memory cells, which need a quiet machine, ``--phase psnr`` only the scores, which do not.
 """
 
 from __future__ import annotations
@@ -220,6 +221,13 @@ def main() -> None:
         help="write docs/results.md and the figure (default: not --quick)",
     )
     parser.add_argument("--resume", action="store_true", help="keep finished cells")
+    parser.add_argument(
+        "--phase",
+        choices=("all", "timing", "psnr"),
+        default="all",
+        help="timing: only the speed and memory cells (they need a quiet machine); psnr: only"
+        " the scores (they do not); with --resume the two can run at different times",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -263,7 +271,10 @@ def main() -> None:
         results.write_text(json.dumps(payload, indent=2) + "\n")
 
     methods, payload["skipped"] = prepare_all(methods, zoo, args.scale)
-    measure(args, methods, payload, save)
+    if args.phase != "psnr":
+        measure(args, methods, payload, save)
+    if args.phase == "timing":
+        return
     from srmeta.models.bundled import resolve_model_name
     from srmeta.models.files import meta_images_of
 
