@@ -378,3 +378,18 @@ def test_official_imdn_x4_beats_bicubic_on_set5_baby(peers_root, data_root):
     imdn_psnr = score(sr, hr, border=4).psnr
     bicubic_psnr = score(bicubic, hr, border=4).psnr
     assert imdn_psnr > bicubic_psnr + 1.5, (imdn_psnr, bicubic_psnr)
+
+
+def test_official_imdn_tiles_give_the_whole_image_output(peers_root, data_root):
+    """IMDN's channel attention pools over the whole image; its statistics are gathered
+    from the tiles, so tiled output is the whole image's (cross-faded tiles were not)."""
+    from official_weights import natural_lr
+
+    from srmeta.inference.upscaler import Upscaler
+
+    upscaler = Upscaler(peers_root / "torch" / "IMDN_x4.pth", backend="torch", tile=80)
+    lr = natural_lr(data_root)
+    assert upscaler.tiles_for(*lr.shape[1:]) == 4 * (1 + 6)  # 4 tiles, 6 gathering passes
+    with torch.no_grad():
+        whole = upscaler.module(lr[None])[0]
+    assert float((upscaler.upscale_tensor(lr) - whole).abs().max()) < 1e-5
