@@ -68,6 +68,9 @@ class Upscaler:
         tile: LR tile side; None picks it from ``memory_mib``.
         memory_mib: working-memory budget for one batch of tiles.
         batch_size: tiles per forward (all tiles of an image have the same size).
+
+    One image at a time per upscaler: tiling a network with image-wide layers switches
+    those layers between gathering and applying (:mod:`exact_tiling`).
     """
 
     def __init__(
