@@ -270,11 +270,15 @@ def speed_table(scale: int, payload: dict) -> list[str]:
     zoo files beside srmeta's bundled models and the peers (OpenCV, PIL: their own runtime)."""
     big = payload["sizes"][-1]
     rows: dict[str, dict[str, str]] = {}
+    on_torch = False  # a graph backend handed an image of several tiles to torch
     for method, cells in payload["speed"].items():
         cell, split = cells.get(str(big), {}), split_method(method)
         name = method_name(method)
         column = BACKEND_LABELS[split[1]] if split else "own runtime"
-        rows.setdefault(name, {})[column] = f"{cell['mp_per_s']:.2f}" if "mp_per_s" in cell else "–"
+        value = f"{cell['mp_per_s']:.2f}" if "mp_per_s" in cell else "–"
+        if "ran_on" in cell.get("profile", {}):
+            value, on_torch = value + "*", True
+        rows.setdefault(name, {})[column] = value
         set5 = payload["psnr"].get(scored_as(method), {}).get("Set5")
         rows[name]["Set5"] = f"{set5['psnr']:.2f}" if set5 else "–"
     columns = [*BACKEND_LABELS.values(), "own runtime"]
@@ -303,6 +307,14 @@ def speed_table(scale: int, payload: dict) -> list[str]:
     for name, row in sorted(rows.items(), key=best_first):
         cells = " | ".join(row.get(c, "") for c in columns)
         lines.append(f"| {name} | {row['Set5']} | {cells} |")
+    if on_torch:
+        lines += [
+            "",
+            "\\* The image takes several tiles and the network pools attention over the whole"
+            " image, so its tiles run on torch whatever the backend, gathering that attention"
+            " from the tiles so the output equals the whole image's"
+            " ([results.md](results.md#exact-tiling-of-image-wide-attention)).",
+        ]
     return lines
 
 

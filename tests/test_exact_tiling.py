@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from srmeta.errors import SrmetaError
 from srmeta.inference.exact_tiling import gather_passes, upscale_tiled_exact
 from srmeta.inference.planning import plan_tiles
 from srmeta.inference.tiling import tile_count, upscale_tiled
@@ -159,3 +160,16 @@ def test_a_window_of_the_resized_map_is_torchs_resize_cut_to_it(coarse, size, bo
     window = bilinear_window(small, size, box)
     assert window.shape == (3, r1 - r0, c1 - c0)
     assert float((window - full[:, r0:r1, c0:c1]).abs().max()) < 1e-5  # float rounding
+
+
+def test_blend_tiling_runs_the_tiles_as_they_are_on_the_chosen_backend():
+    """``tiling="blend"`` trades exactness for speed: no gathering, tiles cross-faded on
+    the upscaler's own backend; an unknown tiling is refused."""
+    model = _model("rlfn", 2)
+    blend = Upscaler(model, scale=2, backend="torch", tile=48, tiling="blend")
+    assert blend.gather_passes == 0 and blend.plan.blend > 0
+    lr = torch.rand(3, 83, 71)
+    assert blend.tiles_for(83, 71) == tile_count(83, 71, blend.plan) > 1
+    assert float((blend.upscale_tensor(lr) - _whole(model, lr)).abs().max()) > 1e-3
+    with pytest.raises(SrmetaError, match="tiling must be one of exact, blend"):
+        Upscaler(model, scale=2, backend="torch", tiling="seamless")

@@ -384,7 +384,6 @@ def test_official_imdn_tiles_give_the_whole_image_output(peers_root, data_root):
     """IMDN's channel attention pools over the whole image; its statistics are gathered
     from the tiles, so tiled output is the whole image's (cross-faded tiles were not)."""
     from official_weights import natural_lr
-
     from srmeta.inference.upscaler import Upscaler
 
     upscaler = Upscaler(peers_root / "torch" / "IMDN_x4.pth", backend="torch", tile=80)

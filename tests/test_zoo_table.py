@@ -126,3 +126,33 @@ def test_speed_table_puts_each_backend_in_its_column_best_psnr_first():
     finished = zoo_table.speed_table(4, {**payload, "figure": "figures/upscale_pareto.png"})
     assert "(results.md#upscaling-speed-and-quality-against-cpu-peers-x4)" in finished[2]
     assert "(figures/upscale_pareto.png)" in finished[2]
+
+
+def test_speed_table_marks_cells_whose_tiles_ran_on_torch():
+    """An image-wide network's image of several tiles runs on torch whatever the backend
+    (exact tiling): its cell says so, with a footnote; other cells are left plain."""
+    payload = {
+        "sizes": [1024],
+        "environment": {"threads": "2", "machine": "x86_64, 2 cores"},
+        "speed": {
+            "/p/RFDN_AIM_x4.pth@openvino": {
+                "1024": {"mp_per_s": 0.4, "profile": {"ran_on": "torch"}}
+            },
+            "srmeta-fast-x4@openvino": {"1024": {"mp_per_s": 24.0, "profile": {}}},
+        },
+        "psnr": {},
+    }
+    lines = zoo_table.speed_table(4, payload)
+    assert "| RFDN_AIM_x4 | – |  |  | 0.40* |  |" in lines
+    assert "| srmeta-fast-x4 | – |  |  | 24.00 |  |" in lines
+    assert lines[-1].startswith("\\* ") and "exact-tiling" in lines[-1]
+    assert not any(
+        line.startswith("\\* ")
+        for line in zoo_table.speed_table(
+            4,
+            {
+                **payload,
+                "speed": {"srmeta-fast-x4@openvino": payload["speed"]["srmeta-fast-x4@openvino"]},
+            },
+        )
+    )

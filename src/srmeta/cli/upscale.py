@@ -17,7 +17,7 @@ from srmeta.imageio import read_image, write_image
 from srmeta.inference.backends import BACKENDS
 from srmeta.inference.jobs import assign_targets, expand_inputs
 from srmeta.inference.planning import DEFAULT_MEMORY_MIB
-from srmeta.inference.upscaler import Upscaler
+from srmeta.inference.upscaler import TILINGS, Upscaler
 
 EXIT_FAILED = 2
 OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif", "bmp")
@@ -53,6 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MEMORY_MIB,
         metavar="MIB",
         help="working-memory budget for tiles (MiB)",
+    )
+    parser.add_argument(
+        "--tiling",
+        choices=TILINGS,
+        default="exact",
+        help="exact (default): tiles give the whole image's output; blend: tiles of networks"
+        " with image-wide attention (IMDN, RFDN, RLFN) run as they are on --backend, seams"
+        " cross-faded: faster on large images, not exact",
     )
     parser.add_argument(
         "--batch",
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         args.tile_memory,
         args.batch,
         args.threads,
+        args.tiling,
     )
     upscaler.plan  # noqa: B018 - measure the network once; a bad --tile fails here, not per image
     factor = args.outscale if args.outscale is not None else upscaler.scale

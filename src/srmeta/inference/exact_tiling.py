@@ -7,10 +7,12 @@ in forward order, each pass stopping at the first layer not yet settled, which g
 tiles' exact parts of its input and then settles its context; a last pass produces the
 output with every layer applying its context at the tile's place. The extra passes cost
 about ``(n + 1) / 2`` whole-network passes for ``n`` such layers (RFDN and RLFN: 4 layers,
-3.5 passes in all; IMDN: 6, 4.5), which is why an image that fits in one tile is run whole.
+3.5 passes in all; IMDN: 6, 4.5; measured 2.6-3.9x one whole-image pass, see
+``benchmarks/exact_tiling.py``), which is why an image that fits in one tile is run whole.
 
-Only the torch backend runs this: an exported graph cannot be stopped mid-network or be
-handed a context, so ONNX and OpenVINO cross-fade their tiles instead (see :mod:`tiling`).
+Only torch runs this: an exported graph cannot be stopped mid-network or be handed a
+context, so the upscaler hands such images to torch whatever its backend; its ``blend``
+tiling instead runs the tiles as they are and cross-fades the seams (see :mod:`tiling`).
 """
 
 from __future__ import annotations

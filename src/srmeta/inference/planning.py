@@ -93,6 +93,7 @@ def plan_tiles(
     memory_mib: float = DEFAULT_MEMORY_MIB,
     tile: int | None = None,
     batch_size: int = 1,
+    exact: bool = True,
 ) -> TilePlan:
     """A :class:`TilePlan` for ``model``: exact context, tile side from ``memory_mib``.
 
@@ -109,14 +110,17 @@ def plan_tiles(
     gathering those layers' input first (:mod:`exact_tiling`): the context is the receptive
     field of the rest, measured with their context held constant, and the tile is as big as
     ``memory_mib`` allows, since every extra tile costs a pass per such layer and an image
-    in one tile needs no gathering at all.
+    in one tile needs no gathering at all. ``exact=False`` cross-fades their tiles instead,
+    at the cost of seams: a fixed context, a blend, the tile of a convolutional network.
     """
     info = model_info(model)
     declared = info.receptive_radius if info is not None else None
     image_wide = bool(image_wide_layers(model))
     if image_wide:  # what a probe reaches of them says nothing of a bigger image
-        with local_only(model):
-            radius = receptive_radius(model, scale)
+        radius = None
+        if exact:
+            with local_only(model):
+                radius = receptive_radius(model, scale)
     else:
         radius = declared if declared is not None else receptive_radius(model, scale)
     context = FALLBACK_CONTEXT if radius is None else radius + 1
@@ -130,7 +134,7 @@ def plan_tiles(
         per_pixel = (layers + 2 * output_bytes_per_lr_pixel(model, scale)) * batch_size
         side = int(math.sqrt(memory_mib * 2**20 / per_pixel))
         enough = math.ceil(2 * context / (1 - MAX_OVERLAP_WORK**-0.5))
-        wanted = side if image_wide else min(side, enough, MAX_TILE)
+        wanted = side if image_wide and exact else min(side, enough, MAX_TILE)
         tile = max(wanted, MIN_TILE, 2 * context + 8)
     # With a bounded receptive field tiles are exact as they are and are cropped, not
     # blended; only networks that see the whole tile need the cross-fade to hide seams.

@@ -8,9 +8,10 @@ Along an edge shared with another tile the window is 0 over the first ``context`
 kept. When ``context`` is at least the network's receptive-field radius every pixel that
 gets weight is exactly what the untiled network computes, so the blend reproduces untiled
 inference up to float rounding. Networks with image-wide layers (attention pooled over the
-image: IMDN, RFDN, RLFN) are tiled exactly on the torch backend by gathering those layers'
-input from the tiles first (:mod:`exact_tiling`); graph backends, and networks with other
-global operations (RCAN's channel attention), rely on the cross-fade to hide the seams.
+image: IMDN, RFDN, RLFN) are tiled exactly, on torch, by gathering those layers' input from
+the tiles first (:mod:`exact_tiling`); networks with other global operations (RCAN's
+channel attention), and those three under ``tiling="blend"``, rely on the cross-fade to
+hide the seams.
 
 Tiles are processed row by row, left to right, and every output block is handed to a
 ``sink`` as soon as no later tile touches it. The float working memory is a batch of tile

@@ -41,6 +41,7 @@ from srmeta.models.registry import inference_form
 from srmeta.resize import imresize
 
 QUANTISE_ROWS = 256  # output rows quantised at a time
+TILINGS = ("exact", "blend")
 LUMA = (0.299, 0.587, 0.114)  # BT.601; sums to 1, so grey in gives the same grey out
 
 
@@ -68,6 +69,10 @@ class Upscaler:
         tile: LR tile side; None picks it from ``memory_mib``.
         memory_mib: working-memory budget for one batch of tiles.
         batch_size: tiles per forward (all tiles of an image have the same size).
+        tiling: ``exact`` (the output of one whole-image pass, always) or ``blend``: tiles of
+            a network with image-wide attention (IMDN, RFDN, RLFN) run as they are, on the
+            upscaler's backend, with seams cross-faded: several times faster on images of
+            several tiles, but not the whole image's output (see :mod:`exact_tiling`).
 
     One image at a time per upscaler: tiling a network with image-wide layers switches
     those layers between gathering and applying (:mod:`exact_tiling`).
@@ -83,8 +88,11 @@ class Upscaler:
         memory_mib: float = DEFAULT_MEMORY_MIB,
         batch_size: int = 1,
         threads: int | None = None,
+        tiling: str = "exact",
     ) -> None:
         candidates = candidate_backends(backend, device)
+        if tiling not in TILINGS:
+            raise SrmetaError(f"tiling must be one of {', '.join(TILINGS)}, not {tiling!r}")
         if batch_size < 1:
             raise SrmetaError(f"batch size must be >= 1, got {batch_size}")
         if isinstance(model, nn.Module):
@@ -111,7 +119,8 @@ class Upscaler:
             break
         self.device = device
         # Image-wide layers (IMDN's, RFDN's, RLFN's attention) are tiled exactly, on torch.
-        self.gather_passes = gather_passes(self.module)
+        self.tiling = tiling
+        self.gather_passes = gather_passes(self.module) if tiling == "exact" else 0
         self._torch_run: TorchBackend | None = None
 
     def _backend(
@@ -137,6 +146,7 @@ class Upscaler:
                 self.memory_mib,
                 self._tile,
                 self.batch_size,
+                exact=self.tiling == "exact",
             )
         return self._plan
 
