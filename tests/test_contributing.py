@@ -25,6 +25,7 @@ NOT_ARCHITECTURES = {
     "descriptor",
     "detection",
     "files",
+    "imagewide",
     "layers",
     "loading",
     "polyphase",
