@@ -116,7 +116,9 @@ def test_progress_counts_every_pass_and_the_model_is_whole_again_after_a_failure
 
     with pytest.raises(OSError):
         upscaler.upscale_blocks(lr, failing_sink)
-    assert all(layer.mode is Mode.WHOLE for layer in image_wide_layers(model))
+    for layer in image_wide_layers(model):
+        assert layer.mode is Mode.WHOLE
+        assert not any(hasattr(layer, name) for name in layer.per_image)  # no image kept
     assert torch.equal(upscaler.upscale_tensor(lr[:, :40, :40]), _whole(model, lr[:, :40, :40]))
 
 

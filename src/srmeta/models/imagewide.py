@@ -104,9 +104,15 @@ class ImageWide(nn.Module):
     def apply_context(self, x: torch.Tensor, tiles: list[Placement]) -> torch.Tensor:
         raise NotImplementedError
 
+    # What a subclass keeps of one image (gathered input, context): dropped by ``reset``,
+    # so an upscaler holds no image's buffers between images, even after a failure.
+    per_image: tuple[str, ...] = ()
+
     def reset(self) -> None:
         """Back to ``whole``, dropping any gathered input and context."""
         self.mode, self.tiles, self.gathered = Mode.WHOLE, [], False
+        for name in self.per_image:
+            self.__dict__.pop(name, None)
 
 
 def image_wide_layers(model: nn.Module) -> list[ImageWide]:

@@ -39,6 +39,8 @@ class ContrastChannelAttention(ImageWide):
     (in float64) over the pixels each owns, so the statistics are the whole image's.
     """
 
+    per_image = ("sums", "squares", "count", "weights")
+
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         self.conv_du = squeeze_excite(channels, reduction)

@@ -66,6 +66,8 @@ class ESA(ImageWide):
     place, so tiled output equals whole-image output.
     """
 
+    per_image = ("image", "strided", "covered", "coarse")
+
     def __init__(self, channels: int, reduced: int, full: bool = True) -> None:
         super().__init__()
         self.full = full
