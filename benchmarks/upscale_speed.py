@@ -265,6 +265,9 @@ def main() -> None:
         if old.get("environment") == payload["environment"] and old.get("quick") == args.quick:
             for key in ("speed", "memory", "psnr"):
                 payload[key] = old.get(key, {})
+            for key in ("excluded", "figure"):  # a --phase timing run leaves them as they are
+                if key in old:
+                    payload[key] = old[key]
 
     def save() -> None:
         results.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from srmeta.inference.tiling import (
     TilePlan,
     layout,
     owned_spans,
+    row_batches,
     upscale_tiled,
 )
 from srmeta.models.imagewide import GatherDone, ImageWide, Mode, Placement, image_wide_layers
@@ -92,12 +93,8 @@ def _tile_batches(
     """The tiles of ``lr`` in batches, with their origins, in :func:`upscale_tiled`'s order."""
     th, tw, ys, xs = layout(lr.shape[1], lr.shape[2], plan)
     for y in ys:
-        for i in range(0, len(xs), batch_size):
-            starts = xs[i : i + batch_size]
-            yield (
-                torch.stack([lr[:, y : y + th, x : x + tw] for x in starts]),
-                [(y, x) for x in starts],
-            )
+        for _, batch, origins in row_batches(lr, y, th, tw, xs, batch_size):
+            yield batch, origins
 
 
 def upscale_tiled_exact(
@@ -146,6 +143,7 @@ def _gather_next(
     input from every tile (stopping each forward there) and settles."""
     for layer in pending:
         layer.start_gathering((lr.shape[1], lr.shape[2]))
+        layer.mode = Mode.GATHER
     for batch, origins in _tile_batches(lr, plan, batch_size):
         place(origins)
         with suppress(GatherDone):
@@ -157,3 +155,4 @@ def _gather_next(
         raise RuntimeError(f"{len(gathered)} image-wide layers gathered in one pass")
     with torch.inference_mode():
         gathered[0].settle()
+    gathered[0].mode = Mode.APPLY

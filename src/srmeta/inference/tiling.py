@@ -26,7 +26,7 @@ are batched.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -129,11 +129,10 @@ def upscale_tiled(
         done = ys[row + 1] * scale if row + 1 < len(ys) else h * scale
         band.start_row((y + th) * scale, done)
         wy = axis_window(y, th, h, scale, plan.context, plan.blend)
-        tiles = [lr[:, y : y + th, x : x + tw] for x in xs]
-        for i in range(0, len(tiles), batch_size):
+        for i, batch, origins in row_batches(lr, y, th, tw, xs, batch_size):
             if before_batch is not None:
-                before_batch([(y, x) for x in xs[i : i + batch_size]])
-            outputs = tile_fn(torch.stack(tiles[i : i + batch_size]))
+                before_batch(origins)
+            outputs = tile_fn(batch)
             for column, out in enumerate(outputs.unbind(0), start=i):
                 final = xs[column + 1] * scale if column + 1 < len(xs) else w * scale
                 window = wy[:, None] * wx[column][None, :]
@@ -141,6 +140,17 @@ def upscale_tiled(
                 band.finish_columns(final, sink)
             if on_tile is not None:
                 on_tile(outputs.shape[0])
+
+
+def row_batches(
+    lr: torch.Tensor, y: int, th: int, tw: int, xs: list[int], batch_size: int
+) -> Iterator[tuple[int, torch.Tensor, list[tuple[int, int]]]]:
+    """The ``th x tw`` tiles of ``lr`` starting at row ``y`` and columns ``xs``, in batches:
+    the index of each batch's first column, the stacked tiles and their ``(top, left)``."""
+    for i in range(0, len(xs), batch_size):
+        starts = xs[i : i + batch_size]
+        tiles = [lr[:, y : y + th, x : x + tw] for x in starts]
+        yield i, torch.stack(tiles), [(y, x) for x in starts]
 
 
 def owned_spans(starts: list[int], size: int, length: int, context: int) -> list[tuple[int, int]]:
@@ -177,11 +187,10 @@ def _upscale_cropped(
     rows, cols = owned_spans(ys, th, h, plan.context), owned_spans(xs, tw, w, plan.context)
     s = scale
     for y, (y0, y1) in zip(ys, rows, strict=True):
-        tiles = [lr[:, y : y + th, x : x + tw] for x in xs]
-        for i in range(0, len(tiles), batch_size):
+        for i, batch, origins in row_batches(lr, y, th, tw, xs, batch_size):
             if before_batch is not None:
-                before_batch([(y, x) for x in xs[i : i + batch_size]])
-            outputs = tile_fn(torch.stack(tiles[i : i + batch_size]))
+                before_batch(origins)
+            outputs = tile_fn(batch)
             for column, out in enumerate(outputs.unbind(0), start=i):
                 x, (x0, x1) = xs[column], cols[column]
                 block = out[:, (y0 - y) * s : (y1 - y) * s, (x0 - x) * s : (x1 - x) * s]

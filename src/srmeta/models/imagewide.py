@@ -61,9 +61,11 @@ class Mode(Enum):
 class ImageWide(nn.Module):
     """Base of layers with an image-wide input; see the module's docstring.
 
-    A subclass implements ``whole(x)``, ``gather(x, tiles)`` (add the tiles' exact part of
-    the image-wide input), ``settle(image)`` (the context from what was gathered),
-    ``apply_context(x, tiles)`` (the output given the settled context) and ``local(x)``.
+    A subclass implements ``whole(x)``, ``local(x)``, ``start_gathering(image)`` (empty
+    buffers for an ``(h, w)`` image), ``gather(x, tiles)`` (add the tiles' exact part of
+    the image-wide input), ``settle()`` (the context from what was gathered) and
+    ``apply_context(x, tiles)`` (the output given the settled context). The tiling driver
+    (:mod:`srmeta.inference.exact_tiling`) moves ``mode`` between them; ``reset`` ends it.
     """
 
     def __init__(self) -> None:
@@ -98,7 +100,7 @@ class ImageWide(nn.Module):
         raise NotImplementedError
 
     def settle(self) -> None:
-        """Compute the context from what was gathered and switch to ``apply``."""
+        """Compute the context from what was gathered."""
         raise NotImplementedError
 
     def apply_context(self, x: torch.Tensor, tiles: list[Placement]) -> torch.Tensor:

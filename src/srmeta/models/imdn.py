@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from srmeta.models.detection import Detected, StateDict, detect_distillation
-from srmeta.models.imagewide import ImageWide, Mode, Placement
+from srmeta.models.imagewide import ImageWide, Placement
 from srmeta.models.layers import DistillationNetwork, conv, squeeze_excite
 
 NEGATIVE_SLOPE = 0.05
@@ -61,7 +61,6 @@ class ContrastChannelAttention(ImageWide):
         self.sums: torch.Tensor | float = 0.0
         self.squares: torch.Tensor | float = 0.0
         self.count = 0
-        self.mode = Mode.GATHER
 
     def gather(self, x: torch.Tensor, tiles: list[Placement]) -> None:
         for features, tile in zip(x, tiles, strict=True):
@@ -79,7 +78,6 @@ class ContrastChannelAttention(ImageWide):
         dtype = self.conv_du[0].weight.dtype
         as_map = lambda t: t.to(dtype).view(1, -1, 1, 1)  # noqa: E731
         self.weights = self._weights(as_map(mean), as_map(variance))
-        self.mode = Mode.APPLY
 
     def apply_context(self, x: torch.Tensor, tiles: list[Placement]) -> torch.Tensor:
         return x * self.weights

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srmeta.models.detection import Detected, StateDict, detect_distillation
-from srmeta.models.imagewide import ImageWide, Mode, Placement, bilinear_window
+from srmeta.models.imagewide import ImageWide, Placement, bilinear_window
 from srmeta.models.layers import DistillationNetwork, conv
 
 NEGATIVE_SLOPE = 0.05
@@ -105,7 +105,6 @@ class ESA(ImageWide):
     def start_gathering(self, image: tuple[int, int]) -> None:
         self.image = image
         self.strided: torch.Tensor | None = None  # made at the first tile: its device, dtype
-        self.mode = Mode.GATHER
 
     def gather(self, x: torch.Tensor, tiles: list[Placement]) -> None:
         reduced = self.conv1(x)
@@ -129,7 +128,6 @@ class ESA(ImageWide):
             raise RuntimeError("tiles left part of an attention map ungathered")  # a bug
         self.coarse = self._refine(F.max_pool2d(self.strided[None], 7, stride=3))[0]
         self.strided = None
-        self.mode = Mode.APPLY
 
     def apply_context(self, x: torch.Tensor, tiles: list[Placement]) -> torch.Tensor:
         reduced = self.conv1(x)
