@@ -125,3 +125,33 @@ def test_resume_of_a_run_that_never_checkpointed_starts_it(tmp_path, data_root, 
     config = write_run_config(tmp_path, data_root, "fresh", train__steps=10)
     assert main(["train", str(config), "--resume", resume, "--quiet"]) == 0
     assert _last_step(tmp_path / "fresh") == 10
+
+
+def _draws() -> tuple[list[float], float]:
+    import random
+
+    import torch
+
+    return torch.rand(4).tolist(), random.random()
+
+
+def test_restored_generators_repeat_the_draws_made_after_the_save(tmp_path):
+    from srmeta.checkpoints import load_state, restore_rng, rng_state, save_state
+
+    path = save_state(tmp_path, 3, {"rng": rng_state()}, keep=1)
+    expected = _draws()
+    _draws()  # move on, so only a real restore brings the same numbers back
+    restore_rng(load_state(path)["rng"])
+    assert _draws() == expected
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a GPU")
+def test_a_checkpoint_loaded_onto_the_gpu_restores_its_generators(tmp_path):
+    """Resuming a CUDA run loads the state with map_location=cuda; the generators' states
+    must still reach torch as CPU tensors (a TypeError ended such resumes before)."""
+    from srmeta.checkpoints import load_state, restore_rng, rng_state, save_state
+
+    path = save_state(tmp_path, 3, {"rng": rng_state()}, keep=1)
+    expected = _draws()
+    restore_rng(load_state(path, "cuda")["rng"])
+    assert _draws() == expected

@@ -46,10 +46,12 @@ def rng_state() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    """Generators take their states as CPU byte tensors; a checkpoint loaded onto the GPU
+    (``load_state(path, "cuda")``) holds them there, so they come back to the CPU first."""
+    torch.set_rng_state(state["torch"].cpu())
     random.setstate((3, tuple(state["python"]), None))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def save_state(run_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:

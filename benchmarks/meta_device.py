@@ -1,0 +1,256 @@
+"""One seed of the meta grid trained on a lent GPU, then scored on the CPU machine.
+
+The GPU machine has no git checkout of the grid's worktree and a 64 MiB transfer limit, so the
+pinned code travels as an archive and the pool as pixel-identical files (lossless WebP, the
+BSDS400 JPEGs as they are):
+
+    git -C ../wt-grid archive <commit> src/srmeta benchmarks/meta_grid.py \
+        benchmarks/meta_experiments.py | tar -x -C gpu/code   # then drop src/srmeta/bundled
+    # on the GPU machine, 14 runs at a time, one thread each:
+    python benchmarks/meta_device.py all --seed 2 --out /tmp/grid --data-root gpu/data \
+        --jobs 14 --deadline 555 --tar $OUT                  # one tar per setting
+    # here, with the pinned code: per-image PSNR on the test sets, the committed records
+    python benchmarks/meta_device.py score --seed 2 --out runs/grid_gpu \
+        --data-root ../shared/data --commit <commit>
+
+The pinned code runs unchanged; only the config's device and ``train.deterministic`` (off on
+CUDA, where some kernels have no deterministic form) are overridden, so every arm of the seed,
+warm start included, runs on the same machine (``GRID_DEVICE=cpu`` trains one here instead;
+the record says where each run trained). GPU step times come from 14 runs sharing one GPU,
+so they are kept as ``gpu_sec_per_step`` and left out of the step-time ratios, which come
+from the CPU seeds.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+CODE = Path(os.environ.get("GRID_CODE", "gpu/code")).resolve()
+sys.path[:0] = [str(CODE / "src"), str(CODE / "benchmarks")]
+
+SETTING_ORDER = ["A1", "B", "A2", "A3", "A4"]
+ARM_ORDER = [
+    "weightnet_best",
+    "weightnet_default",
+    "l2rw_pixel",
+    "l2rw_image",
+    "mwnet_pixel",
+    "mwnet_image",
+    "uniform",
+    "mixed",
+    "oracle",
+    "finetune_meta",
+]
+
+
+def one(args):
+    import meta_grid
+    import torch
+
+    device = os.environ.get("GRID_DEVICE", "cuda")
+    orig = meta_grid._base
+
+    def base(*a, **k):
+        cfg = orig(*a, **k)
+        cfg["device"] = device
+        cfg["train"]["deterministic"] = device == "cpu"
+        return cfg
+
+    meta_grid._base = base
+    from srmeta.train.loop import train
+
+    from srmeta.config import validate_config
+
+    torch.set_num_threads(1)
+    budget = meta_grid.Budget.smoke() if args.smoke else meta_grid.Budget()
+    setting = meta_grid.SETTINGS[args.setting]
+    out = Path(args.out).resolve()
+    folder = out / args.setting / f"seed{args.seed}" / args.arm
+    if args.arm == "warm":
+        cfg = meta_grid.warm_config(setting, budget, args.seed, str(folder))
+    else:
+        init = out / args.setting / f"seed{args.seed}" / "warm" / "model_last.safetensors"
+        cfg = meta_grid.arm_config(setting, args.arm, budget, args.seed, str(folder), str(init))
+    cfg["data_root"] = str(Path(args.data_root).resolve())
+    start = time.perf_counter()
+    train(validate_config(cfg), resume="auto", progress=False)
+    info = {
+        "wall_s": time.perf_counter() - start,
+        "torch": torch.__version__,
+        "device": device,
+        "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
+        "config": cfg,
+    }
+    (folder / "device_done.json").write_text(json.dumps(info, indent=1))
+
+
+def score(args):
+    """Score every trained run of the seed that has no record yet (pinned code, CPU)."""
+    import dataclasses
+
+    import meta_experiments as mx
+    import torch
+    from meta_grid import SETTINGS, Budget
+    from srmeta.evaluate import evaluate
+
+    import srmeta
+    from srmeta.data.lr_cache import LRCache
+
+    torch.set_num_threads(1)
+    budget = Budget()
+    out, record = Path(args.out).resolve(), Path(args.record).resolve()
+    for setting in [s for s in SETTING_ORDER if s in args.settings.split(",")]:
+        for arm in ARM_ORDER:
+            folder = out / setting / f"seed{args.seed}" / arm
+            target = mx.Job(setting, arm, args.seed).record(record)
+            info_path = folder / "device_done.json"
+            if target.is_file() or not info_path.is_file():
+                print(f"skip {setting} {arm}: {'recorded' if target.is_file() else 'not trained'}")
+                continue
+            start = time.perf_counter()
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+            step_time = mx._median_step_time(folder / "metrics.jsonl")
+            on_gpu = info["device"] == "cuda"
+            result = {
+                "setting": setting,
+                "arm": arm,
+                "seed": args.seed,
+                "commit": args.commit,
+                "srmeta": str(Path(srmeta.__file__).resolve().parent),
+                "budget": dataclasses.asdict(budget),
+                "config": info["config"],
+                "trained_on": info["gpu"] or "cpu",
+                "torch_train": info["torch"],
+                "train_wall_s": info["wall_s"],
+                "sec_per_step": None if on_gpu else step_time,
+                "gpu_sec_per_step": step_time if on_gpu else None,
+                "corrupt_weight_share": mx._mean_corrupt_share(folder / "metrics.jsonl"),
+            }
+            report = evaluate(
+                str(folder / "model_last.safetensors"),
+                list(budget.test_sets),
+                [4],
+                degradation=SETTINGS[setting].target_degradation,
+                data_root=args.data_root,
+                hr_crop=None,
+                progress=False,
+                cache=LRCache(Path(args.lr_cache)),
+            )
+            result["scores"] = {f"{r.dataset}/{r.image}": r.psnr for r in report.images}
+            result["ssim"] = {f"{r.dataset}/{r.image}": r.ssim for r in report.images}
+            result["wall_s"] = time.perf_counter() - start
+            mx._write_json(folder / "result.json", result)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            mx._write_json(target, result)
+            print(
+                f"scored {setting} {arm}: {sum(result['scores'].values()) / len(report.images):.3f}"
+                f" dB mean over {len(report.images)} images",
+                flush=True,
+            )
+
+
+def all_(args):
+    t0 = time.time()
+    out = Path(args.out).resolve()
+    order = [s for s in SETTING_ORDER if s in args.settings.split(",")]
+    jobs = [(s, "warm") for s in order] + [(s, a) for s in order for a in ARM_ORDER]
+
+    def done_flag(setting: str, arm: str) -> bool:
+        return (out / setting / f"seed{args.seed}" / arm / "device_done.json").is_file()
+
+    todo = [j for j in jobs if not done_flag(*j)]
+    running, failed = {}, []
+
+    def log(message: str) -> None:
+        print(f"[{time.time() - t0:6.1f}s] {message}", flush=True)
+
+    while todo or running:
+        for job, proc in list(running.items()):
+            if proc.poll() is not None:
+                del running[job]
+                ok = proc.returncode == 0 and done_flag(*job)
+                log(f"{'done' if ok else f'FAILED rc={proc.returncode}'}: {job}")
+                if not ok:
+                    failed.append(job)
+        if time.time() - t0 > args.deadline:
+            for job, proc in running.items():
+                proc.kill()
+                log(f"killed at deadline: {job}")
+            break
+        todo = [j for j in todo if not (j[1] != "warm" and (j[0], "warm") in failed)]
+        if time.time() - t0 < args.stop_starting:
+            ready = [j for j in todo if j[1] == "warm" or done_flag(j[0], "warm")]
+            while ready and len(running) < args.jobs:
+                job = ready.pop(0)
+                todo.remove(job)
+                folder = out / job[0] / f"seed{args.seed}" / job[1]
+                folder.mkdir(parents=True, exist_ok=True)
+                cmd = [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "one",
+                    "--setting",
+                    job[0],
+                    "--arm",
+                    job[1],
+                    "--seed",
+                    str(args.seed),
+                    "--out",
+                    str(out),
+                    "--data-root",
+                    args.data_root,
+                ] + (["--smoke"] if args.smoke else [])
+                env = {**os.environ, "OMP_NUM_THREADS": "1"}
+                running[job] = subprocess.Popen(
+                    cmd, env=env, stdout=(folder / "log.txt").open("a"), stderr=subprocess.STDOUT
+                )
+                log(f"start: {job}")
+        elif not running:
+            break
+        time.sleep(1)
+    log(f"finished {sum(done_flag(*j) for j in jobs)} of {len(jobs)}; failed {failed}")
+    for s, a in failed[:3]:
+        log_text = (out / s / f"seed{args.seed}" / a / "log.txt").read_text()
+        print(f"--- log of {s} {a}:", log_text[-3000:])
+    if args.tar:  # one tar per setting: the device tool returns files of at most 16 MiB
+        Path(args.tar).mkdir(parents=True, exist_ok=True)
+        for setting in order:
+            path = Path(args.tar) / f"grid_{setting}.tar"
+            with tarfile.open(path, "w") as tar:
+                for s, a in jobs:
+                    folder = out / s / f"seed{args.seed}" / a
+                    if s != setting or not folder.is_dir():
+                        continue
+                    for f in folder.rglob("*"):
+                        parts = f.relative_to(folder).parts
+                        if not f.is_file() or "tb" in parts:
+                            continue
+                        if "checkpoints" in parts:
+                            continue
+                        tar.add(f, arcname=str(f.relative_to(out)))
+            log(f"tar written: {path} {path.stat().st_size / 2**20:.1f} MiB")
+
+
+p = argparse.ArgumentParser()
+p.add_argument("mode", choices=["one", "all", "score"])
+p.add_argument("--setting")
+p.add_argument("--arm")
+p.add_argument("--seed", type=int, required=True)
+p.add_argument("--record", default="benchmarks/results/meta_runs")
+p.add_argument("--lr-cache", default="runs/grid/lr_cache")
+p.add_argument("--commit", default=None, help="the commit gpu/code was archived from")
+p.add_argument("--out", required=True)
+p.add_argument("--data-root", required=True)
+p.add_argument("--smoke", action="store_true")
+p.add_argument("--jobs", type=int, default=16)
+p.add_argument("--stop-starting", type=float, default=1e9)
+p.add_argument("--deadline", type=float, default=1e9)
+p.add_argument("--tar", default=None, help="folder for one tar per setting")
+p.add_argument("--settings", default=",".join(SETTING_ORDER))
+a = p.parse_args()
+{"one": one, "all": all_, "score": score}[a.mode](a)
