@@ -9,7 +9,7 @@ from typing import Any
 
 from docs_section import update_section
 from meta_grid import ARMS, SETTINGS
-from meta_stats import MIN_GAP_DB, summarise_setting
+from meta_stats import FOCUS, MIN_GAP_DB, summarise_setting
 
 
 def collect(record: Path) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
@@ -72,6 +72,53 @@ def _table(name: str, block: dict[str, Any], sets: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _head_to_head_table(blocks: dict[str, dict[str, Any]]) -> str:
+    """Settings as rows, every rival arm as a column: the focus arm minus that arm."""
+    rivals = [
+        a
+        for a in ARMS
+        if a != FOCUS and any(a in b.get(f"{FOCUS}_vs", {}) for b in blocks.values())
+    ]
+    lines = [
+        f"### `{FOCUS}` against each arm",
+        "",
+        f"`{FOCUS}` minus the arm, paired per seed and test image (dB; positive: `{FOCUS}` is"
+        " better), with the same two-level 95% interval.",
+        "",
+        "| setting | " + " | ".join(rivals) + " |",
+        "|---|" + "---|" * len(rivals),
+    ]
+    for name, block in blocks.items():
+        versus = block.get(f"{FOCUS}_vs", {})
+        cells = []
+        for arm in rivals:
+            if arm not in versus:
+                cells.append("–")
+                continue
+            lo, hi = versus[arm]["ci95"]
+            cells.append(f"{versus[arm]['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _machines(found: dict[str, dict[str, dict[int, dict[str, Any]]]]) -> str:
+    """Which machine trained the runs of each seed (records without the field: the CPU)."""
+    by_seed: dict[int, dict[str, int]] = {}
+    for by_arm in found.values():
+        for by_seed_results in by_arm.values():
+            for seed, result in by_seed_results.items():
+                where = result.get("trained_on", "cpu")
+                counts = by_seed.setdefault(seed, {})
+                counts[where] = counts.get(where, 0) + 1
+    parts = []
+    for seed, counts in sorted(by_seed.items()):
+        where = ", ".join(
+            f"{name} ({n} run{'' if n == 1 else 's'})" for name, n in sorted(counts.items())
+        )
+        parts.append(f"seed {seed}: {where}")
+    return "; ".join(parts)
+
+
 def write_report(record: Path, results_path: Path, doc: Path) -> dict[str, Any]:
     """Summarise every run recorded under ``record`` into ``results_path`` and ``doc``."""
     found = collect(record)
@@ -98,7 +145,10 @@ def write_report(record: Path, results_path: Path, doc: Path) -> dict[str, Any]:
         f"arms {budget.get('steps')} steps, batch {budget.get('batch_size')} x "
         f"{budget.get('patch_size')} px). PSNR (Y, the protocol) per test set, mean over seeds;"
         " Δ is the paired per-image difference to `uniform` of the same seed, pooled over all"
-        " test images, with a two-level (seeds, images) bootstrap 95% interval."
+        " test images, with a two-level (seeds, images) bootstrap 95% interval. Trained on: "
+        + _machines(found)
+        + "."
     )
+    tables.append(_head_to_head_table(report["settings"]))
     update_section("meta-tables", intro + "\n\n" + "\n\n".join(tables), doc)
     return report

@@ -99,6 +99,16 @@ def summarise_setting(
         time = _mean_time(by_seed)
         arms[arm] = {
             "seeds": sorted(by_seed),
+            "delta_per_seed": (
+                {
+                    seed: float(row.mean())
+                    for seed, row in zip(
+                        sorted(set(scores[arm]) & set(uniform)), deltas, strict=True
+                    )
+                }
+                if deltas.size
+                else {}
+            ),
             "psnr": set_means(scores[arm], sets),
             "psnr_all": arm_mean,
             "delta_vs_uniform": {"mean": mean, "ci95": [lo, hi]},
@@ -108,7 +118,28 @@ def summarise_setting(
             "commits": sorted({r["commit"] for r in by_seed.values()}),
         }
     gap = oracle_mean - uniform_mean if oracle_mean is not None and uniform_mean else None
-    return {"oracle_gap_db": gap, "arms": arms}
+    block: dict[str, Any] = {"oracle_gap_db": gap, "arms": arms}
+    if FOCUS in scores:
+        block[f"{FOCUS}_vs"] = head_to_head(scores, FOCUS)
+    return block
+
+
+FOCUS = "weightnet_best"  # the arm the issue's targets are about
+
+
+def head_to_head(
+    scores: Mapping[str, Mapping[int, Scores]], focus: str
+) -> dict[str, dict[str, Any]]:
+    """``focus`` minus every other arm, paired per seed and image (positive: ``focus`` is
+    better), with the same two-level interval: "beats arm X" needs its interval above 0,
+    which two overlapping intervals against uniform cannot show."""
+    out = {}
+    for arm in sorted(set(scores) - {focus}):
+        deltas = paired_deltas(scores[focus], scores[arm])
+        if deltas.size:
+            lo, hi = bootstrap_ci(deltas)
+            out[arm] = {"mean": float(deltas.mean()), "ci95": [lo, hi]}
+    return out
 
 
 def _mean_time(by_seed: Mapping[int, dict[str, Any]]) -> float | None:

@@ -17,7 +17,13 @@ sys.path.insert(0, str(BENCH))
 import meta_experiments  # noqa: E402
 from meta_grid import ARMS, SETTINGS  # noqa: E402
 from meta_report import write_report  # noqa: E402
-from meta_stats import bootstrap_ci, gap_closed, paired_deltas, summarise_setting  # noqa: E402
+from meta_stats import (  # noqa: E402
+    bootstrap_ci,
+    gap_closed,
+    head_to_head,
+    paired_deltas,
+    summarise_setting,
+)
 
 
 def test_paired_deltas_use_the_images_and_seeds_both_arms_have():
@@ -66,6 +72,32 @@ def test_summary_block_of_a_setting():
     assert block["delta_vs_uniform"]["mean"] == pytest.approx(0.5)
     assert block["gap_closed"] == pytest.approx(0.5)
     assert block["corrupt_weight_share"] == 0.3 and block["step_time_ratio"] == 2.0
+
+
+def test_head_to_head_pairs_the_focus_arm_with_each_rival_per_seed_and_image():
+    scores = {
+        "weightnet_best": {0: {"S/a": 30.0, "S/b": 28.0}, 1: {"S/a": 31.0, "S/b": 27.0}},
+        "l2rw_image": {0: {"S/a": 29.0, "S/b": 28.0}, 1: {"S/a": 31.0, "S/b": 28.0}},
+        "mixed": {0: {"S/a": 30.0, "S/b": 28.0}, 1: {"S/a": 31.0, "S/b": 27.0}},
+    }
+    versus = head_to_head(scores, "weightnet_best")
+    assert set(versus) == {"l2rw_image", "mixed"}
+    # differences: seed 0 (+1, 0), seed 1 (0, -1): mean 0
+    assert versus["l2rw_image"]["mean"] == pytest.approx(0.0)
+    assert versus["mixed"] == {"mean": 0.0, "ci95": [0.0, 0.0]}
+
+
+def test_summary_gives_each_seeds_mean_delta():
+    results = {
+        "uniform": {s: {"scores": {"S/a": 30.0, "S/b": 26.0}, "commit": "c"} for s in (0, 1)},
+        "weightnet_best": {
+            0: {"scores": {"S/a": 30.5, "S/b": 26.5}, "commit": "c"},
+            1: {"scores": {"S/a": 30.0, "S/b": 25.0}, "commit": "c"},
+        },
+    }
+    block = summarise_setting(results, ["S"])
+    assert block["arms"]["weightnet_best"]["delta_per_seed"] == {0: 0.5, 1: -0.5}
+    assert block["weightnet_best_vs"]["uniform"]["mean"] == pytest.approx(0.0)
 
 
 def test_smoke_runs_every_setting_and_arm(tmp_path, data_root):
