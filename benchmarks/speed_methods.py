@@ -49,6 +49,35 @@ def model_name(model: str) -> str:
     return Path(model).stem if os.sep in model else model
 
 
+HASH_KEY = "sha256 "  # environment keys of the model files the cells were measured with
+
+
+def stale_models(old_env: dict[str, str], new_env: dict[str, str]) -> set[str] | None:
+    """Names of the models whose file changed since ``old_env`` was recorded, or None when
+    anything else changed (machine, threads, a library's version): that touches every cell,
+    while a rebundled model touches only its own."""
+
+    def rest(env: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in env.items() if not k.startswith(HASH_KEY)}
+
+    if rest(old_env) != rest(new_env):
+        return None
+    return {
+        key[len(HASH_KEY) :]
+        for key, value in new_env.items()
+        if key.startswith(HASH_KEY) and old_env.get(key) != value
+    }
+
+
+def keep_cells(cells: dict[str, Any], stale: set[str]) -> dict[str, Any]:
+    """The cells (keyed by method) that do not belong to a stale model."""
+    return {
+        method: cell
+        for method, cell in cells.items()
+        if not ((srmeta := split_method(method)) and model_name(srmeta[0]) in stale)
+    }
+
+
 def method_name(method: str) -> str:
     """What a row or a point is called: a srmeta model's name (any backend), a peer's label."""
     srmeta = split_method(method)

@@ -55,6 +55,15 @@ def markdown(payload: dict) -> str:
         " megapixels / median time (3 runs, 1 at N = 1024); peak RSS = the process's"
         " high-water mark (libraries, model, input, output).",
         "",
+        *(
+            [
+                f"The cells of {', '.join(payload['remeasured'])} were measured again, in a later"
+                " window than the rest, after the model's file changed.",
+                "",
+            ]
+            if payload.get("remeasured")
+            else []
+        ),
         "| method | "
         + " | ".join(f"{n}² → {n * scale}²: MP/s | peak RSS (MiB)" for n in sizes)
         + " |",

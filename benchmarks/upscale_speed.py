@@ -68,6 +68,7 @@ from speed_methods import (
     OPENCV,
     PEER_LABELS,
     check_method,
+    keep_cells,
     model_name,
     natural_input,
     prepare,
@@ -75,6 +76,7 @@ from speed_methods import (
     run_child,
     speed_child,
     split_method,
+    stale_models,
 )
 from speed_report import DEFAULT_SCALE, is_ours, markdown, outputs, pareto_figure
 
@@ -262,12 +264,18 @@ def main() -> None:
     }
     if args.resume and results.is_file():
         old = json.loads(results.read_text())
-        if old.get("environment") == payload["environment"] and old.get("quick") == args.quick:
+        stale = stale_models(old.get("environment", {}), payload["environment"])
+        if stale is not None and old.get("quick") == args.quick:
             for key in ("speed", "memory", "psnr"):
-                payload[key] = old.get(key, {})
+                payload[key] = keep_cells(old.get(key, {}), stale)
             for key in ("excluded", "figure"):  # a --phase timing run leaves them as they are
                 if key in old:
                     payload[key] = old[key]
+            remeasured = set(old.get("remeasured", [])) | stale
+            if remeasured:
+                payload["remeasured"] = sorted(remeasured)
+            if stale:
+                print(f"the file of {', '.join(sorted(stale))} changed: its cells run again")
 
     def save() -> None:
         results.parent.mkdir(parents=True, exist_ok=True)

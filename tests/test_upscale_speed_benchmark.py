@@ -90,6 +90,30 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root, zoo):
     assert "Peak RSS against image size" in done.stdout
     assert "## Upscaling speed" in done.stdout  # the Markdown is printed, the docs untouched
 
+    # --resume after one model's file changed: only that model's cells run again. Marks on
+    # every cell show which ones were kept (a re-measured cell comes back without its mark).
+    for table in ("speed", "memory", "psnr"):
+        for cells in payload[table].values():
+            for cell in cells.values():
+                cell["kept"] = True
+    payload["environment"]["sha256 srmeta-x4"] = "an older file"
+    results.write_text(json.dumps(payload))
+    again = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--methods", ",".join(methods[:-1]),
+         "--zoo", str(zoo), "--results", str(results), "--data-root", str(data_root),
+         "--resume"],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "the file of srmeta-x4 changed: its cells run again" in again.stdout
+    resumed = json.loads(results.read_text())
+    assert resumed["remeasured"] == ["srmeta-x4"]
+    assert "were measured again, in a later window" in again.stdout
+    for table in ("speed", "memory", "psnr"):
+        for method, cells in resumed[table].items():
+            ours = method == "srmeta-x4@torch"
+            assert all(cell.get("kept") is not ours for cell in cells.values()), (table, method)
+
 
 def test_quick_run_at_x2_measures_the_x2_models_and_peers(tmp_path, data_root, zoo):
     """``--scale 2``: the x2 bundled model, the x2 zoo file (the x4 one is left out), images
@@ -122,3 +146,28 @@ def test_figure_labels_are_spread_apart_below_the_top():
     assert _spread([1.0, 1.05, 3.0], 0.1, 3.0) == pytest.approx([1.0, 1.1, 3.0])
     assert _spread([3.0, 2.95, 1.0], 0.1, 3.0) == pytest.approx([3.0, 2.9, 1.0])
     assert _spread([2.0, 2.0, 2.0], 0.5, 2.5) == pytest.approx([1.5, 2.0, 2.5])
+
+
+def test_stale_models_are_those_whose_file_changed():
+    """Hand-made environments: a changed or new model file marks that model only; any
+    other change (a library version, the thread count) marks every cell (None)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from speed_methods import keep_cells, stale_models
+
+    old = {"torch": "2.13", "sha256 srmeta-x4": "aa", "sha256 CARN-M": "bb"}
+    assert stale_models(old, dict(old)) == set()
+    assert stale_models(old, {**old, "sha256 srmeta-x4": "cc"}) == {"srmeta-x4"}
+    assert stale_models(old, {**old, "sha256 PAN_x4": "dd"}) == {"PAN_x4"}
+    assert stale_models(old, {**old, "torch": "2.14"}) is None
+    cells = {
+        "srmeta-x4@torch": 1,
+        "srmeta-x4@openvino": 2,
+        "/peers/CARN-M.pth@torch": 3,
+        "opencv-fsrcnn": 4,
+    }
+    assert keep_cells(cells, {"srmeta-x4"}) == {"/peers/CARN-M.pth@torch": 3, "opencv-fsrcnn": 4}
+    assert keep_cells(cells, {"CARN-M"}) == {
+        "srmeta-x4@torch": 1,
+        "srmeta-x4@openvino": 2,
+        "opencv-fsrcnn": 4,
+    }
