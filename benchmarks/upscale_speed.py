@@ -278,6 +278,11 @@ def main() -> None:
                 print(f"the file of {', '.join(sorted(stale))} changed: its cells run again")
 
     def save() -> None:
+        rank = {method: i for i, method in enumerate(methods)}
+        for key in ("speed", "memory", "psnr"):  # cells run again on resume keep their row
+            payload[key] = dict(
+                sorted(payload[key].items(), key=lambda kv: rank.get(kv[0], len(rank)))
+            )
         results.parent.mkdir(parents=True, exist_ok=True)
         results.write_text(json.dumps(payload, indent=2) + "\n")
 

@@ -108,6 +108,8 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root, zoo):
     assert "the file of srmeta-x4 changed: its cells run again" in again.stdout
     resumed = json.loads(results.read_text())
     assert resumed["remeasured"] == ["srmeta-x4"]
+    for table in ("speed", "memory", "psnr"):  # the re-measured rows keep their place
+        assert list(resumed[table]) == list(payload[table])
     assert "were measured again, in a later window" in again.stdout
     for table in ("speed", "memory", "psnr"):
         for method, cells in resumed[table].items():
