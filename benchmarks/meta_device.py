@@ -33,19 +33,12 @@ from pathlib import Path
 CODE = Path(os.environ.get("GRID_CODE", "gpu/code")).resolve()
 sys.path[:0] = [str(CODE / "src"), str(CODE / "benchmarks")]
 
+from meta_experiments import WARM, Job  # noqa: E402  (the pinned copy)
+from meta_grid import ARMS  # noqa: E402
+
 SETTING_ORDER = ["A1", "B", "A2", "A3", "A4"]
-ARM_ORDER = [
-    "weightnet_best",
-    "weightnet_default",
-    "l2rw_pixel",
-    "l2rw_image",
-    "mwnet_pixel",
-    "mwnet_image",
-    "uniform",
-    "mixed",
-    "oracle",
-    "finetune_meta",
-]
+# the meta arms first: they are the slow ones, and the GPU's time is short
+ARM_ORDER = sorted(ARMS, key=lambda arm: ARMS[arm]["weighting"]["name"] == "uniform")
 
 
 def one(args):
@@ -70,11 +63,12 @@ def one(args):
     budget = meta_grid.Budget.smoke() if args.smoke else meta_grid.Budget()
     setting = meta_grid.SETTINGS[args.setting]
     out = Path(args.out).resolve()
-    folder = out / args.setting / f"seed{args.seed}" / args.arm
-    if args.arm == "warm":
+    job = Job(args.setting, args.arm, args.seed)
+    folder = job.folder(out)
+    if args.arm == WARM:
         cfg = meta_grid.warm_config(setting, budget, args.seed, str(folder))
     else:
-        init = out / args.setting / f"seed{args.seed}" / "warm" / "model_last.safetensors"
+        init = job.warm().folder(out) / "model_last.safetensors"
         cfg = meta_grid.arm_config(setting, args.arm, budget, args.seed, str(folder), str(init))
     cfg["data_root"] = str(Path(args.data_root).resolve())
     start = time.perf_counter()
@@ -106,8 +100,8 @@ def score(args):
     out, record = Path(args.out).resolve(), Path(args.record).resolve()
     for setting in [s for s in SETTING_ORDER if s in args.settings.split(",")]:
         for arm in ARM_ORDER:
-            folder = out / setting / f"seed{args.seed}" / arm
-            target = mx.Job(setting, arm, args.seed).record(record)
+            job = Job(setting, arm, args.seed)
+            folder, target = job.folder(out), job.record(record)
             info_path = folder / "device_done.json"
             if target.is_file() or not info_path.is_file():
                 print(f"skip {setting} {arm}: {'recorded' if target.is_file() else 'not trained'}")
@@ -158,12 +152,13 @@ def all_(args):
     t0 = time.time()
     out = Path(args.out).resolve()
     order = [s for s in SETTING_ORDER if s in args.settings.split(",")]
-    jobs = [(s, "warm") for s in order] + [(s, a) for s in order for a in ARM_ORDER]
+    jobs = [Job(s, WARM, args.seed) for s in order]
+    jobs += [Job(s, a, args.seed) for s in order for a in ARM_ORDER]
 
-    def done_flag(setting: str, arm: str) -> bool:
-        return (out / setting / f"seed{args.seed}" / arm / "device_done.json").is_file()
+    def done_flag(job: Job) -> bool:
+        return (job.folder(out) / "device_done.json").is_file()
 
-    todo = [j for j in jobs if not done_flag(*j)]
+    todo = [j for j in jobs if not done_flag(j)]
     running, failed = {}, []
 
     def log(message: str) -> None:
@@ -173,7 +168,7 @@ def all_(args):
         for job, proc in list(running.items()):
             if proc.poll() is not None:
                 del running[job]
-                ok = proc.returncode == 0 and done_flag(*job)
+                ok = proc.returncode == 0 and done_flag(job)
                 log(f"{'done' if ok else f'FAILED rc={proc.returncode}'}: {job}")
                 if not ok:
                     failed.append(job)
@@ -182,22 +177,22 @@ def all_(args):
                 proc.kill()
                 log(f"killed at deadline: {job}")
             break
-        todo = [j for j in todo if not (j[1] != "warm" and (j[0], "warm") in failed)]
+        todo = [j for j in todo if not (j.arm != WARM and j.warm() in failed)]
         if time.time() - t0 < args.stop_starting:
-            ready = [j for j in todo if j[1] == "warm" or done_flag(j[0], "warm")]
+            ready = [j for j in todo if j.arm == WARM or done_flag(j.warm())]
             while ready and len(running) < args.jobs:
                 job = ready.pop(0)
                 todo.remove(job)
-                folder = out / job[0] / f"seed{args.seed}" / job[1]
+                folder = job.folder(out)
                 folder.mkdir(parents=True, exist_ok=True)
                 cmd = [
                     sys.executable,
                     str(Path(__file__).resolve()),
                     "one",
                     "--setting",
-                    job[0],
+                    job.setting,
                     "--arm",
-                    job[1],
+                    job.arm,
                     "--seed",
                     str(args.seed),
                     "--out",
@@ -213,44 +208,42 @@ def all_(args):
         elif not running:
             break
         time.sleep(1)
-    log(f"finished {sum(done_flag(*j) for j in jobs)} of {len(jobs)}; failed {failed}")
-    for s, a in failed[:3]:
-        log_text = (out / s / f"seed{args.seed}" / a / "log.txt").read_text()
-        print(f"--- log of {s} {a}:", log_text[-3000:])
+    log(f"finished {sum(map(done_flag, jobs))} of {len(jobs)}; failed {failed}")
+    for job in failed[:3]:
+        print(f"--- log of {job}:", (job.folder(out) / "log.txt").read_text()[-3000:])
     if args.tar:  # one tar per setting: the device tool returns files of at most 16 MiB
         Path(args.tar).mkdir(parents=True, exist_ok=True)
         for setting in order:
             path = Path(args.tar) / f"grid_{setting}.tar"
             with tarfile.open(path, "w") as tar:
-                for s, a in jobs:
-                    folder = out / s / f"seed{args.seed}" / a
-                    if s != setting or not folder.is_dir():
-                        continue
-                    for f in folder.rglob("*"):
-                        parts = f.relative_to(folder).parts
-                        if not f.is_file() or "tb" in parts:
-                            continue
-                        if "checkpoints" in parts:
-                            continue
-                        tar.add(f, arcname=str(f.relative_to(out)))
+                for folder in (j.folder(out) for j in jobs if j.setting == setting):
+                    for f in folder.rglob("*") if folder.is_dir() else []:
+                        skipped = {"tb", "checkpoints"} & set(f.relative_to(folder).parts)
+                        if f.is_file() and not skipped:
+                            tar.add(f, arcname=str(f.relative_to(out)))
             log(f"tar written: {path} {path.stat().st_size / 2**20:.1f} MiB")
 
 
-p = argparse.ArgumentParser()
-p.add_argument("mode", choices=["one", "all", "score"])
-p.add_argument("--setting")
-p.add_argument("--arm")
-p.add_argument("--seed", type=int, required=True)
-p.add_argument("--record", default="benchmarks/results/meta_runs")
-p.add_argument("--lr-cache", default="runs/grid/lr_cache")
-p.add_argument("--commit", default=None, help="the commit gpu/code was archived from")
-p.add_argument("--out", required=True)
-p.add_argument("--data-root", required=True)
-p.add_argument("--smoke", action="store_true")
-p.add_argument("--jobs", type=int, default=16)
-p.add_argument("--stop-starting", type=float, default=1e9)
-p.add_argument("--deadline", type=float, default=1e9)
-p.add_argument("--tar", default=None, help="folder for one tar per setting")
-p.add_argument("--settings", default=",".join(SETTING_ORDER))
-a = p.parse_args()
-{"one": one, "all": all_, "score": score}[a.mode](a)
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["one", "all", "score"])
+    p.add_argument("--setting")
+    p.add_argument("--arm")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--record", default="benchmarks/results/meta_runs")
+    p.add_argument("--lr-cache", default="runs/grid/lr_cache")
+    p.add_argument("--commit", default=None, help="the commit gpu/code was archived from")
+    p.add_argument("--out", required=True)
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--jobs", type=int, default=16)
+    p.add_argument("--stop-starting", type=float, default=1e9)
+    p.add_argument("--deadline", type=float, default=1e9)
+    p.add_argument("--tar", default=None, help="folder for one tar per setting")
+    p.add_argument("--settings", default=",".join(SETTING_ORDER))
+    args = p.parse_args()
+    {"one": one, "all": all_, "score": score}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()

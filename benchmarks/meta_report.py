@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -103,20 +104,18 @@ def _head_to_head_table(blocks: dict[str, dict[str, Any]]) -> str:
 
 def _machines(found: dict[str, dict[str, dict[int, dict[str, Any]]]]) -> str:
     """Which machine trained the runs of each seed (records without the field: the CPU)."""
-    by_seed: dict[int, dict[str, int]] = {}
+    by_seed: dict[int, Counter[str]] = {}
     for by_arm in found.values():
-        for by_seed_results in by_arm.values():
-            for seed, result in by_seed_results.items():
-                where = result.get("trained_on", "cpu")
-                counts = by_seed.setdefault(seed, {})
-                counts[where] = counts.get(where, 0) + 1
-    parts = []
-    for seed, counts in sorted(by_seed.items()):
-        where = ", ".join(
+        for results in by_arm.values():
+            for seed, result in results.items():
+                by_seed.setdefault(seed, Counter())[result.get("trained_on", "cpu")] += 1
+    return "; ".join(
+        f"seed {seed}: "
+        + ", ".join(
             f"{name} ({n} run{'' if n == 1 else 's'})" for name, n in sorted(counts.items())
         )
-        parts.append(f"seed {seed}: {where}")
-    return "; ".join(parts)
+        for seed, counts in sorted(by_seed.items())
+    )
 
 
 def write_report(record: Path, results_path: Path, doc: Path) -> dict[str, Any]:

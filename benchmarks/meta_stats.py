@@ -17,9 +17,14 @@ import numpy as np
 Scores = Mapping[str, float]  # "<dataset>/<image>" -> PSNR
 
 
+def paired_seeds(arm: Mapping[int, Scores], base: Mapping[int, Scores]) -> list[int]:
+    """The seeds both have: the rows of :func:`paired_deltas`, in order."""
+    return sorted(set(arm) & set(base))
+
+
 def paired_deltas(arm: Mapping[int, Scores], base: Mapping[int, Scores]) -> np.ndarray:
     """``seeds x images`` matrix of arm - base, over the seeds and images both have."""
-    seeds = sorted(set(arm) & set(base))
+    seeds = paired_seeds(arm, base)
     if not seeds:
         return np.zeros((0, 0))
     images = sorted(set.intersection(*(set(arm[s]) & set(base[s]) for s in seeds)))
@@ -63,6 +68,7 @@ def set_means(per_seed: Mapping[int, Scores], sets: Sequence[str]) -> dict[str, 
     return out
 
 
+FOCUS = "weightnet_best"  # the arm the issue's targets are about; compared with every arm
 MIN_GAP_DB = 0.05  # an oracle gain below this is no gap: a share of it would be noise
 
 
@@ -100,12 +106,13 @@ def summarise_setting(
         arms[arm] = {
             "seeds": sorted(by_seed),
             "delta_per_seed": (
-                {
-                    seed: float(row.mean())
-                    for seed, row in zip(
-                        sorted(set(scores[arm]) & set(uniform)), deltas, strict=True
+                dict(
+                    zip(
+                        paired_seeds(scores[arm], uniform),
+                        deltas.mean(axis=1).tolist(),
+                        strict=True,
                     )
-                }
+                )
                 if deltas.size
                 else {}
             ),
@@ -122,9 +129,6 @@ def summarise_setting(
     if FOCUS in scores:
         block[f"{FOCUS}_vs"] = head_to_head(scores, FOCUS)
     return block
-
-
-FOCUS = "weightnet_best"  # the arm the issue's targets are about
 
 
 def head_to_head(
