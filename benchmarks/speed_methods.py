@@ -49,11 +49,14 @@ def model_name(model: str) -> str:
     return Path(model).stem if os.sep in model else model
 
 
-HASH_KEY = "sha256 "  # environment keys of the model files the cells were measured with
+# Environment keys of the models the cells were measured with, valued by their
+# weights_digest: a file rewritten with the same network (a note added to its metadata)
+# keeps its cells.
+HASH_KEY = "sha256 "
 
 
 def stale_models(old_env: dict[str, str], new_env: dict[str, str]) -> set[str] | None:
-    """Names of the models whose file changed since ``old_env`` was recorded, or None when
+    """Names of the models whose weights changed since ``old_env`` was recorded, or None when
     anything else changed (machine, threads, a library's version): that touches every cell,
     while a rebundled model touches only its own."""
 

@@ -58,7 +58,7 @@ def markdown(payload: dict) -> str:
         *(
             [
                 f"The cells of {', '.join(payload['remeasured'])} were measured again, in a later"
-                " window than the rest, after the model's file changed.",
+                " window than the rest, after the model's weights changed.",
                 "",
             ]
             if payload.get("remeasured")

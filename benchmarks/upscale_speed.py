@@ -50,7 +50,6 @@ memory cells, which need a quiet machine, ``--phase psnr`` only the scores, whic
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.metadata as meta
 import importlib.util
 import json
@@ -65,6 +64,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_section import update_section
 from speed_methods import (
+    HASH_KEY,
     OPENCV,
     PEER_LABELS,
     check_method,
@@ -159,10 +159,11 @@ def environment(threads: int, methods: list[str], scale: int) -> dict[str, str]:
         except meta.PackageNotFoundError:
             info[package] = "not installed"
     from srmeta.models.bundled import resolve_model_name
+    from srmeta.models.files import weights_digest
 
     for model in dict.fromkeys(s[0] for m in methods if (s := split_method(m))):
         path = Path(resolve_model_name(model, scale))  # a bundled name becomes its file
-        info[f"sha256 {model_name(model)}"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        info[f"{HASH_KEY}{model_name(model)}"] = weights_digest(path)
     return info
 
 
@@ -275,7 +276,7 @@ def main() -> None:
             if remeasured:
                 payload["remeasured"] = sorted(remeasured)
             if stale:
-                print(f"the file of {', '.join(sorted(stale))} changed: its cells run again")
+                print(f"the weights of {', '.join(sorted(stale))} changed: their cells run again")
 
     def save() -> None:
         rank = {method: i for i, method in enumerate(methods)}

@@ -4,7 +4,9 @@ inference runs (re-parameterisable networks collapsed), with the run's recipe re
     python scripts/bundle_model.py runs/fast_x4 src/srmeta/bundled/srmeta_fast_x4.safetensors
 
 The file's metadata keeps the config hash, the step count and the meta images of the run
-(none for uniform L1), so evaluation can still leave those images out.
+(none for uniform L1), so evaluation can still leave those images out, and the recipe hash of
+the run's config (its ``config.yaml``), which tests compare with the config in ``configs/``
+that the docs give as the model's recipe.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pathlib import Path
 
 from safetensors import safe_open
 
+from srmeta.config import load_config, recipe_hash
 from srmeta.errors import SrmetaError
-from srmeta.models.files import read_model_file, save_model_file
+from srmeta.models.files import RECIPE_HASH_KEY, read_model_file, save_model_file
 from srmeta.models.loading import load_model
 from srmeta.models.registry import get_descriptor, inference_form
 
@@ -37,6 +40,7 @@ def main() -> int:
         with safe_open(str(source), framework="pt") as handle:
             stored = dict(handle.metadata() or {})
         metadata = {k: v for k, v in stored.items() if k not in RESERVED}
+        metadata[RECIPE_HASH_KEY] = recipe_hash(load_config(args.run / "config.yaml"))
         model = inference_form(load_model(source))
         options = get_descriptor(spec.arch).options_with_defaults(spec.options)
         if getattr(model, "deploy", False):

@@ -105,7 +105,7 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root, zoo):
         capture_output=True, text=True, cwd=REPO, timeout=600,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "the file of srmeta-x4 changed: its cells run again" in again.stdout
+    assert "the weights of srmeta-x4 changed: their cells run again" in again.stdout
     resumed = json.loads(results.read_text())
     assert resumed["remeasured"] == ["srmeta-x4"]
     for table in ("speed", "memory", "psnr"):  # the re-measured rows keep their place

@@ -356,6 +356,19 @@ def config_hash(cfg: ExperimentConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+# Where a run lives and what it is called, not what it learns: two runs of one recipe under
+# different names, folders or data roots train the same weights.
+RUN_LOCATION_FIELDS = ("name", "output_dir", "data_root")
+
+
+def recipe_hash(cfg: ExperimentConfig) -> str:
+    """:func:`config_hash` without the run-location fields: what a shipped model records so
+    a test can tell that ``configs/`` still holds the recipe it was trained from."""
+    recipe = {k: v for k, v in config_to_dict(cfg).items() if k not in RUN_LOCATION_FIELDS}
+    blob = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def resolved_output_dir(cfg: ExperimentConfig) -> Path:
     """``output_dir``, or ``runs/<name>`` when it is not set; refused when it is a file."""
     path = Path(cfg.output_dir).expanduser() if cfg.output_dir else Path("runs") / cfg.name

@@ -10,6 +10,7 @@ checkpoints, official releases) are recognised from their keys and tensor shapes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -257,7 +258,25 @@ def weights_file(path: str | os.PathLike) -> Path:
     return resolve_run_file(source) if source.is_dir() else source
 
 
+def weights_digest(path: str | os.PathLike) -> str:
+    """16 hex chars of sha256 over what decides a model file's outputs: its architecture,
+    scale, options and tensors. Provenance metadata (config hash, step, recipe) and the
+    container (safetensors or ``.pth``) do not count, so adding a note to a shipped file
+    keeps its digest, and a benchmark keyed on it keeps its cells."""
+    state, spec = read_model_file(weights_file(path))
+    digest = hashlib.sha256(
+        json.dumps([spec.arch, spec.scale, spec.options], sort_keys=True).encode()
+    )
+    for key in sorted(state):
+        tensor = state[key].detach().to("cpu").contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 META_IMAGES_KEY = "srmeta.meta_images"
+# config.recipe_hash of the run that trained a file (written by training and bundling)
+RECIPE_HASH_KEY = "srmeta.recipe_hash"
 
 
 def meta_images_of(path: str | os.PathLike) -> list[str]:

@@ -39,6 +39,7 @@ from srmeta.config import (
     config_hash,
     config_to_dict,
     config_to_yaml,
+    recipe_hash,
     resolved_device,
     resolved_output_dir,
 )
@@ -50,6 +51,7 @@ from srmeta.losses import PixelLoss
 from srmeta.models.descriptor import model_info
 from srmeta.models.files import (
     META_IMAGES_KEY,
+    RECIPE_HASH_KEY,
     save_model_file,
 )
 from srmeta.models.loading import load_model
@@ -99,6 +101,7 @@ class Trainer:
         self.device = rank_device(device, self.world)
         self.run_dir = resolved_output_dir(cfg)
         self.hash = config_hash(cfg)
+        self.recipe = recipe_hash(cfg)
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -209,7 +212,12 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.model
 
     def _save_model(self, name: str, extra: dict[str, str]) -> None:
-        meta = {"srmeta.config_hash": self.hash, "srmeta.step": str(self.step), **extra}
+        meta = {
+            "srmeta.config_hash": self.hash,
+            RECIPE_HASH_KEY: self.recipe,
+            "srmeta.step": str(self.step),
+            **extra,
+        }
         excluded = self.excluded_images()
         if excluded:  # so evaluation can refuse to score on them
             meta[META_IMAGES_KEY] = json.dumps(excluded)
