@@ -89,6 +89,22 @@ def test_a_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data_
     assert _last_step(tmp_path / "run") == 20
 
 
+def test_a_torn_last_log_line_does_not_stop_the_resume(tmp_path, data_root):
+    """kill -9 while a metrics line is being appended leaves half a line at the end."""
+    config = write_run_config(tmp_path, data_root, "run", train__steps=20)
+    assert main(["train", str(config), "--quiet"]) == 0
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    whole = metrics.read_text().splitlines()
+    with metrics.open("a") as handle:
+        handle.write('{"step": 21, "kind": "tr')  # no newline: the write was cut off
+    assert (
+        main(["train", str(config), "--resume", "auto", "--quiet", "--set", "train.steps=30"]) == 0
+    )
+    lines = metrics.read_text().splitlines()
+    assert lines[: len(whole)] == whole  # what was logged before the kill is kept
+    assert [json.loads(line)["step"] for line in lines[len(whole) :]] == [30]
+
+
 def test_ctrl_c_writes_a_checkpoint_at_the_step_reached(tmp_path, data_root):
     config = write_run_config(
         tmp_path,

@@ -3,7 +3,6 @@ figures ``srmeta weights`` wrote for them."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from srmeta.errors import SrmetaError
 from srmeta.report.comparison import Chart, Curve, Figure
-from srmeta.training.runlog import METRICS_FILE
+from srmeta.training.runlog import METRICS_FILE, read_records
 
 WEIGHT_FIGURES = ("weight_maps_*.png", "frequency_bands.png")
 """What ``srmeta weights --out DIR`` draws, in the order the report shows it."""
@@ -22,21 +21,7 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir).expanduser() / METRICS_FILE
     if not path.is_file():
         raise SrmetaError(f"--run {run_dir}: no {METRICS_FILE} (not a training run folder)")
-    records = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise SrmetaError(f"{path}: unreadable ({err})") from None
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):  # a run killed while writing its last line
-                break
-            raise SrmetaError(f"{path}:{number}: not a JSON line") from None
-        if isinstance(record, dict) and isinstance(record.get("step"), int):
-            records.append(record)
-    return records
+    return read_records(path)
 
 
 def _series(records: list[dict[str, Any]], kind: str, key: str) -> list[tuple[float, float]]:

@@ -15,20 +15,39 @@ from typing import Any
 import torch
 
 from srmeta.atomic import atomic_write_text
+from srmeta.errors import SrmetaError
 
 METRICS_FILE = "metrics.jsonl"
 
 
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics log with an integer ``step``.
+
+    A torn last line (the run was killed while appending it) is left out; any other line
+    that is not JSON means the file is not a log this code wrote, and is an error."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise SrmetaError(f"{path}: unreadable ({err})") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise SrmetaError(f"{path}:{number}: not a JSON line") from None
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            records.append(record)
+    return records
+
+
 def truncate_after(path: Path, step: int) -> None:
-    """Keep only the log lines of steps up to ``step`` (inclusive)."""
+    """Keep only the log records of steps up to ``step`` (inclusive), and no torn line."""
     if not path.is_file():
         return
-    kept = [
-        line
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("step", -1) <= step
-    ]
-    atomic_write_text(path, "".join(line + "\n" for line in kept), force=True)
+    kept = [record for record in read_records(path) if record["step"] <= step]
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept), force=True)
 
 
 class RunLog:
