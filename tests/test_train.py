@@ -69,9 +69,12 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, data_root)
     )
     cmd = [sys.executable, "-m", "srmeta", "train", str(killed), "--quiet"]
     states = tmp_path / "killed" / "checkpoints"
+    # the steps before the kill run in the child, the rest in this process: same thread count,
+    # or the float sums round differently and the weights differ in the last bits
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     for _attempt in range(5):  # a busy machine can hide the whole run from the poll: retry
         shutil.rmtree(tmp_path / "killed", ignore_errors=True)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         deadline = time.time() + 120
         while not (states.is_dir() and any(states.glob("state_*.pt"))):
             assert proc.poll() is None, proc.stderr.read().decode()

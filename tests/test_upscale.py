@@ -217,3 +217,23 @@ def test_auto_backend_falls_back_when_a_converter_refuses_the_model(monkeypatch)
     for named in candidate_backends("auto", "cpu")[:-1]:
         with pytest.raises(SrmetaError, match="cannot convert it"):
             Upscaler("srmeta-x2", backend=named)
+
+
+def test_threads_hold_for_the_command_only(tmp_path, monkeypatch):
+    """``--threads`` sets torch's thread count while the command runs and gives the caller
+    its own back: an in-process caller (a notebook, a test) must not inherit it."""
+    source = tmp_path / "in.png"
+    Image.fromarray(_rgb(16, 16)).save(source)
+    seen = []
+    real = Upscaler.upscale_image
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Upscaler, "upscale_image", spy)
+    before = torch.get_num_threads()
+    wanted = 3 if before != 3 else 2
+    command = ["upscale", str(source), "-o", str(tmp_path / "out.png"), "--quiet"]
+    assert main([*command, "--model", "srmeta-fast-x2", "--threads", str(wanted)]) == 0
+    assert seen == [wanted] and torch.get_num_threads() == before

@@ -103,8 +103,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``--threads`` holds for this command only: a program (or test) that calls
+    ``srmeta.cli.main`` keeps its own torch thread count afterwards."""
+    previous = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        return _upscale_all(args)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _upscale_all(args: argparse.Namespace) -> int:
     upscaler = Upscaler(
         args.model,
         args.scale,
