@@ -177,3 +177,10 @@ def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path, data_root):
     assert all(t.dtype == torch.float32 for t in weights.values())
     losses = _losses(result.run_dir)
     assert len(losses) == 2 and all(0 < loss < 1 for loss in losses)
+
+
+def test_a_deterministic_run_gives_the_caller_its_setting_back(tmp_path, data_root):
+    path = _config(tmp_path, data_root, "det", train__steps=2, train__deterministic=True)
+    torch.use_deterministic_algorithms(False)
+    train(load_config(path), progress=False)
+    assert not torch.are_deterministic_algorithms_enabled()

@@ -391,9 +391,15 @@ class Trainer:
 
 
 def train(cfg: ExperimentConfig, resume: str | None = None, progress: bool = False) -> TrainResult:
-    """Train (or continue, with ``resume="auto"``) the run the config describes."""
-    trainer = Trainer(cfg, resume=resume, progress=progress)
+    """Train (or continue, with ``resume="auto"``) the run the config describes.
+
+    ``train.deterministic`` holds for this run only: the caller's setting comes back after."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        return trainer.run()
+        trainer = Trainer(cfg, resume=resume, progress=progress)
+        try:
+            return trainer.run()
+        finally:
+            shutdown(trainer.world)
     finally:
-        shutdown(trainer.world)
+        torch.use_deterministic_algorithms(deterministic)
