@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,9 +260,9 @@ def weights_file(path: str | os.PathLike) -> Path:
 
 def weights_digest(path: str | os.PathLike) -> str:
     """16 hex chars of sha256 over what decides a model file's outputs: its architecture,
-    scale, options and tensors. Provenance metadata (config hash, step, recipe) and the
-    container (safetensors or ``.pth``) do not count, so adding a note to a shipped file
-    keeps its digest, and a benchmark keyed on it keeps its cells."""
+    scale, options and tensors. Provenance metadata (config hash, step, recipe) does not
+    count, so adding a note to a shipped file keeps its digest, and a benchmark keyed on it
+    keeps its cells."""
     state, spec = read_model_file(weights_file(path))
     digest = hashlib.sha256(
         json.dumps([spec.arch, spec.scale, spec.options], sort_keys=True).encode()
@@ -277,6 +277,29 @@ def weights_digest(path: str | os.PathLike) -> str:
 META_IMAGES_KEY = "srmeta.meta_images"
 # config.recipe_hash of the run that trained a file (written by training and bundling)
 RECIPE_HASH_KEY = "srmeta.recipe_hash"
+INIT_FROM_KEY = "srmeta.init_from"
+
+
+def provenance(
+    config_hash: str,
+    recipe_hash: str,
+    step: int,
+    meta_images: Sequence[str] = (),
+    init_from: str | None = None,
+) -> dict[str, str]:
+    """What a srmeta-trained file records of the run that wrote it: the config and recipe
+    hashes, the step, the meta-dataset images (so evaluation can refuse to score on them) and
+    the file it was warm-started from."""
+    meta = {
+        "srmeta.config_hash": config_hash,
+        RECIPE_HASH_KEY: recipe_hash,
+        "srmeta.step": str(step),
+    }
+    if meta_images:
+        meta[META_IMAGES_KEY] = json.dumps(list(meta_images))
+    if init_from is not None:
+        meta[INIT_FROM_KEY] = init_from
+    return meta
 
 
 def meta_images_of(path: str | os.PathLike) -> list[str]:

@@ -50,8 +50,7 @@ from srmeta.evaluation import check_image_sizes
 from srmeta.losses import PixelLoss
 from srmeta.models.descriptor import model_info
 from srmeta.models.files import (
-    META_IMAGES_KEY,
-    RECIPE_HASH_KEY,
+    provenance,
     save_model_file,
 )
 from srmeta.models.loading import load_model
@@ -76,7 +75,6 @@ from srmeta.weighting.reward import difference_rewards, forward_with_rewards
 
 BEST_MODEL = "model_best.safetensors"
 CORRUPTION_FILE = "corruption.json"
-INIT_FROM_KEY = "srmeta.init_from"
 
 
 @dataclass
@@ -212,17 +210,9 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.model
 
     def _save_model(self, name: str, extra: dict[str, str]) -> None:
-        meta = {
-            "srmeta.config_hash": self.hash,
-            RECIPE_HASH_KEY: self.recipe,
-            "srmeta.step": str(self.step),
-            **extra,
-        }
-        excluded = self.excluded_images()
-        if excluded:  # so evaluation can refuse to score on them
-            meta[META_IMAGES_KEY] = json.dumps(excluded)
-        if self.init_from is not None:
-            meta[INIT_FROM_KEY] = self.init_from["file"]
+        init_from = self.init_from["file"] if self.init_from is not None else None
+        meta = provenance(self.hash, self.recipe, self.step, self.excluded_images(), init_from)
+        meta.update(extra)
         save_model_file(
             self.run_dir / name,
             self.inference_model(),
