@@ -16,16 +16,18 @@ import json
 import sys
 from pathlib import Path
 
-from safetensors import safe_open
-
 from srmeta.config import load_config, recipe_hash
 from srmeta.errors import SrmetaError
-from srmeta.models.files import RECIPE_HASH_KEY, read_model_file, save_model_file
+from srmeta.models.files import (
+    RECIPE_HASH_KEY,
+    provenance_of,
+    read_model_file,
+    save_model_file,
+)
 from srmeta.models.loading import load_model
 from srmeta.models.registry import get_descriptor, inference_form
 
 LAST = "model_last.safetensors"
-RESERVED = ("srmeta.arch", "srmeta.scale", "srmeta.options")  # written from the spec
 
 
 def main() -> int:
@@ -37,9 +39,7 @@ def main() -> int:
     source = args.run / LAST
     try:
         _, spec = read_model_file(source)
-        with safe_open(str(source), framework="pt") as handle:
-            stored = dict(handle.metadata() or {})
-        metadata = {k: v for k, v in stored.items() if k not in RESERVED}
+        metadata = provenance_of(source)
         metadata[RECIPE_HASH_KEY] = recipe_hash(load_config(args.run / "config.yaml"))
         model = inference_form(load_model(source))
         options = get_descriptor(spec.arch).options_with_defaults(spec.options)

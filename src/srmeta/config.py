@@ -350,10 +350,15 @@ def config_to_yaml(cfg: ExperimentConfig) -> str:
     return yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True)
 
 
-def config_hash(cfg: ExperimentConfig) -> str:
-    """16 hex chars of sha256 over canonical JSON: equal configs hash equal on any machine."""
-    blob = json.dumps(config_to_dict(cfg), sort_keys=True, separators=(",", ":"))
+def _digest(fields: dict[str, Any]) -> str:
+    """16 hex chars of sha256 over canonical JSON: equal fields hash equal on any machine."""
+    blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def config_hash(cfg: ExperimentConfig) -> str:
+    """The hash of every field: a resumed run must have exactly the config it started with."""
+    return _digest(config_to_dict(cfg))
 
 
 # Where a run lives and what it is called, not what it learns: two runs of one recipe under
@@ -364,9 +369,7 @@ RUN_LOCATION_FIELDS = ("name", "output_dir", "data_root")
 def recipe_hash(cfg: ExperimentConfig) -> str:
     """:func:`config_hash` without the run-location fields: what a shipped model records so
     a test can tell that ``configs/`` still holds the recipe it was trained from."""
-    recipe = {k: v for k, v in config_to_dict(cfg).items() if k not in RUN_LOCATION_FIELDS}
-    blob = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return _digest({k: v for k, v in config_to_dict(cfg).items() if k not in RUN_LOCATION_FIELDS})
 
 
 def resolved_output_dir(cfg: ExperimentConfig) -> Path:

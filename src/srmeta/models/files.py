@@ -302,20 +302,28 @@ def provenance(
     return meta
 
 
+def provenance_of(path: Path) -> dict[str, str]:
+    """A weights file's metadata beyond what the network is (arch, scale, options): what
+    :func:`provenance` wrote, and any other note. Empty for files that are not safetensors."""
+    if not _is_safetensors(path):
+        return {}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = dict(handle.metadata() or {})
+    except Exception as exc:  # the parser raises assorted types for damaged files
+        raise ModelError(f"{path}: not a readable safetensors file ({first_line(exc)})") from exc
+    return {k: v for k, v in metadata.items() if k not in _RESERVED}
+
+
 def meta_images_of(path: str | os.PathLike) -> list[str]:
     """Stems of the meta-dataset images a srmeta-trained model learned its weighting from.
 
     Evaluation must not score on them; files from elsewhere record none.
     """
     source = weights_file(path)
-    if not source.is_file() or not _is_safetensors(source):
+    if not source.is_file():
         return []
-    try:
-        with safe_open(str(source), framework="pt", device="cpu") as handle:
-            metadata = dict(handle.metadata() or {})
-    except Exception as exc:  # the parser raises assorted types for damaged files
-        raise ModelError(f"{source}: not a readable safetensors file ({first_line(exc)})") from exc
-    return list(json.loads(metadata.get(META_IMAGES_KEY, "[]")))
+    return list(json.loads(provenance_of(source).get(META_IMAGES_KEY, "[]")))
 
 
 def load_model_file(
