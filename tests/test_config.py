@@ -153,7 +153,11 @@ def test_patch_size_must_be_divisible_by_scale(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("meta", "fragment"),
     [
-        ({}, "exactly one of images, folder or dataset (got none)"),
+        ({}, "exactly one of images, folder, dataset or pairs (got none)"),
+        ({"dataset": "Set5", "pairs": {"folder": "p"}}, "(got dataset, pairs)"),
+        ({"pairs": {"folder": "p"}, "degradation": "bicubic"}, "drop degradation"),
+        ({"pairs": {"lr": "p"}}, "give folder, or both lr and hr"),
+        ({"pairs": {"folder": "p", "lr": "a", "hr": "b"}}, "give folder, or both lr and hr"),
         ({"dataset": "Set5", "folder": "x"}, "(got folder, dataset)"),
         ({"images": ["a.png"], "dataset": "Set5"}, "(got images, dataset)"),
         ({"folder": "x", "count": 2}, "set dataset"),

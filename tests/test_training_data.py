@@ -255,7 +255,9 @@ def test_meta_set_batches_are_deterministic(data_root) -> None:
     files = resolve_meta_files(MetaConfig(dataset="Set5", count=3, seed=0), data_root)
 
     def build(seed: int = 0) -> MetaSet:
-        return MetaSet(files, degradation=BICUBIC, scale=4, patch_size=48, batch_size=4, seed=seed)
+        return MetaSet.from_files(
+            files, degradation=BICUBIC, scale=4, patch_size=48, batch_size=4, seed=seed
+        )
 
     meta, again = build(), build()
     assert meta.names == [f.stem for f in files] and len(meta) == 3
@@ -272,7 +274,9 @@ def test_meta_set_batches_are_deterministic(data_root) -> None:
     hr8 = (batch["hr"] * 255).round().to(torch.uint8)
     assert (lr8.float() - imresize(hr8, 1 / 4).float()).abs().mean() < 3
     with pytest.raises(DatasetError, match="smaller"):
-        MetaSet(files, degradation=BICUBIC, scale=4, patch_size=1024, batch_size=1, seed=0)
+        MetaSet.from_files(
+            files, degradation=BICUBIC, scale=4, patch_size=1024, batch_size=1, seed=0
+        )
 
 
 def test_meta_set_from_config(tmp_path, data_root) -> None:

@@ -37,7 +37,7 @@ from srmeta.devices import torch_device
 from srmeta.errors import ConfigError, SrmetaError
 from srmeta.options import MODEL_OPTIONS, WEIGHTING_OPTIONS
 from srmeta.overrides import apply_override, yaml_problem
-from srmeta.schema import Float, NameList, Section, one_line
+from srmeta.schema import Float, NameList, Section, as_list, one_line
 
 
 def build_degradation(spec: str | dict[str, Any]) -> Degradation:
@@ -120,6 +120,26 @@ class CorruptConfig(Section):
         return self
 
 
+class PairsConfig(Section):
+    """Real LR-HR pairs (:mod:`srmeta.data.pairs`): a ``folder`` of ``NNNL``/``NNNH`` files,
+    or ``lr`` and ``hr`` folders matched by file name; ``names`` picks some of them."""
+
+    folder: str | None = None
+    lr: str | None = None
+    hr: str | None = None
+    names: Annotated[list[str], Field(min_length=1)] | None = None
+    # Resample an LR found off its HR by more than half an LR pixel onto the HR's grid.
+    align: StrictBool = True
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> PairsConfig:
+        if (self.folder is None) == (self.lr is None and self.hr is None) or (
+            (self.lr is None) != (self.hr is None)
+        ):
+            raise ValueError("give folder, or both lr and hr")
+        return self
+
+
 class TrainDataConfig(Section):
     datasets: NameList = Field(default_factory=lambda: ["T91"])
     patch_size: StrictInt = Field(default=96, ge=1)
@@ -128,14 +148,18 @@ class TrainDataConfig(Section):
     degradation: DegradationSpec = "bicubic"
     augment: StrictBool = True
     corrupt: CorruptConfig | None = None
+    # Real pairs joining the pool: their own LR, never the degradation.
+    pairs: PairsConfig | None = None
 
 
 class MetaConfig(Section):
-    """The few-shot meta-dataset: exactly one of ``images``, ``folder`` or ``dataset``."""
+    """The few-shot meta-dataset: exactly one of ``images``, ``folder``, ``dataset`` (HR
+    images, degraded by ``degradation``) or ``pairs`` (real LR-HR pairs, used as they are)."""
 
     images: Annotated[list[str], Field(min_length=1)] | None = None
     folder: str | None = None
     dataset: str | None = None
+    pairs: PairsConfig | None = None
     count: StrictInt | None = Field(default=None, ge=1)
     names: Annotated[list[str], Field(min_length=1)] | None = None
     seed: StrictInt = Field(default=0, ge=0)
@@ -149,10 +173,13 @@ class MetaConfig(Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> MetaConfig:
-        sources = [k for k in ("images", "folder", "dataset") if getattr(self, k) is not None]
+        kinds = ("images", "folder", "dataset", "pairs")
+        sources = [k for k in kinds if getattr(self, k) is not None]
         if len(sources) != 1:
             got = ", ".join(sources) if sources else "none"
-            raise ValueError(f"give exactly one of images, folder or dataset (got {got})")
+            raise ValueError(f"give exactly one of images, folder, dataset or pairs (got {got})")
+        if self.pairs is not None and "degradation" in self.model_fields_set:
+            raise ValueError("pairs bring their own LR; drop degradation")
         if self.dataset is None and (self.names is not None or self.count is not None):
             raise ValueError("names and count select images of a dataset; set dataset")
         if self.names is not None and self.count is not None:
@@ -161,10 +188,20 @@ class MetaConfig(Section):
 
 
 class ValDataConfig(Section):
-    datasets: NameList = Field(default_factory=lambda: ["Set5"])
+    datasets: Annotated[list[str], BeforeValidator(as_list)] = Field(
+        default_factory=lambda: ["Set5"]
+    )
     every: StrictInt = Field(default=1000, ge=0)
     max_images: StrictInt | None = Field(default=None, ge=1)
     crop: StrictInt | None = Field(default=None, ge=1)
+    # Held-out real pairs, scored beside the datasets: early stopping on the user's camera.
+    pairs: PairsConfig | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ValDataConfig:
+        if not self.datasets and self.pairs is None:
+            raise ValueError("datasets: give at least one dataset, or pairs")
+        return self
 
 
 class DataConfig(Section):

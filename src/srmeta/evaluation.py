@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from srmeta.data.benchmarks import HRDataset, find_dataset, load_hr, mod_crop
 from srmeta.data.lr_cache import LRCache
+from srmeta.data.pairs import PairDataset, PairFiles, load_pair
 from srmeta.degrade import Degradation
 from srmeta.devices import torch_device
 from srmeta.errors import SrmetaError
@@ -170,8 +171,11 @@ def _prepare(
     return protocol.ground_truth(mod_crop(hr, scale), rgb)
 
 
-def _without_meta(dataset: HRDataset, exclude: set[str], skip: bool) -> HRDataset:
-    clash = sorted({f.stem for f in dataset.files} & exclude)
+def _without_meta(
+    dataset: HRDataset | PairDataset, exclude: set[str], skip: bool
+) -> HRDataset | PairDataset:
+    names = _image_names(dataset)
+    clash = sorted(set(names) & exclude)
     if not clash:
         return dataset
     if not skip:
@@ -179,13 +183,31 @@ def _without_meta(dataset: HRDataset, exclude: set[str], skip: bool) -> HRDatase
             f"{dataset.name} holds images of the model's meta-dataset ({', '.join(clash)});"
             " scoring on them would be unfair; use --skip-meta to score the rest"
         )
-    kept = {f.stem for f in dataset.files} - exclude
+    kept = set(names) - exclude
+    if isinstance(dataset, PairDataset):
+        return dataset.without(exclude, f"-{len(kept)}")
     return dataset.subset(kept, f"-{len(kept)}")
+
+
+def _image_names(dataset: HRDataset | PairDataset) -> list[str]:
+    if isinstance(dataset, PairDataset):
+        return [p.name for p in dataset.pairs]
+    return [f.stem for f in dataset.files]
+
+
+def _check_pairs_protocol(sets: Sequence[HRDataset | PairDataset], protocol: EvalProtocol):
+    """Pairs bring their LR: only the protocol's scoring applies, not its LR making."""
+    if not any(isinstance(d, PairDataset) for d in sets):
+        return
+    if protocol.colour != "rgb":
+        raise SrmetaError(f"pairs are scored under the rgb protocol, not {protocol.name}")
+    if protocol.degradation != Degradation():
+        raise SrmetaError("pairs bring their own LR; --degradation does not apply to them")
 
 
 def evaluate(
     model: str | nn.Module | ModelFactory,
-    datasets: Sequence[str | HRDataset],
+    datasets: Sequence[str | HRDataset | PairDataset],
     scales: Sequence[int],
     *,
     degradation: Degradation | str | None = None,
@@ -235,9 +257,10 @@ def evaluate(
     exclude = set(exclude)
     if isinstance(model, str) and Path(model).exists():
         exclude |= set(meta_images_of(model))
-    sets = [d if isinstance(d, HRDataset) else find_dataset(d, data_root) for d in datasets]
+    sets = [d if not isinstance(d, str) else find_dataset(d, data_root) for d in datasets]
     sets = [_without_meta(dataset, exclude, skip_meta) for dataset in sets]
-    check_image_sizes(sets, scales, hr_crop)
+    _check_pairs_protocol(sets, chosen)
+    check_image_sizes([d for d in sets if isinstance(d, HRDataset)], scales, hr_crop)
     settings = _Settings(chosen, cache, device, max_pixels, hr_crop, on_image)
     report = EvalReport(name, chosen)
     for scale in scales:
@@ -245,6 +268,10 @@ def evaluate(
         if isinstance(net, nn.Module):
             net = net.to(device).eval()
         for dataset in sets:
+            if isinstance(dataset, PairDataset):
+                items = tqdm(dataset.pairs, desc=f"{dataset.name} x{scale}", disable=not progress)
+                report.images.extend(_score_pair(net, dataset, p, scale, settings) for p in items)
+                continue
             files = tqdm(
                 dataset.files, desc=f"{dataset.name} x{scale}", disable=not progress, leave=False
             )
@@ -281,20 +308,46 @@ def _score_image(
     hr = load_hr(path, job.max_pixels)
     hr = _prepare(hr, scale, job.protocol, job.hr_crop, takes_rgb(net))
     lr = _make_lr(hr, dataset, path, scale, job)
+    return _score(net, dataset.name, path.stem, lr, hr, scale, job)
+
+
+def _score_pair(
+    net: nn.Module, dataset: PairDataset, files: PairFiles, scale: int, job: _Settings
+) -> ImageScore:
+    pair = load_pair(files, scale, dataset.align)
+    lr, hr = pair.lr, pair.hr
+    if job.hr_crop is not None:  # a centred window on the LR grid, for quick validation
+        side = job.hr_crop // scale
+        top, left = ((n - side) // 2 for n in lr.shape[-2:])
+        top, left = max(top, 0), max(left, 0)
+        lr = lr[:, top : top + side, left : left + side]
+        hr = hr[:, top * scale : (top + side) * scale, left * scale : (left + side) * scale]
+    return _score(net, dataset.name, files.name, lr, hr, scale, job)
+
+
+def _score(
+    net: nn.Module,
+    dataset: str,
+    image: str,
+    lr: torch.Tensor,
+    hr: torch.Tensor,
+    scale: int,
+    job: _Settings,
+) -> ImageScore:
     start = time.perf_counter()
     sr = run_model(net, lr, job.device)
     seconds = time.perf_counter() - start
     if sr.shape[-2:] != hr.shape[-2:]:
         raise SrmetaError(
-            f"{path.name}: model output {tuple(sr.shape[-2:])} does not match HR "
+            f"{image}: model output {tuple(sr.shape[-2:])} does not match HR "
             f"{tuple(hr.shape[-2:])} at x{scale}"
         )
     scores = job.protocol.score(sr, hr, scale)
     lr_u8 = lr if lr.dtype == torch.uint8 else quantize(lr)
     result = ImageScore(
-        dataset=dataset.name,
+        dataset=dataset,
         scale=scale,
-        image=path.stem,
+        image=image,
         psnr=scores.psnr,
         ssim=scores.ssim,
         psnr_rgb=scores.psnr_rgb,

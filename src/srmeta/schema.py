@@ -27,12 +27,12 @@ def _not_bool(value: Any) -> Any:
 Float = Annotated[FiniteFloat, BeforeValidator(_not_bool)]
 
 
-def _as_list(value: Any) -> Any:
+def as_list(value: Any) -> Any:
     """``datasets: T91`` means ``[T91]``; saves brackets on the command line."""
     return [value] if isinstance(value, str) else value
 
 
-NameList = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
+NameList = Annotated[list[str], BeforeValidator(as_list), Field(min_length=1)]
 
 
 def _got(value: Any) -> str:

@@ -19,6 +19,7 @@ import torch
 
 from srmeta.config import ConfigError, ExperimentConfig, MetaConfig
 from srmeta.data.benchmarks import IMAGE_SUFFIXES, as_rgb, find_dataset, load_hr, mod_crop
+from srmeta.data.pairs import Pair, configured_pairs
 from srmeta.degrade import Degradation
 from srmeta.errors import DatasetError
 
@@ -42,6 +43,8 @@ def resolve_meta_files(meta_cfg: MetaConfig, data_root: str | os.PathLike | None
     images drawn without replacement by ``default_rng(seed)`` from the sorted file list and
     returned sorted; with neither, the whole dataset.
     """
+    if meta_cfg.pairs is not None:
+        return []  # pairs are not pool images: nothing to hold out of the pool
     if meta_cfg.images is not None:
         files = [Path(p).expanduser() for p in meta_cfg.images]
         missing = [str(p) for p in files if not p.is_file()]
@@ -98,8 +101,9 @@ class MetaSet:
 
     def __init__(
         self,
-        files: list[Path],
-        degradation: Degradation,
+        names: list[str],
+        lr_images: list[torch.Tensor],
+        hr_images: list[torch.Tensor],
         scale: int,
         patch_size: int,
         batch_size: int,
@@ -111,25 +115,48 @@ class MetaSet:
             )
         if batch_size < 1:
             raise ConfigError(f"meta batch size must be >= 1, got {batch_size}")
-        if not files:
+        if not names:
             raise DatasetError("meta-dataset: no images")
-        self.files = [Path(f) for f in files]
-        self.degradation = degradation
+        self.names = list(names)
+        self.lr_images = list(lr_images)
+        self.hr_images = list(hr_images)
         self.scale = scale
         self.patch_size = patch_size
         self.batch_size = batch_size
         self.seed = seed
-        self.hr_images: list[torch.Tensor] = []
-        self.lr_images: list[torch.Tensor] = []
-        for i, path in enumerate(self.files):
-            hr = mod_crop(as_rgb(load_hr(path)), scale).contiguous()
+        for name, hr in zip(self.names, self.hr_images, strict=True):
             if min(hr.shape[-2:]) < patch_size:
                 raise DatasetError(
-                    f"meta-dataset: {path.name} ({hr.shape[-1]}x{hr.shape[-2]}) is smaller"
+                    f"meta-dataset: {name} ({hr.shape[-1]}x{hr.shape[-2]}) is smaller"
                     f" than the {patch_size}-pixel patch; lower data.meta.patch_size"
                 )
-            self.hr_images.append(hr)
-            self.lr_images.append(degradation.apply(hr, scale, index=i, quantize=True))
+
+    @classmethod
+    def from_files(
+        cls,
+        files: list[Path],
+        degradation: Degradation,
+        scale: int,
+        patch_size: int,
+        batch_size: int,
+        seed: int,
+    ) -> MetaSet:
+        """HR images (mod-cropped), each degraded once, whole, with index = its position."""
+        hr_images = [mod_crop(as_rgb(load_hr(Path(p))), scale).contiguous() for p in files]
+        lr_images = [
+            degradation.apply(hr, scale, index=i, quantize=True) for i, hr in enumerate(hr_images)
+        ]
+        names = [Path(p).stem for p in files]
+        return cls(names, lr_images, hr_images, scale, patch_size, batch_size, seed)
+
+    @classmethod
+    def from_pairs(
+        cls, pairs: list[Pair], scale: int, patch_size: int, batch_size: int, seed: int
+    ) -> MetaSet:
+        """Real pairs, as they are (checked and sized by :mod:`srmeta.data.pairs`)."""
+        names = [p.name for p in pairs]
+        lr_images, hr_images = [p.lr for p in pairs], [p.hr for p in pairs]
+        return cls(names, lr_images, hr_images, scale, patch_size, batch_size, seed)
 
     @classmethod
     def from_config(cls, cfg: ExperimentConfig) -> MetaSet | None:
@@ -137,22 +164,21 @@ class MetaSet:
         meta = cfg.data.meta
         if meta is None:
             return None
-        return cls(
+        patch = cfg.meta_patch_size()
+        if meta.pairs is not None:
+            pairs = configured_pairs(meta.pairs, cfg.scale, min_lr_side=patch // cfg.scale)
+            return cls.from_pairs(pairs, cfg.scale, patch, meta.batch_size, meta.seed)
+        return cls.from_files(
             resolve_meta_files(meta, cfg.data_root),
             degradation=cfg.meta_degradation(),
             scale=cfg.scale,
-            patch_size=cfg.meta_patch_size(),
+            patch_size=patch,
             batch_size=meta.batch_size,
             seed=meta.seed,
         )
 
-    @property
-    def names(self) -> list[str]:
-        """Stems of the meta images, for evaluation to exclude."""
-        return [p.stem for p in self.files]
-
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.names)
 
     def batch(self, step: int, rank: int = 0) -> dict[str, torch.Tensor]:
         """``lr`` float32 ``B x 3 x p/s x p/s`` and ``hr`` float32 ``B x 3 x p x p`` in [0, 1]."""
@@ -162,7 +188,7 @@ class MetaSet:
         s, lp = self.scale, self.patch_size // self.scale
         lrs, hrs = [], []
         for _ in range(self.batch_size):
-            i = int(rng.integers(len(self.files)))
+            i = int(rng.integers(len(self.names)))
             lr = self.lr_images[i]
             top = int(rng.integers(lr.shape[-2] - lp + 1))
             left = int(rng.integers(lr.shape[-1] - lp + 1))

@@ -18,6 +18,10 @@ Draw order per sample of the global batch (part of the format; changing it chang
 run): image index, crop row, crop column, dihedral transform (drawn even without
 augmentation, so switching augmentation off keeps the same crops).
 
+Real pairs (``data.train.pairs``, :mod:`srmeta.data.pairs`) join the pool after its images;
+their crops are drawn on the LR grid (row and column in LR pixels, times the scale) and
+their LR patch is cut from the pair's own LR, never made by the degradation.
+
 The degradation of global sample ``j`` of ``step`` uses image index ``step * batch_size + j``:
 a global sample counter, unique per (step, rank, b) and returned as ``index``. Random
 degradations therefore follow the degradation's own ``seed:`` (vary it to change the draws),
@@ -47,6 +51,7 @@ from srmeta.config import ConfigError, CorruptConfig, ExperimentConfig
 from srmeta.data.benchmarks import as_rgb, find_dataset, load_hr
 from srmeta.data.corrupt import CORRUPT_STREAM, corrupt_image, corrupted_indices
 from srmeta.data.meta import resolve_meta_files
+from srmeta.data.pairs import Pair, configured_pairs
 from srmeta.degrade import Degradation
 from srmeta.errors import DatasetError
 
@@ -123,6 +128,7 @@ class TrainingPatches(Dataset):
         world_size: int = 1,
         corrupt: CorruptConfig | None = None,
         exclude: Collection[Path] = (),
+        pairs: Sequence[Pair] = (),
     ) -> None:
         _check_geometry(scale, patch_size, batch_size, world_size)
         if not 0 <= rank < world_size:
@@ -177,6 +183,19 @@ class TrainingPatches(Dataset):
                     self.images[i], corrupt, i
                 )
                 self.corrupted[i] = True
+        # Real pairs follow the pool: their crops sit on the LR grid, their LR is their own.
+        self.fixed_lr: list[torch.Tensor | None] = [None] * len(self.images)
+        self.pair_names = [p.name for p in pairs]
+        for pair in pairs:
+            if min(pair.hr.shape[-2:]) < patch_size:
+                raise DatasetError(
+                    f"pairs: {pair.name} is smaller than the {patch_size}-pixel patch"
+                )
+            self.images.append(pair.hr)
+            self.targets.append(pair.hr)
+            self.fixed_lr.append(pair.lr)
+            self.corrupted.append(False)
+            self.corruption_params.append(None)
 
     @classmethod
     def from_config(
@@ -186,6 +205,9 @@ class TrainingPatches(Dataset):
         the images of ``cfg.data.meta`` (held out) and with ``data.train.corrupt`` applied."""
         train = cfg.data.train
         files = [f for name in train.datasets for f in find_dataset(name, cfg.data_root).files]
+        pairs = []
+        if train.pairs is not None:
+            pairs = configured_pairs(train.pairs, cfg.scale, train.patch_size // cfg.scale)
         meta = cfg.data.meta
         exclude = resolve_meta_files(meta, cfg.data_root) if meta is not None else []
         return cls(
@@ -200,6 +222,7 @@ class TrainingPatches(Dataset):
             world_size=world_size,
             corrupt=train.corrupt,
             exclude=exclude,
+            pairs=pairs,
         )
 
     def corruption_record(self) -> dict[str, Any]:
@@ -211,6 +234,7 @@ class TrainingPatches(Dataset):
         chosen = [i for i, flag in enumerate(self.corrupted) if flag]
         return {
             "pool_size": len(self.files),
+            "pairs": list(self.pair_names),
             "corrupt": None if self.corrupt is None else self.corrupt.model_dump(mode="json"),
             "stream": CORRUPT_STREAM,
             "corrupted": [self.files[i].stem for i in chosen],
@@ -240,11 +264,16 @@ class TrainingPatches(Dataset):
         rng = self.rng(step)
         p = self.patch_size
         out = []
+        s = self.scale
         for _ in range(self.batch_size):
             i = int(rng.integers(len(self.images)))
             height, width = self.images[i].shape[-2:]
-            top = int(rng.integers(height - p + 1))
-            left = int(rng.integers(width - p + 1))
+            if self.fixed_lr[i] is None:
+                top = int(rng.integers(height - p + 1))
+                left = int(rng.integers(width - p + 1))
+            else:  # a real pair: the crop must fall on its LR's grid
+                top = s * int(rng.integers((height - p) // s + 1))
+                left = s * int(rng.integers((width - p) // s + 1))
             out.append((i, top, left, int(rng.integers(8))))
         return out
 
@@ -285,6 +314,12 @@ class TrainingPatches(Dataset):
         target = self._cut(self.targets, plan) if any(flags) else hr
         first = self.first_index(step)
         lr = self.degradation.apply(hr, self.scale, index=first, quantize=True)
+        for j, (i, top, left, transform) in enumerate(plan):
+            own = self.fixed_lr[i]
+            if own is not None:
+                s, lp = self.scale, self.patch_size // self.scale
+                patch = own[:, top // s : top // s + lp, left // s : left // s + lp]
+                lr[j] = dihedral(patch, transform) if self.augment else patch
         return {
             "lr": lr.to(torch.float32) / 255.0,
             "hr": target.to(torch.float32) / 255.0,

@@ -44,6 +44,7 @@ from srmeta.config import (
     resolved_output_dir,
 )
 from srmeta.data.meta import MetaSet
+from srmeta.data.pairs import pair_names
 from srmeta.data.training import TrainingPatches, make_loader
 from srmeta.errors import SrmetaError
 from srmeta.evaluation import check_image_sizes
@@ -68,7 +69,7 @@ from srmeta.training.resume import check_config, load_resume_state
 from srmeta.training.runlog import RunLog, truncate_after
 from srmeta.training.schedule import build_optimizer, build_scheduler
 from srmeta.training.validate import validate, validation_sets
-from srmeta.training.warm_start import LAST_MODEL, load_warm_start
+from srmeta.training.warm_start import LAST_MODEL, load_warm_start, warm_start_path
 from srmeta.weighting import StepContext, StepInputs, Uniform, build_strategy, weigh
 from srmeta.weighting.base import Logs
 from srmeta.weighting.reward import difference_rewards, forward_with_rewards
@@ -115,7 +116,7 @@ class Trainer:
         # A resumed run's checkpoint holds the weights (and the record of init_from).
         self.init_from: dict[str, Any] | None = None
         if resume_path is None and cfg.train.init_from is not None:
-            self.init_from = self._warm_start(Path(cfg.train.init_from).expanduser())
+            self.init_from = self._warm_start(cfg.train.init_from)
         self.model.to(self.device).train()
         self.net: nn.Module = self.model
         if self.world.distributed:
@@ -129,6 +130,11 @@ class Trainer:
         weighting = cfg.train.weighting
         self.strategy = build_strategy(weighting.name, weighting.options, cfg.scale).to(self.device)
         self.meta: MetaSet | None = MetaSet.from_config(cfg)
+        # Pairs the run trains on or selects its best weights with are not test images.
+        self._selection_pairs = [
+            *(pair_names(cfg.data.train.pairs) if cfg.data.train.pairs else []),
+            *(pair_names(cfg.data.val.pairs) if cfg.data.val.pairs else []),
+        ]
         if cfg.data.val.every:  # a too-small validation image must not end the run mid-way
             check_image_sizes(validation_sets(cfg, ()), [cfg.scale], cfg.data.val.crop)
         if self.strategy.needs_meta and self.meta is None:
@@ -157,17 +163,19 @@ class Trainer:
                 )
         return path
 
-    def _warm_start(self, source: Path) -> dict[str, Any]:
-        """Load ``train.init_from``'s weights into the fresh model (see :mod:`warm_start`)."""
+    def _warm_start(self, source: str) -> dict[str, Any]:
+        """Load ``train.init_from``'s weights (a file, run folder or bundled model name) into
+        the fresh model (see :mod:`warm_start`)."""
         cfg = self.cfg
-        return load_warm_start(self.model, cfg.model.arch, cfg.scale, cfg.model.options, source)
+        path = warm_start_path(source, cfg.scale)
+        return load_warm_start(self.model, cfg.model.arch, cfg.scale, cfg.model.options, path)
 
     def excluded_images(self) -> list[str]:
-        """Image stems evaluation must not score: this run's meta images and those the
-        ``init_from`` weights were trained with."""
+        """Image stems evaluation must not score: this run's meta images, the pairs it
+        trains on or validates with, and those the ``init_from`` weights were trained with."""
         names = list(self.meta.names) if self.meta is not None else []
         inherited = self.init_from["meta_images"] if self.init_from is not None else []
-        return list(dict.fromkeys([*names, *inherited]))
+        return list(dict.fromkeys([*names, *self._selection_pairs, *inherited]))
 
     def _start(self, path: Path | None, auto: bool) -> None:
         if path is not None:

@@ -6,6 +6,7 @@ included: the protocol's degradation (MATLAB bicubic, the benchmark LR; the conf
 validation degradation, and ``data.train.degradation`` makes training patches only). The
 images logged for viewing get their LR from the same protocol. ``data.val.crop`` and
 ``max_images`` trade coverage for speed. Images of the run's meta-dataset are left out.
+Held-out real pairs (``data.val.pairs``) are scored as the set ``pairs``, on their own LR.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import nn
 
 from srmeta.config import ExperimentConfig
 from srmeta.data.benchmarks import HRDataset, find_dataset, load_hr, mod_crop
+from srmeta.data.pairs import PairDataset
 from srmeta.evaluation import evaluate, run_model, takes_rgb
 from srmeta.protocol import RGB, EvalProtocol
 from srmeta.training.runlog import RunLog
@@ -45,7 +47,9 @@ def validate(
 ) -> dict[str, float]:
     """Mean Y-PSNR/SSIM per validation set, plus ``psnr`` (mean over sets) for best-tracking."""
     protocol = VALIDATION_PROTOCOL
-    sets = validation_sets(cfg, exclude)
+    sets: list[HRDataset | PairDataset] = list(validation_sets(cfg, exclude))
+    if cfg.data.val.pairs is not None:
+        sets.append(PairDataset.from_config(cfg.data.val.pairs, name="pairs"))
     report = evaluate(
         model,
         sets,
@@ -63,7 +67,7 @@ def validate(
     scores["psnr"] = sum(per_set) / len(per_set)
     if log is not None:
         log.scalars(step, scores, kind="val")
-        if log.wants_images:
+        if log.wants_images and isinstance(sets[0], HRDataset):
             first = sets[0].files[0]
             hr = protocol.ground_truth(mod_crop(load_hr(first), cfg.scale), takes_rgb(model))
             sr = run_model(model, protocol.make_lr(hr, cfg.scale, first.stem), device)

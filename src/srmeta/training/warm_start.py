@@ -15,10 +15,25 @@ from torch import nn
 
 from srmeta.config import ConfigError
 from srmeta.errors import ModelError, first_line
+from srmeta.models.bundled import is_bundled_name, resolve_model_name
 from srmeta.models.files import meta_images_of, read_model_file, resolve_run_file
 from srmeta.models.registry import get_descriptor
 
 LAST_MODEL = "model_last.safetensors"  # where a run folder keeps the weights it ended with
+
+
+def warm_start_path(source: str, scale: int) -> Path:
+    """The file or folder ``train.init_from`` names; a bundled name (``srmeta-x4``) is the
+    shipped file of that model, which must be of the run's scale."""
+    if not is_bundled_name(source):
+        return Path(source).expanduser()
+    own = source.lower().rsplit("-x", 1)[-1]
+    if own.isdigit() and int(own) != scale:
+        raise ConfigError(f"train.init_from: {source} is an x{own} model; this run is x{scale}")
+    try:
+        return Path(resolve_model_name(source, scale))
+    except ModelError as err:
+        raise ConfigError(f"train.init_from: {err}") from None
 
 
 def init_file(source: Path) -> Path:

@@ -1,0 +1,98 @@
+"""Adapt a model to your camera from a few real LR-HR pairs.
+
+Give the pairs as one folder of NNNL.png / NNNH.png files (--pairs) or as --lr and --hr
+folders whose files share names; the LR may be the HR's size (it is then shrunk by the
+scale with MATLAB bicubic) or already 1/scale of it. Part of the pairs is held out; each
+strategy (fine-tuning on the pairs, Weight-Net on the generic pool meta-learned from the
+pairs, and both) trains from the starting model, stops at its best held-out score, and the
+best one becomes OUT/model_best.safetensors: use it with `srmeta upscale --model OUT`.
+Run the same command again to resume an interrupted adaptation.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from srmeta.argtypes import count, name_list, positive_float, positive_int
+from srmeta.config import PairsConfig
+from srmeta.errors import SrmetaError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pairs", help="folder of <name>L / <name>H image pairs")
+    p.add_argument("--lr", help="folder of LR images (with --hr; files matched by name)")
+    p.add_argument("--hr", help="folder of HR images (with --lr)")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), required=True)
+    p.add_argument(
+        "--from",
+        dest="start",
+        default="default",
+        help="starting model: srmeta-x4, srmeta-fast-x4 ..., a weights file or run folder"
+        " (default: the bundled default of the scale)",
+    )
+    p.add_argument("-o", "--out", required=True, help="output folder (e.g. runs/mycam)")
+    p.add_argument(
+        "--strategies",
+        type=name_list,
+        default=["finetune", "weightnet", "combined"],
+        help="comma-separated, from finetune, weightnet, combined (default: all three) and"
+        " mixed (pool and pairs as data, uniform weights)",
+    )
+    p.add_argument("--steps", type=positive_int, default=400, help="steps per strategy (400)")
+    p.add_argument(
+        "--eval-every", type=positive_int, default=50, help="held-out check every N steps (50)"
+    )
+    p.add_argument("--holdout", type=positive_int, help="pairs held out (default: a quarter)")
+    p.add_argument(
+        "--learning-rate", type=positive_float, default=1e-4, help="Adam step size (1e-4)"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=8, help="patches per step (8)")
+    p.add_argument(
+        "--pool",
+        type=name_list,
+        default=["T91", "General100", "BSDS400"],
+        help="generic training sets under the data root, for weightnet and combined",
+    )
+    p.add_argument("--data-root", help="folder holding the pool (default: $SRMETA_DATA)")
+    p.add_argument("--seed", type=count, default=0, help="seed of the split and the runs (0)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--no-align", action="store_true", help="use the pairs exactly as given")
+    p.add_argument("--force", action="store_true", help="replace a finished adaptation's files")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from srmeta.training.adapt import AdaptSettings, adapt
+
+    if (args.pairs is None) == (args.lr is None and args.hr is None) or (
+        (args.lr is None) != (args.hr is None)
+    ):
+        raise SrmetaError("give --pairs DIR, or both --lr DIR and --hr DIR")
+    pairs = PairsConfig(folder=args.pairs, lr=args.lr, hr=args.hr, align=not args.no_align)
+    settings = AdaptSettings(
+        scale=args.scale,
+        start=args.start,
+        strategies=tuple(args.strategies),
+        steps=args.steps,
+        eval_every=args.eval_every,
+        holdout=args.holdout,
+        lr=args.learning_rate,
+        batch_size=args.batch_size,
+        pool=tuple(args.pool),
+        seed=args.seed,
+        device=args.device,
+    )
+    result = adapt(pairs, settings, args.out, args.data_root, args.force, not args.quiet)
+    if result.chosen == "start":
+        print(
+            f"no strategy beat {result.start} on the held-out pairs ({result.start_psnr:.2f} dB);"
+            f" {result.out_dir}/model_best.safetensors is {result.start} unchanged"
+        )
+    else:
+        print(
+            f"chose {result.chosen}: held-out PSNR {result.start_psnr:.2f} -> "
+            f"{result.chosen_psnr:.2f} dB ({result.gain:+.2f} dB over {result.start});"
+            f" model {result.out_dir}/model_best.safetensors"
+            f" (srmeta upscale --model {result.out_dir})"
+        )
+    return 0

@@ -1,0 +1,306 @@
+"""``srmeta adapt``: from a user's few real LR-HR pairs and a starting model to a model of
+their camera, choosing how to train by what held-out pairs say.
+
+The pairs are split once, by a seeded draw: ``holdout`` pairs are never trained on; the
+rest are the few-shot set. Each strategy trains from the starting model's weights:
+
+- ``finetune``: the few-shot pairs as the only training data (uniform L1);
+- ``weightnet``: the generic pool (the data root's training sets, synthetic bicubic LR)
+  weighted by Weight-Net, meta-learned on the few-shot pairs;
+- ``combined``: Weight-Net as above, with each step's few-shot batch also trained on.
+
+The pool's LR is made by a random degradation (:data:`POOL_DEGRADATION`: lens blurs and mild
+noise), so that some of its samples resemble a real camera's; Weight-Net's job is to find
+them, guided by the pairs.
+
+Every run is scored on the held-out pairs every ``eval_every`` steps and keeps its best
+weights (early stopping); the strategy with the best held-out score wins, and its weights
+become the adaptation's model. If no strategy beats the starting model on the held-out
+pairs, the starting model is kept and the report says so. The held-out pairs chose the
+model, so they are recorded in it as images evaluation must not score, like the few-shot
+pairs it trained on.
+
+Everything lives in one folder: ``candidates/<strategy>/`` (ordinary run folders, resumed
+when the command is run again), then ``model_best.safetensors`` and ``adapt.json`` (the
+split, every strategy's held-out curve, the choice and the gain), written last and
+atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srmeta.atomic import atomic_open, atomic_write_text, check_writable
+from srmeta.config import PairsConfig, validate_config
+from srmeta.data.benchmarks import find_dataset
+from srmeta.data.pairs import PairDataset, find_pairs, load_pairs, select_pairs
+from srmeta.errors import SrmetaError
+from srmeta.evaluation import evaluate
+from srmeta.models.bundled import display_name, resolve_model_name
+from srmeta.models.files import read_model_file, weights_file
+from srmeta.training.loop import BEST_MODEL, train
+from srmeta.training.runlog import read_records
+
+STRATEGIES = ("finetune", "weightnet", "combined")
+# ``mixed`` (the pool and the pairs as data, uniform weights) is a baseline, not a default.
+ALL_STRATEGIES = (*STRATEGIES, "mixed")
+# The pool's LR: a spread of lens blurs and mild sensor noise around the bicubic one, so the
+# pool holds samples that resemble a real camera for Weight-Net to pick out; on a purely
+# bicubic pool it could only reweight what is unlike every camera.
+POOL_DEGRADATION = "blur:iso:0.2-3 noise:0-5 seed:7"
+DEFAULT_POOL = ("T91", "General100", "BSDS400")
+REPORT = "adapt.json"
+
+# Weight-Net's options for adaptation: the grid's best on a dirty pool (docs/experiments.md,
+# setting A1), where the few-shot set must decide which pool images to trust.
+WEIGHTNET_OPTIONS: dict[str, Any] = {
+    "every": 2,
+    "ema": 0.9,
+    "meta_loss": "l2",
+    "beta": 0.2,
+    "image_beta": 0.05,
+    "lr": 3e-3,
+    "inputs": ["hr", "lr", "consistency"],
+    "normalise": "batch",
+    "image_head": True,
+    "input_norm": True,
+    "center": True,
+}
+
+
+@dataclass(frozen=True)
+class AdaptSettings:
+    """What an adaptation trains and how long; the defaults are ``srmeta adapt``'s."""
+
+    scale: int
+    start: str = "default"
+    strategies: tuple[str, ...] = STRATEGIES
+    steps: int = 400
+    eval_every: int = 50
+    holdout: int | None = None  # None: a quarter of the pairs, rounded up
+    lr_patch: int = 24  # LR pixels per side of a training patch
+    batch_size: int = 8
+    meta_batch_size: int = 4
+    lr: float = 1e-4
+    pool: tuple[str, ...] = DEFAULT_POOL
+    pool_degradation: str = POOL_DEGRADATION
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass
+class Candidate:
+    """One strategy's outcome on the held-out pairs."""
+
+    strategy: str
+    best_psnr: float | None
+    best_step: int | None
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+
+@dataclass
+class AdaptResult:
+    out_dir: Path
+    start: str
+    start_psnr: float
+    chosen: str  # a strategy, or "start" when none beat the starting model
+    chosen_psnr: float
+    train_pairs: list[str]
+    holdout_pairs: list[str]
+    candidates: list[Candidate]
+
+    @property
+    def gain(self) -> float:
+        return self.chosen_psnr - self.start_psnr
+
+
+def split_pairs(names: Sequence[str], holdout: int | None, seed: int) -> tuple[list, list]:
+    """``(train, held_out)`` names: ``holdout`` (default ceil(n/4)) drawn by ``seed``."""
+    n = len(names)
+    count = math.ceil(n / 4) if holdout is None else holdout
+    if n < 2:
+        raise SrmetaError(f"adapt needs at least 2 pairs (one to train on, one to check); got {n}")
+    if not 1 <= count < n:
+        raise SrmetaError(f"--holdout must be between 1 and {n - 1} for {n} pairs, got {count}")
+    chosen = set(np.random.default_rng(seed).choice(n, count, replace=False).tolist())
+    held = [name for i, name in enumerate(names) if i in chosen]
+    return [name for name in names if name not in held], held
+
+
+def strategy_config(
+    strategy: str,
+    settings: AdaptSettings,
+    start_file: Path,
+    arch: str,
+    options: dict[str, Any],
+    pairs: PairsConfig,
+    train_names: list[str],
+    holdout_names: list[str] | None,
+    run_dir: Path,
+    data_root: str | None,
+) -> dict[str, Any]:
+    """The training config of one strategy (a plain mapping, validated by the caller);
+    without ``holdout_names`` it trains its steps with no held-out check."""
+    s = settings
+    patch = s.lr_patch * s.scale
+    few_shot = {**pairs.model_dump(), "names": train_names}
+    meta: dict[str, Any] = {"pairs": few_shot, "batch_size": s.meta_batch_size}
+    weighting: dict[str, Any] = {"name": "uniform"}
+    if strategy == "finetune":
+        meta.update(mix="only", batch_size=s.batch_size)
+    elif strategy == "mixed":
+        meta["mix"] = "add"
+    else:
+        weighting = {"name": "weightnet", "options": dict(WEIGHTNET_OPTIONS)}
+        if strategy == "combined":
+            meta["mix"] = "add"
+    val: dict[str, Any] = {"every": 0}
+    if holdout_names is not None:
+        val = {
+            "datasets": [],
+            "every": s.eval_every,
+            "pairs": {**pairs.model_dump(), "names": holdout_names},
+        }
+    return {
+        "name": f"adapt_{strategy}",
+        "seed": s.seed,
+        "scale": s.scale,
+        "device": s.device,
+        "output_dir": str(run_dir),
+        "data_root": data_root,
+        "model": {"arch": arch, "options": options},
+        "data": {
+            "train": {
+                "datasets": list(s.pool),
+                "patch_size": patch,
+                "batch_size": s.batch_size,
+                "degradation": s.pool_degradation,
+            },
+            "meta": meta,
+            "val": val,
+        },
+        "train": {
+            "steps": s.steps,
+            "init_from": str(start_file),
+            "optimizer": {"name": "adam", "lr": s.lr, "betas": [0.9, 0.99]},
+            "scheduler": {"name": "cosine", "warmup_steps": 0},
+            "weighting": weighting,
+            "grad_clip": 1.0,
+            "log_every": min(50, s.steps),
+            "checkpoint_every": s.eval_every,
+            "keep_checkpoints": 1,
+        },
+    }
+
+
+def _check_inputs(settings: AdaptSettings, data_root: str | None) -> None:
+    unknown = [s for s in settings.strategies if s not in ALL_STRATEGIES]
+    if unknown or not settings.strategies:
+        choose = ", ".join(ALL_STRATEGIES)
+        raise SrmetaError(
+            f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {choose}"
+        )
+    if any(s != "finetune" for s in settings.strategies):
+        for name in settings.pool:  # the pool is needed; a missing set fails now, not later
+            try:
+                find_dataset(name, data_root)
+            except SrmetaError as err:
+                raise SrmetaError(
+                    f"{err} (the generic pool that weightnet, combined and mixed train on;"
+                    " or adapt with --strategies finetune)"
+                ) from None
+
+
+def _curve(run_dir: Path) -> list[tuple[int, float]]:
+    return [
+        (int(r["step"]), float(r["psnr"]))
+        for r in read_records(run_dir / "metrics.jsonl")
+        if r.get("kind") == "val" and "psnr" in r
+    ]
+
+
+def adapt(
+    pairs: PairsConfig,
+    settings: AdaptSettings,
+    out_dir: str | os.PathLike,
+    data_root: str | None = None,
+    force: bool = False,
+    progress: bool = False,
+    say: Callable[[str], None] = print,
+) -> AdaptResult:
+    """Adapt ``settings.start`` to the camera of ``pairs`` (module docstring)."""
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise SrmetaError(f"-o {out}: is a file; give a folder")
+    for name in (REPORT, BEST_MODEL):
+        check_writable(out / name, force)
+    _check_inputs(settings, data_root)
+    start_file = weights_file(resolve_model_name(settings.start, settings.scale))
+    _, spec = read_model_file(start_file)
+    if spec.scale is not None and spec.scale != settings.scale:
+        raise SrmetaError(f"--from {settings.start} is x{spec.scale}, not x{settings.scale}")
+    found = select_pairs(find_pairs(pairs.folder, pairs.lr, pairs.hr), pairs.names)
+    # Every pair is read and checked before any training: a bad pair fails in seconds.
+    load_pairs(found, settings.scale, pairs.align, min_lr_side=settings.lr_patch)
+    train_names, holdout_names = split_pairs(
+        [p.name for p in found], settings.holdout, settings.seed
+    )
+    held_out = PairDataset.from_config(
+        PairsConfig(**{**pairs.model_dump(), "names": holdout_names}), name="held-out"
+    )
+    start_label = display_name(settings.start, settings.scale)
+    start_psnr = evaluate(str(start_file), [held_out], [settings.scale]).summary()[0].psnr
+    say(
+        f"{len(found)} pairs: {len(train_names)} to train on, {len(holdout_names)} held out"
+        f" ({', '.join(holdout_names)}); {start_label} scores {start_psnr:.2f} dB on them"
+    )
+    candidates = []
+    for strategy in settings.strategies:
+        run_dir = out / "candidates" / strategy
+        cfg = validate_config(
+            strategy_config(
+                strategy,
+                settings,
+                start_file,
+                spec.arch,
+                dict(spec.options),
+                pairs,
+                train_names,
+                holdout_names,
+                run_dir,
+                data_root,
+            )
+        )
+        result = train(cfg, resume="auto", progress=progress)
+        candidates.append(Candidate(strategy, result.best_psnr, result.best_step, _curve(run_dir)))
+        if result.best_psnr is not None:
+            say(
+                f"{strategy}: best held-out {result.best_psnr:.2f} dB at step {result.best_step}"
+                f" ({result.best_psnr - start_psnr:+.2f} dB)"
+            )
+    scored = [c for c in candidates if c.best_psnr is not None]
+    best = max(scored, key=lambda c: c.best_psnr or -math.inf, default=None)
+    if best is not None and best.best_psnr is not None and best.best_psnr > start_psnr:
+        chosen, chosen_psnr = best.strategy, best.best_psnr
+        source = out / "candidates" / best.strategy / BEST_MODEL
+    else:
+        chosen, chosen_psnr, source = "start", start_psnr, start_file
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out / BEST_MODEL, force=True) as handle:
+        handle.write(Path(source).read_bytes())
+    result = AdaptResult(
+        out, start_label, start_psnr, chosen, chosen_psnr, train_names, holdout_names, candidates
+    )
+    record = {**asdict(result), "out_dir": str(out), "gain": result.gain}
+    record["settings"] = asdict(settings)
+    record["pairs"] = pairs.model_dump()
+    atomic_write_text(out / REPORT, json.dumps(record, indent=2) + "\n", force=True)
+    return result
