@@ -28,7 +28,8 @@ def _examples(section: str, heading: str | None = None) -> list[str]:
     """The ``srmeta`` lines of the bash block under ``## `section` `` (or ``## heading``)."""
     text = README.read_text(encoding="utf-8")
     title = re.escape(heading) if heading else f"`{section}`"
-    block = re.search(rf"## {title}\s+```bash\n(.*?)```", text, re.S)
+    # the section's first bash block, wherever in the section it starts
+    block = re.search(rf"## {title}\n(?:(?!\n## ).)*?```bash\n(.*?)```", text, re.S)
     assert block, f"README has no {heading or section} example block"
     return [line for line in block.group(1).splitlines() if line.startswith("srmeta ")]
 
@@ -219,3 +220,38 @@ def test_weights_example_runs_with_few_steps(tmp_path, monkeypatch):
         "frequency_bands.md",
         "weight_stats.json",
     }
+
+
+def test_every_adapt_example_runs_with_few_steps(tmp_path, monkeypatch, capsys):
+    """The camera section's lines on generated pairs and pool; adapt gets two steps per
+    strategy appended (the only liberty taken)."""
+    from srmeta.resize import imresize
+
+    repo = _repo_with_data(tmp_path)
+    monkeypatch.chdir(repo)
+    for name in ("T91", "General100", "BSDS400"):
+        for i in range(2):
+            _rgb(tmp_path / "shared/data" / name / "HR" / f"pool{i}.png", side=80, seed=10 + i)
+    for folder, count in (("mycam", 4), ("more_pairs", 2)):
+        (repo / folder).mkdir()
+        for i in range(count):
+            seed = 20 + i + (10 if folder == "more_pairs" else 0)
+            pixels = np.random.default_rng(seed).integers(0, 256, (3, 96, 96), dtype=np.uint8)
+            hr = torch.from_numpy(pixels)
+            Image.fromarray(hr.permute(1, 2, 0).numpy()).save(repo / folder / f"{i:03d}H.png")
+            lr = imresize(hr, 1 / 3).permute(1, 2, 0).numpy()
+            Image.fromarray(lr).save(repo / folder / f"{i:03d}L.png")
+    _rgb(repo / "frame.png", side=16)
+    examples = _examples("", heading="Your camera: real pairs and `srmeta adapt`")
+    assert [line.split()[1] for line in examples] == ["adapt", "upscale", "eval"]
+    for line in examples:
+        args = shlex.split(line, comments=True)[1:]
+        if args[0] == "adapt":
+            args += ["--steps", "2", "--eval-every", "1", "--batch-size", "2", "--quiet"]
+        if args[0] == "eval":
+            args += ["--quiet"]
+        assert main(args) == 0, line
+    out = capsys.readouterr().out
+    assert "held out" in out and "runs/mycam/model_best.safetensors" in out
+    assert Image.open(repo / "frame_x3.png").size == (48, 48)
+    assert "| more_pairs |" in out

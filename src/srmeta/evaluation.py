@@ -191,7 +191,7 @@ def _without_meta(
 
 def _image_names(dataset: HRDataset | PairDataset) -> list[str]:
     if isinstance(dataset, PairDataset):
-        return [p.name for p in dataset.pairs]
+        return [p.key for p in dataset.pairs]
     return [f.stem for f in dataset.files]
 
 

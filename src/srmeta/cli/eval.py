@@ -9,7 +9,9 @@ from PIL import Image
 
 from srmeta.argtypes import int_list, name_list, positive_int
 from srmeta.atomic import check_writable
+from srmeta.config import PairsConfig
 from srmeta.data.lr_cache import LRCache
+from srmeta.data.pairs import PairDataset
 from srmeta.errors import SrmetaError
 from srmeta.evaluation import evaluate
 from srmeta.models.bundled import resolve_model_name
@@ -27,9 +29,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--datasets",
         type=name_list,
-        default=["Set5"],
-        help="comma-separated: Set5,Set14,BSD100 (B100),Urban100,T91 or folders",
+        help="comma-separated: Set5,Set14,BSD100 (B100),Urban100,T91 or folders"
+        " (default: Set5, or none with --pairs)",
     )
+    p.add_argument(
+        "--pairs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of real <name>L / <name>H pairs, scored on their own LR (repeatable)",
+    )
+    p.add_argument("--lr", help="a folder of real LR images, paired by name with --hr")
+    p.add_argument("--hr", help="the HR images of --lr")
     p.add_argument(
         "--scales",
         type=int_list,
@@ -85,9 +96,15 @@ def run(args: argparse.Namespace) -> int:
         for name in REPORT_FILES if not args.force else ():
             check_writable(out / name, force=False)
     _allow_pixels(args.max_pixels)
+    if (args.lr is None) != (args.hr is None):
+        raise SrmetaError("--lr and --hr go together")
+    pair_sets = [PairDataset.from_config(PairsConfig(folder=d)) for d in args.pairs]
+    if args.lr is not None:
+        pair_sets.append(PairDataset.from_config(PairsConfig(lr=args.lr, hr=args.hr)))
+    names = args.datasets if args.datasets is not None else ([] if pair_sets else ["Set5"])
     report = evaluate(
         args.model,
-        args.datasets,
+        [*names, *pair_sets],
         args.scales or _default_scales(args.model),
         degradation=args.degradation,
         protocol=args.protocol,

@@ -154,7 +154,7 @@ class MetaSet:
         cls, pairs: list[Pair], scale: int, patch_size: int, batch_size: int, seed: int
     ) -> MetaSet:
         """Real pairs, as they are (checked and sized by :mod:`srmeta.data.pairs`)."""
-        names = [p.name for p in pairs]
+        names = [p.key for p in pairs]
         lr_images, hr_images = [p.lr for p in pairs], [p.hr for p in pairs]
         return cls(names, lr_images, hr_images, scale, patch_size, batch_size, seed)
 

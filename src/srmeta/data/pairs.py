@@ -51,12 +51,19 @@ class PairFiles:
     lr: Path
     hr: Path
 
+    @property
+    def key(self) -> str:
+        """``<HR folder>/<name>``: what model files record of a pair they learned from, so
+        another camera's ``001`` is not taken for this one's."""
+        return f"{self.hr.parent.name}/{self.name}"
+
 
 @dataclass(frozen=True)
 class Pair:
     """A checked pair: uint8 RGB ``lr`` (``3 x h x w``) and ``hr`` (``3 x sh x sw``)."""
 
     name: str
+    key: str
     lr: torch.Tensor
     hr: torch.Tensor
     motion: Motion
@@ -176,12 +183,12 @@ def _load_pair(files: PairFiles, scale: int, register: bool, _stamps: tuple) -> 
         )
     extent = motion.extent(lr.shape[-2:])
     if not register or extent <= REGISTER_ABOVE:
-        return Pair(files.name, lr, hr, motion, registered=False)
+        return Pair(files.name, files.key, lr, hr, motion, registered=False)
     margin = int(extent) + 2  # LR pixels the resampled border may have made up
     warped = warp_onto(lr, motion)
     lr = warped[:, margin:-margin, margin:-margin].contiguous()
     hr = hr[:, margin * scale : -margin * scale, margin * scale : -margin * scale].contiguous()
-    return Pair(files.name, lr, hr, motion, registered=True)
+    return Pair(files.name, files.key, lr, hr, motion, registered=True)
 
 
 def load_pairs(
@@ -207,9 +214,10 @@ def configured_pairs(pairs: PairsConfig, scale: int, min_lr_side: int = 1) -> li
     return load_pairs(select_pairs(found, pairs.names), scale, pairs.align, min_lr_side)
 
 
-def pair_names(pairs: PairsConfig) -> list[str]:
-    """The names of the pairs a config section selects, without reading the images."""
-    return [p.name for p in select_pairs(find_pairs(pairs.folder, pairs.lr, pairs.hr), pairs.names)]
+def pair_keys(pairs: PairsConfig) -> list[str]:
+    """The keys (:attr:`PairFiles.key`) of the pairs a config section selects, without
+    reading the images."""
+    return [p.key for p in select_pairs(find_pairs(pairs.folder, pairs.lr, pairs.hr), pairs.names)]
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,7 @@ class PairDataset:
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def without(self, names: set[str], suffix: str) -> PairDataset:
-        """The pairs not called one of ``names``, under ``name + suffix``."""
-        kept = tuple(p for p in self.pairs if p.name not in names)
+    def without(self, keys: set[str], suffix: str) -> PairDataset:
+        """The pairs whose key is not in ``keys``, under ``name + suffix``."""
+        kept = tuple(p for p in self.pairs if p.key not in keys)
         return PairDataset(self.name + suffix, kept, self.align)

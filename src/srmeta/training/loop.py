@@ -44,7 +44,7 @@ from srmeta.config import (
     resolved_output_dir,
 )
 from srmeta.data.meta import MetaSet
-from srmeta.data.pairs import pair_names
+from srmeta.data.pairs import pair_keys
 from srmeta.data.training import TrainingPatches, make_loader
 from srmeta.errors import SrmetaError
 from srmeta.evaluation import check_image_sizes
@@ -132,8 +132,8 @@ class Trainer:
         self.meta: MetaSet | None = MetaSet.from_config(cfg)
         # Pairs the run trains on or selects its best weights with are not test images.
         self._selection_pairs = [
-            *(pair_names(cfg.data.train.pairs) if cfg.data.train.pairs else []),
-            *(pair_names(cfg.data.val.pairs) if cfg.data.val.pairs else []),
+            *(pair_keys(cfg.data.train.pairs) if cfg.data.train.pairs else []),
+            *(pair_keys(cfg.data.val.pairs) if cfg.data.val.pairs else []),
         ]
         if cfg.data.val.every:  # a too-small validation image must not end the run mid-way
             check_image_sizes(validation_sets(cfg, ()), [cfg.scale], cfg.data.val.crop)

@@ -1,0 +1,201 @@
+"""``srmeta adapt`` and training on real pairs: the split, each strategy's config, the choice
+by held-out score, the files it leaves, and its refusals before any work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from srmeta.cli import main
+from srmeta.config import PairsConfig, validate_config
+from srmeta.data.benchmarks import find_dataset, load_hr, mod_crop
+from srmeta.data.meta import MetaSet
+from srmeta.data.training import TrainingPatches
+from srmeta.models.bundled import bundled_path
+from srmeta.models.files import meta_images_of
+from srmeta.resize import imresize
+from srmeta.training.adapt import AdaptSettings, adapt, split_pairs, strategy_config
+from srmeta.training.loop import Trainer
+
+SCALE = 2
+
+
+def _save(image: torch.Tensor, path: Path) -> None:
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(path)
+
+
+@pytest.fixture
+def camera_pairs(tmp_path: Path, data_root: Path) -> Path:
+    """Four x2 pairs cut from Set14: a 'camera' whose LR is blurred before the bicubic."""
+    folder = tmp_path / "cam"
+    folder.mkdir()
+    files = find_dataset("Set14", data_root).files[:4]
+    for i, path in enumerate(files):
+        hr = mod_crop(load_hr(path), SCALE)[:, :96, :96]
+        hr = hr.expand(3, -1, -1).contiguous()
+        blurred = imresize(imresize(hr, 0.5), 2.0)  # a soft lens
+        _save(hr, folder / f"{i:03d}H.png")
+        _save(imresize(blurred, 1 / SCALE), folder / f"{i:03d}L.png")
+    return folder
+
+
+def test_split_is_seeded_and_holds_out_a_quarter() -> None:
+    names = [f"{i:03d}" for i in range(10)]
+    train, held = split_pairs(names, None, seed=0)
+    assert len(held) == 3 and sorted(train + held) == names and not set(train) & set(held)
+    assert split_pairs(names, None, seed=0) == (train, held)
+    assert split_pairs(names, None, seed=1) != (train, held)
+    with pytest.raises(Exception, match="at least 2 pairs"):
+        split_pairs(["a"], None, 0)
+    with pytest.raises(Exception, match="between 1 and 3"):
+        split_pairs(["a", "b", "c", "d"], 4, 0)
+
+
+def test_strategy_configs_say_what_each_trains_on(tmp_path: Path, model_file: Path) -> None:
+    settings = AdaptSettings(scale=SCALE, steps=10, eval_every=5)
+    pairs = PairsConfig(folder=str(tmp_path))
+
+    def config(strategy: str):
+        return validate_config(
+            strategy_config(
+                strategy, settings, model_file, "edsr", {"n_resblocks": 1, "n_feats": 8},
+                pairs, ["a", "b"], ["c"], tmp_path / strategy, None,
+            )
+        )  # fmt: skip
+
+    finetune, weightnet, combined, mixed = (
+        config(s) for s in ("finetune", "weightnet", "combined", "mixed")
+    )
+    assert finetune.data.meta is not None and finetune.data.meta.mix == "only"
+    assert finetune.train.weighting.name == "uniform"
+    assert weightnet.train.weighting.name == "weightnet" and weightnet.data.meta.mix == "none"
+    assert combined.train.weighting.name == "weightnet" and combined.data.meta.mix == "add"
+    assert mixed.train.weighting.name == "uniform" and mixed.data.meta.mix == "add"
+    for cfg in (finetune, weightnet, combined, mixed):
+        assert cfg.data.meta is not None and cfg.data.meta.pairs is not None
+        assert cfg.data.meta.pairs.names == ["a", "b"]
+        assert cfg.data.val.pairs is not None and cfg.data.val.pairs.names == ["c"]
+        assert cfg.train.init_from == str(model_file)
+
+
+def test_real_pairs_feed_meta_batches_and_training_patches(tmp_path, camera_pairs, data_root):
+    """Crops of a pair keep its LR and HR aligned: with the pair's LR made by taking every
+    other HR pixel, each LR patch is its HR patch's every other pixel."""
+    folder = tmp_path / "decimated"
+    folder.mkdir()
+    for i in range(2):
+        hr = load_hr(camera_pairs / f"{i:03d}H.png")
+        _save(hr, folder / f"{i:03d}H.png")
+        _save(hr[:, ::SCALE, ::SCALE].contiguous(), folder / f"{i:03d}L.png")
+    pairs = {"folder": str(folder), "align": False}
+    cfg = validate_config(
+        {
+            "name": "p",
+            "scale": SCALE,
+            "data_root": str(data_root),
+            "model": {"arch": "edsr", "options": {"n_resblocks": 1, "n_feats": 8}},
+            "data": {
+                "train": {"datasets": ["Set5"], "patch_size": 32, "batch_size": 8,
+                          "augment": False, "pairs": pairs},
+                "meta": {"pairs": pairs, "batch_size": 3},
+            },
+        }
+    )  # fmt: skip
+    meta = MetaSet.from_config(cfg)
+    assert meta is not None and meta.names == ["decimated/000", "decimated/001"]
+    batch = meta.batch(0)
+    assert torch.equal(batch["lr"], batch["hr"][..., ::SCALE, ::SCALE])
+    patches = TrainingPatches.from_config(cfg)
+    assert patches.pair_names == ["000", "001"] and len(patches.images) == 5 + 2
+    seen_pair = 0
+    for step in range(6):
+        batch = patches[step]
+        for j, (i, *_rest) in enumerate(patches.rank_plan(step)):
+            if patches.fixed_lr[i] is not None:
+                seen_pair += 1
+                assert torch.equal(batch["lr"][j], batch["hr"][j][:, ::SCALE, ::SCALE])
+    assert seen_pair > 0
+
+
+def test_init_from_takes_a_bundled_name(tmp_path: Path, data_root: Path) -> None:
+    base = {
+        "name": "b",
+        "scale": 4,
+        "data_root": str(data_root),
+        "output_dir": str(tmp_path / "run"),
+        "model": {"arch": "edsr", "options": {"n_resblocks": 8, "n_feats": 32}},
+        "data": {"train": {"datasets": ["Set5"], "patch_size": 48, "batch_size": 2}},
+        "train": {"steps": 1, "init_from": "srmeta-x4"},
+    }
+    trainer = Trainer(validate_config(base))
+    shipped = load_file(str(bundled_path(4)))
+    state = trainer.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in shipped.items())
+    base["scale"] = 3
+    with pytest.raises(Exception, match="srmeta-x4 is an x4 model; this run is x3"):
+        Trainer(validate_config({**base, "output_dir": str(tmp_path / "run3")}))
+
+
+def test_adapt_chooses_by_held_out_score_and_leaves_a_model(tmp_path, camera_pairs, data_root,
+                                                             model_file):  # fmt: skip
+    out = tmp_path / "mycam"
+    settings = AdaptSettings(
+        scale=SCALE, start=str(model_file), steps=4, eval_every=2, lr_patch=16, batch_size=2,
+        meta_batch_size=2, lr=1e-3, pool=("Set5",), device="cpu",
+    )  # fmt: skip
+    lines: list[str] = []
+    result = adapt(PairsConfig(folder=str(camera_pairs)), settings, out, str(data_root),
+                   say=lines.append)  # fmt: skip
+    assert len(result.holdout_pairs) == 1 and len(result.train_pairs) == 3
+    assert [c.strategy for c in result.candidates] == ["finetune", "weightnet", "combined"]
+    best = max(result.candidates, key=lambda c: c.best_psnr or -1e9)
+    if best.best_psnr is not None and best.best_psnr > result.start_psnr:
+        assert result.chosen == best.strategy and result.chosen_psnr == best.best_psnr
+        chosen_file = out / "candidates" / best.strategy / "model_best.safetensors"
+        assert (out / "model_best.safetensors").read_bytes() == chosen_file.read_bytes()
+        recorded = set(meta_images_of(out / "model_best.safetensors"))
+        used = {f"cam/{name}" for name in result.holdout_pairs + result.train_pairs}
+        assert used <= recorded
+    else:
+        assert result.chosen == "start"
+        assert (out / "model_best.safetensors").read_bytes() == model_file.read_bytes()
+    report = json.loads((out / "adapt.json").read_text())
+    assert report["chosen"] == result.chosen and report["holdout_pairs"] == result.holdout_pairs
+    for c in report["candidates"]:  # curves are every eval_every steps, best = their max
+        assert [step for step, _ in c["curve"]] == [2, 4]
+        assert c["best_psnr"] == max(v for _, v in c["curve"])
+    assert "held out" in lines[0] and len(lines) == 4
+    code = main(["upscale", str(camera_pairs / "000L.png"), "--model", str(out), "-o",
+                 str(tmp_path / "up.png"), "--backend", "torch"])  # fmt: skip
+    assert code == 0 and Image.open(tmp_path / "up.png").size == (96, 96)
+    # Finished: a second run is refused without --force, before any work.
+    with pytest.raises(Exception, match="already exists; use --force"):
+        adapt(PairsConfig(folder=str(camera_pairs)), settings, out, str(data_root))
+
+
+def test_bad_pairs_stop_adapt_with_one_line_and_nothing_written(tmp_path, camera_pairs, capsys):
+    (camera_pairs / "002H.png").unlink()
+    out = tmp_path / "mycam"
+    code = main(["adapt", "--pairs", str(camera_pairs), "--scale", "2", "-o", str(out),
+                 "--strategies", "finetune"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "002L.png has no HR partner" in err
+    assert not out.exists()
+    code = main(["adapt", "--pairs", str(camera_pairs), "--scale", "2", "-o", str(out),
+                 "--strategies", "finetune,magic"])  # fmt: skip
+    assert code == 2 and "unknown strategy magic" in capsys.readouterr().err
+    code = main(["adapt", "--pairs", str(camera_pairs), "--scale", "2", "-o", str(out),
+                 "--pool", "NoSuchSet", "--data-root", str(tmp_path)])  # fmt: skip
+    assert code == 2 and "NoSuchSet" in capsys.readouterr().err and not out.exists()
+
+
+def test_eval_scores_pairs_from_the_command_line(camera_pairs: Path, capsys) -> None:
+    code = main(["eval", "--model", "bicubic", "--pairs", str(camera_pairs), "--scales", "2",
+                 "--quiet"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "| cam |" in out
