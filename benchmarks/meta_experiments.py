@@ -54,15 +54,22 @@ class Job:
     setting: str
     arm: str  # an arm name, or "warm"
     seed: int
+    draw: int = 0  # the meta images and corruption split (meta_grid._base); 0: the original
+
+    def _where(self) -> Path:
+        """``<setting>/seed<k>``, or ``<setting>/draw<d>/seed<k>`` for the other draws (the
+        original grid's paths stay as they were)."""
+        base = Path(self.setting) if self.draw == 0 else Path(self.setting) / f"draw{self.draw}"
+        return base / f"seed{self.seed}"
 
     def folder(self, out: Path) -> Path:
-        return out / self.setting / f"seed{self.seed}" / self.arm
+        return out / self._where() / self.arm
 
     def warm(self) -> Job:
-        return Job(self.setting, WARM, self.seed)
+        return Job(self.setting, WARM, self.seed, self.draw)
 
     def record(self, record: Path) -> Path:
-        return record / self.setting / f"seed{self.seed}" / f"{self.arm}.json"
+        return record / self._where() / f"{self.arm}.json"
 
 
 def git_commit(code: Path) -> tuple[str, bool]:
@@ -130,10 +137,10 @@ def run_job(
     folder = job.folder(out)
     setting = SETTINGS[job.setting]
     if job.arm == WARM:
-        cfg = warm_config(setting, budget, job.seed, str(folder))
+        cfg = warm_config(setting, budget, job.seed, str(folder), job.draw)
     else:
         init = job.warm().folder(out) / "model_last.safetensors"
-        cfg = arm_config(setting, job.arm, budget, job.seed, str(folder), str(init))
+        cfg = arm_config(setting, job.arm, budget, job.seed, str(folder), str(init), job.draw)
     cfg["data_root"] = data_root
     start = time.perf_counter()
     train(validate_config(cfg), resume="auto", progress=False)
@@ -141,6 +148,7 @@ def run_job(
         "setting": job.setting,
         "arm": job.arm,
         "seed": job.seed,
+        "draw": job.draw,
         "commit": commit,
         "srmeta": str(Path(srmeta.__file__).resolve().parent),
         "budget": dataclasses.asdict(budget),
@@ -173,12 +181,15 @@ def run_job(
 # -------------------------------------------------------------------------- scheduling
 
 
-def _jobs(settings: list[str], arms: list[str], seeds: list[int]) -> list[Job]:
+def _jobs(
+    settings: list[str], arms: list[str], seeds: list[int], draws: tuple[int, ...] = (0,)
+) -> list[Job]:
     jobs = []
-    for setting in settings:
-        for seed in seeds:
-            jobs.append(Job(setting, WARM, seed))
-            jobs.extend(Job(setting, arm, seed) for arm in arms)
+    for draw in draws:
+        for setting in settings:
+            for seed in seeds:
+                jobs.append(Job(setting, WARM, seed, draw))
+                jobs.extend(Job(setting, arm, seed, draw) for arm in arms)
     return jobs
 
 
@@ -201,7 +212,9 @@ def _done(job: Job, out: Path, record: Path, arms: list[str]) -> bool:
     if job.arm != WARM:
         return job.record(record).is_file()
     finished = (job.folder(out) / "result.json").is_file()
-    return finished or all(Job(job.setting, arm, job.seed).record(record).is_file() for arm in arms)
+    return finished or all(
+        Job(job.setting, arm, job.seed, job.draw).record(record).is_file() for arm in arms
+    )
 
 
 def _spawn(job: Job, args: argparse.Namespace, code: Path, out: Path) -> subprocess.Popen:
@@ -218,6 +231,8 @@ def _spawn(job: Job, args: argparse.Namespace, code: Path, out: Path) -> subproc
         job.arm,
         "--seed",
         str(job.seed),
+        "--draw",
+        str(job.draw),
         "--out",
         str(out),
         "--data-root",
@@ -244,7 +259,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     _check_manifest(record, commit, budget)
     seeds = [int(s) for s in args.seeds.split(",")]
     arms = args.arms.split(",")
-    jobs = _jobs(args.settings.split(","), arms, seeds)
+    draws = tuple(int(d) for d in args.draws.split(","))
+    jobs = _jobs(args.settings.split(","), arms, seeds, draws)
     todo = [j for j in jobs if not _done(j, out, record, arms)]
     print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done; commit {commit[:10]}", flush=True)
     if args.jobs == 0:  # in-process (smoke tests)
@@ -282,7 +298,7 @@ def cmd_one(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     commit, _ = git_commit(REPO)
     run_job(
-        Job(args.setting, args.arm, args.seed),
+        Job(args.setting, args.arm, args.seed, args.draw),
         Path(args.out).resolve(),
         _budget(args),
         args.data_root,
@@ -320,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--settings", default=",".join(SETTINGS))
     run.add_argument("--arms", default=",".join(ARMS))
     run.add_argument("--seeds", default="0,1,2")
+    run.add_argument("--draws", default="0", help="meta draws (0: the original grid's)")
     run.add_argument("--jobs", type=int, default=2, help="parallel runs; 0 = in this process")
     run.add_argument("--code", default=str(REPO), help="the (pinned) source tree to run")
     run.add_argument("--allow-dirty", action="store_true")
@@ -327,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     one.add_argument("--setting", required=True, choices=sorted(SETTINGS))
     one.add_argument("--arm", required=True)
     one.add_argument("--seed", type=int, required=True)
+    one.add_argument("--draw", type=int, default=0)
     args = parser.parse_args(argv)
     if getattr(args, "extra_arms", None):
         ARMS.update(json.loads(Path(args.extra_arms).read_text(encoding="utf-8")))

@@ -90,6 +90,11 @@ ARMS: dict[str, dict[str, Any]] = {
     "mwnet_image": {"weighting": {"name": "mwnet", "options": {**MWNET, "level": "image"}}},
     "weightnet_default": {"weighting": {"name": "weightnet", "options": WEIGHTNET_DEFAULT}},
     "weightnet_best": {"weighting": {"name": "weightnet", "options": WEIGHTNET_BEST}},
+    # Candidate defaults: Weight-Net and the meta pairs as data (srmeta adapt's "combined").
+    "weightnet_mixed": {
+        "weighting": {"name": "weightnet", "options": WEIGHTNET_BEST},
+        "mix": "add",
+    },
 }
 
 
@@ -131,7 +136,11 @@ class Budget:
         )
 
 
-def _base(setting: Setting, budget: Budget, seed: int, name: str) -> dict[str, Any]:
+def _base(
+    setting: Setting, budget: Budget, seed: int, name: str, draw: int = 0
+) -> dict[str, Any]:
+    """``draw`` picks the meta images (``data.meta.seed``) and, in a dirty pool, which
+    targets are corrupted (``corrupt.seed``): draw 0 is the grid's original draw."""
     train_data: dict[str, Any] = {
         "datasets": list(budget.pool),
         "patch_size": budget.patch_size,
@@ -139,11 +148,11 @@ def _base(setting: Setting, budget: Budget, seed: int, name: str) -> dict[str, A
         "degradation": setting.pool_degradation,
     }
     if setting.corrupt is not None:
-        train_data["corrupt"] = dict(setting.corrupt)
+        train_data["corrupt"] = {**setting.corrupt, "seed": draw}
     meta = {
         "dataset": budget.meta_dataset,
         "count": budget.meta_count,
-        "seed": 0,
+        "seed": draw,
         "batch_size": budget.meta_batch_size,
         "degradation": setting.target_degradation,
     }
@@ -166,9 +175,15 @@ def _base(setting: Setting, budget: Budget, seed: int, name: str) -> dict[str, A
     }
 
 
-def warm_config(setting: Setting, budget: Budget, seed: int, output_dir: str) -> dict[str, Any]:
+def _name(setting: Setting, seed: int, draw: int, what: str) -> str:
+    return f"{setting.name}_s{seed}_{what}" if draw == 0 else f"{setting.name}_d{draw}_s{seed}_{what}"
+
+
+def warm_config(
+    setting: Setting, budget: Budget, seed: int, output_dir: str, draw: int = 0
+) -> dict[str, Any]:
     """Uniform L1 on the setting's pool: the shared starting point of every arm."""
-    cfg = _base(setting, budget, seed, f"{setting.name}_s{seed}_warm")
+    cfg = _base(setting, budget, seed, _name(setting, seed, draw, "warm"), draw)
     cfg["output_dir"] = output_dir
     cfg["train"].update(
         steps=budget.warm_steps,
@@ -179,11 +194,17 @@ def warm_config(setting: Setting, budget: Budget, seed: int, output_dir: str) ->
 
 
 def arm_config(
-    setting: Setting, arm: str, budget: Budget, seed: int, output_dir: str, init_from: str
+    setting: Setting,
+    arm: str,
+    budget: Budget,
+    seed: int,
+    output_dir: str,
+    init_from: str,
+    draw: int = 0,
 ) -> dict[str, Any]:
     """The config of one arm, continuing from the warm start ``init_from``."""
     spec = ARMS[arm]
-    cfg = _base(setting, budget, seed, f"{setting.name}_s{seed}_{arm}")
+    cfg = _base(setting, budget, seed, _name(setting, seed, draw, arm), draw)
     cfg["output_dir"] = output_dir
     cfg["train"].update(
         steps=budget.steps,

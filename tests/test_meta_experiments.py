@@ -147,3 +147,31 @@ def test_smoke_runs_every_setting_and_arm(tmp_path, data_root):
     (record / "manifest.json").write_text(json.dumps({**manifest, "commit": "0" * 40}))
     with pytest.raises(SystemExit, match="run from a worktree at that commit"):
         meta_experiments.main(["run", "--jobs", "0", *args])
+
+
+def test_draw_zero_is_the_recorded_grid_and_other_draws_change_only_the_draw(tmp_path):
+    """The recorded grid's configs are rebuilt exactly for draw 0 (a later edit must not
+    change what earlier runs trained), and a draw moves only the meta images and the
+    corruption split, under its own folder."""
+    from meta_grid import Budget, arm_config
+
+    budget = Budget()
+    for path in sorted((BENCH / "results" / "meta_runs").glob("*/seed0/*.json")):
+        recorded = json.loads(path.read_text())
+        if recorded["arm"] not in ARMS:
+            continue
+        cfg = recorded["config"]
+        job = meta_experiments.Job(recorded["setting"], recorded["arm"], 0)
+        rebuilt = arm_config(
+            SETTINGS[job.setting], job.arm, budget, 0, cfg["output_dir"], cfg["train"]["init_from"]
+        )
+        rebuilt["data_root"] = cfg["data_root"]
+        assert rebuilt == cfg, path
+        other = arm_config(SETTINGS[job.setting], job.arm, budget, 0, "o", "i", draw=2)
+        assert other["data"]["meta"]["seed"] == 2
+        corrupt = other["data"]["train"].get("corrupt")
+        assert corrupt is None or corrupt["seed"] == 2
+        assert other["name"].startswith(f"{job.setting}_d2_s0_")
+    job = meta_experiments.Job("A1", "uniform", 1, draw=2)
+    assert job.folder(tmp_path) == tmp_path / "A1" / "draw2" / "seed1" / "uniform"
+    assert meta_experiments.Job("A1", "uniform", 1).record(tmp_path).parent.name == "seed1"
