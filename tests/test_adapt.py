@@ -199,3 +199,24 @@ def test_eval_scores_pairs_from_the_command_line(camera_pairs: Path, capsys) -> 
                  "--quiet"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "| cam |" in out
+
+
+def test_a_bad_pair_stops_training_before_the_run_folder_exists(tmp_path, camera_pairs, data_root):
+    (camera_pairs / "001L.png").unlink()
+    out = tmp_path / "run"
+    cfg = validate_config(
+        {
+            "name": "p",
+            "scale": SCALE,
+            "data_root": str(data_root),
+            "output_dir": str(out),
+            "model": {"arch": "edsr", "options": {"n_resblocks": 1, "n_feats": 8}},
+            "data": {
+                "train": {"datasets": ["Set5"], "patch_size": 32, "batch_size": 2},
+                "val": {"datasets": [], "every": 1, "pairs": {"folder": str(camera_pairs)}},
+            },
+        }
+    )
+    with pytest.raises(Exception, match=r"001H\.png has no LR partner"):
+        Trainer(cfg)
+    assert not out.exists()

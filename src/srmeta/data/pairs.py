@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from srmeta.config import PairsConfig
+from srmeta.config import ExperimentConfig, PairsConfig
 from srmeta.data.benchmarks import IMAGE_SUFFIXES, as_rgb, load_hr, mod_crop
 from srmeta.data.registration import Motion, estimate_motion, warp_onto
 from srmeta.errors import DatasetError
@@ -212,6 +212,18 @@ def configured_pairs(pairs: PairsConfig, scale: int, min_lr_side: int = 1) -> li
     """The checked pairs a config section (``data.*.pairs``) names."""
     found = find_pairs(pairs.folder, pairs.lr, pairs.hr)
     return load_pairs(select_pairs(found, pairs.names), scale, pairs.align, min_lr_side)
+
+
+def checked_run_pairs(cfg: ExperimentConfig) -> list[str]:
+    """The keys of the pairs a run trains on (``data.train.pairs``) or validates with
+    (``data.val.pairs``), each pair read and checked now, so that a bad pair fails before
+    the run writes anything (loaded pairs are kept, so the run does not read them twice)."""
+    train, val = cfg.data.train.pairs, cfg.data.val.pairs
+    if train is not None:
+        configured_pairs(train, cfg.scale, cfg.data.train.patch_size // cfg.scale)
+    if val is not None and cfg.data.val.every:
+        configured_pairs(val, cfg.scale)
+    return [*(pair_keys(train) if train else []), *(pair_keys(val) if val else [])]
 
 
 def pair_keys(pairs: PairsConfig) -> list[str]:

@@ -44,7 +44,7 @@ from srmeta.config import (
     resolved_output_dir,
 )
 from srmeta.data.meta import MetaSet
-from srmeta.data.pairs import pair_keys
+from srmeta.data.pairs import checked_run_pairs
 from srmeta.data.training import TrainingPatches, make_loader
 from srmeta.errors import SrmetaError
 from srmeta.evaluation import check_image_sizes
@@ -130,11 +130,8 @@ class Trainer:
         weighting = cfg.train.weighting
         self.strategy = build_strategy(weighting.name, weighting.options, cfg.scale).to(self.device)
         self.meta: MetaSet | None = MetaSet.from_config(cfg)
-        # Pairs the run trains on or selects its best weights with are not test images.
-        self._selection_pairs = [
-            *(pair_keys(cfg.data.train.pairs) if cfg.data.train.pairs else []),
-            *(pair_keys(cfg.data.val.pairs) if cfg.data.val.pairs else []),
-        ]
+        # Pairs it trains on or selects its weights with: checked now, and not test images.
+        self._selection_pairs = checked_run_pairs(cfg)
         if cfg.data.val.every:  # a too-small validation image must not end the run mid-way
             check_image_sizes(validation_sets(cfg, ()), [cfg.scale], cfg.data.val.crop)
         if self.strategy.needs_meta and self.meta is None:
