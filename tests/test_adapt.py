@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -220,3 +221,22 @@ def test_a_bad_pair_stops_training_before_the_run_folder_exists(tmp_path, camera
     with pytest.raises(Exception, match=r"001H\.png has no LR partner"):
         Trainer(cfg)
     assert not out.exists()
+
+
+def test_refit_trains_the_choice_on_every_pair(tmp_path, camera_pairs, data_root, model_file):
+    settings = AdaptSettings(
+        scale=SCALE, start=str(model_file), strategies=("finetune",), steps=4, eval_every=2,
+        lr_patch=16, batch_size=2, lr=1e-2, device="cpu", refit=True,
+    )  # fmt: skip
+    out = tmp_path / "mycam"
+    result = adapt(PairsConfig(folder=str(camera_pairs)), settings, out, say=lambda _: None)
+    # the start is an untrained network: four steps of 1e-2 beat it
+    assert result.chosen == "finetune"
+    assert result.refit_steps == result.candidates[0].best_step
+    refit = out / "candidates" / "refit"
+    cfg = yaml.safe_load((refit / "config.yaml").read_text())
+    assert cfg["train"]["steps"] == result.refit_steps and cfg["data"]["val"]["every"] == 0
+    assert sorted(cfg["data"]["meta"]["pairs"]["names"]) == ["000", "001", "002", "003"]
+    assert (out / "model_best.safetensors").read_bytes() == (
+        refit / "model_last.safetensors"
+    ).read_bytes()

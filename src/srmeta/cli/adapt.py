@@ -56,6 +56,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="folder holding the pool (default: $SRMETA_DATA)")
     p.add_argument("--seed", type=count, default=0, help="seed of the split and the runs (0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="then train the chosen strategy again on all pairs for its best step count",
+    )
     p.add_argument("--no-align", action="store_true", help="use the pairs exactly as given")
     p.add_argument("--force", action="store_true", help="replace a finished adaptation's files")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         pool=tuple(args.pool),
         seed=args.seed,
         device=args.device,
+        refit=args.refit,
     )
     result = adapt(pairs, settings, args.out, args.data_root, args.force, not args.quiet)
     if result.chosen == "start":

@@ -15,8 +15,10 @@ them, guided by the pairs.
 
 Every run is scored on the held-out pairs every ``eval_every`` steps and keeps its best
 weights (early stopping); the strategy with the best held-out score wins, and its weights
-become the adaptation's model. If no strategy beats the starting model on the held-out
-pairs, the starting model is kept and the report says so. The held-out pairs chose the
+become the adaptation's model (with ``refit``, that strategy is then trained again on every
+pair, held-out ones included, for the number of steps that was best). If no strategy beats
+the starting model on the held-out pairs, the starting model is kept and the report says
+so. The held-out pairs chose the
 model, so they are recorded in it as images evaluation must not score, like the few-shot
 pairs it trained on.
 
@@ -32,7 +34,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ from srmeta.models.bundled import display_name, resolve_model_name
 from srmeta.models.files import read_model_file, weights_file
 from srmeta.training.loop import BEST_MODEL, train
 from srmeta.training.runlog import read_records
+from srmeta.training.warm_start import LAST_MODEL
 
 STRATEGIES = ("finetune", "weightnet", "combined")
 # ``mixed`` (the pool and the pairs as data, uniform weights) is a baseline, not a default.
@@ -94,6 +97,7 @@ class AdaptSettings:
     pool_degradation: str = POOL_DEGRADATION
     seed: int = 0
     device: str = "auto"
+    refit: bool = False
 
 
 @dataclass
@@ -116,6 +120,9 @@ class AdaptResult:
     train_pairs: list[str]
     holdout_pairs: list[str]
     candidates: list[Candidate]
+    # With refit: the chosen strategy retrained on every pair for its best step count (the
+    # model then has no held-out score of its own; chosen_psnr is the choice's).
+    refit_steps: int | None = None
 
     @property
     def gain(self) -> float:
@@ -262,24 +269,19 @@ def adapt(
         f"{len(found)} pairs: {len(train_names)} to train on, {len(holdout_names)} held out"
         f" ({', '.join(holdout_names)}); {start_label} scores {start_psnr:.2f} dB on them"
     )
+
+    def run(strategy: str, names: list[str], held: list[str] | None, steps: int, folder: str):
+        run_dir = out / "candidates" / folder
+        s = replace(settings, steps=steps)
+        cfg = strategy_config(
+            strategy, s, start_file, spec.arch, dict(spec.options), pairs, names, held,
+            run_dir, data_root,
+        )  # fmt: skip
+        return run_dir, train(validate_config(cfg), resume="auto", progress=progress)
+
     candidates = []
     for strategy in settings.strategies:
-        run_dir = out / "candidates" / strategy
-        cfg = validate_config(
-            strategy_config(
-                strategy,
-                settings,
-                start_file,
-                spec.arch,
-                dict(spec.options),
-                pairs,
-                train_names,
-                holdout_names,
-                run_dir,
-                data_root,
-            )
-        )
-        result = train(cfg, resume="auto", progress=progress)
+        run_dir, result = run(strategy, train_names, holdout_names, settings.steps, strategy)
         candidates.append(Candidate(strategy, result.best_psnr, result.best_step, _curve(run_dir)))
         if result.best_psnr is not None:
             say(
@@ -288,16 +290,32 @@ def adapt(
             )
     scored = [c for c in candidates if c.best_psnr is not None]
     best = max(scored, key=lambda c: c.best_psnr or -math.inf, default=None)
+    refit_steps = None
     if best is not None and best.best_psnr is not None and best.best_psnr > start_psnr:
         chosen, chosen_psnr = best.strategy, best.best_psnr
         source = out / "candidates" / best.strategy / BEST_MODEL
+        if settings.refit and best.best_step:
+            # The choice is made; the held-out pairs now train too, for the chosen steps.
+            refit_steps = best.best_step
+            everything = train_names + holdout_names
+            run_dir, _ = run(best.strategy, everything, None, refit_steps, "refit")
+            source = run_dir / LAST_MODEL
+            say(f"refit {best.strategy} on all {len(everything)} pairs for {refit_steps} steps")
     else:
         chosen, chosen_psnr, source = "start", start_psnr, start_file
     out.mkdir(parents=True, exist_ok=True)
     with atomic_open(out / BEST_MODEL, force=True) as handle:
         handle.write(Path(source).read_bytes())
     result = AdaptResult(
-        out, start_label, start_psnr, chosen, chosen_psnr, train_names, holdout_names, candidates
+        out,
+        start_label,
+        start_psnr,
+        chosen,
+        chosen_psnr,
+        train_names,
+        holdout_names,
+        candidates,
+        refit_steps,
     )
     record = {**asdict(result), "out_dir": str(out), "gain": result.gain}
     record["settings"] = asdict(settings)
