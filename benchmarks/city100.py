@@ -14,7 +14,8 @@ Arms, all from srmeta-x3's weights with the same steps, batch and pool:
 - ``weightnet``: pool weighted by Weight-Net meta-learned on the k pairs;
 - ``combined``: Weight-Net and the pairs as data;
 - ``adapt``: ``srmeta adapt``'s default (hold out a quarter of the k pairs, train
-  finetune / weightnet / combined with early stopping, keep the best on the held-out).
+  finetune / weightnet / combined with early stopping, keep the best on the held-out);
+- ``adapt_refit``: the same, then the choice retrained on all k pairs (``--refit``).
 
     git worktree add ../wt-city <commit>      # pin the code of a batch
     PYTHONPATH=../wt-city/src python benchmarks/city100.py run --city100 DIR \\
@@ -34,11 +35,15 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_section import update_section
 
 import srmeta
 from srmeta.atomic import atomic_write_text
@@ -52,8 +57,10 @@ from srmeta.training.loop import train
 START = "srmeta-x3"
 SCALE = 3
 TRAINED_ARMS = ("finetune", "mixed", "weightnet", "combined")
-ARMS = (*TRAINED_ARMS, "adapt")
+ARMS = (*TRAINED_ARMS, "adapt", "adapt_refit")
 RECORD = Path("benchmarks/results/city100")
+DOC = Path(__file__).resolve().parents[1] / "docs" / "city100.md"
+DOC_HEADER = "# City100: adapting to a real camera\n"
 
 
 def code_commit() -> str:
@@ -106,9 +113,10 @@ def run_arm(args: argparse.Namespace, k: int, draw: int, seed: int, arm: str, na
     pairs = PairsConfig(folder=args.city100, names=few)
     tick = time.perf_counter()
     extra: dict[str, Any] = {}
-    if arm == "adapt":
+    if arm.startswith("adapt"):
         done = run_dir / "adapt.json"  # finished before a kill: its report stands
         if not done.exists():
+            settings = replace(settings, refit=arm == "adapt_refit")
             adapt(pairs, settings, run_dir, args.data_root, force=False, say=print)
         result = json.loads(done.read_text())
         model = str(run_dir / "model_best.safetensors")
@@ -215,7 +223,7 @@ def report(args: argparse.Namespace) -> None:
                 mean, ci = two_level_ci(cell_deltas(arms, refs, k, arm, base))
                 row[f"vs_{base}"] = mean
                 row[f"vs_{base}_ci"] = ci
-            if arm == "adapt":
+            if arm.startswith("adapt"):
                 row["chosen"] = sorted(arms[c].get("chosen", "?") for c in cells)
             row["train_seconds"] = float(np.mean([arms[c]["train_seconds"] for c in cells]))
             rows.append(row)
@@ -242,8 +250,14 @@ def report(args: argparse.Namespace) -> None:
             f"| {row['k']} | {row['arm']} | {row['cells']} | {row['psnr']:.3f} |"
             f" {cell(row, 'vs_start')} | {cell(row, 'vs_finetune')} | {row['train_seconds']:.0f} |"
         )
-    print("\n".join(lines))
-    print(json.dumps(summary["references"]), commits)
+    refs_line = ", ".join(f"{n} {v:.3f} dB" for n, v in sorted(summary["references"].items()))
+    table = "\n".join(lines)
+    markdown = (
+        f"All 100 NikonD5500 pairs: {refs_line} (`start` is {START}).\n\n{table}\n\n"
+        f"Cells are (draw, seed); code {', '.join(c[:10] for c in commits)}."
+    )
+    update_section("city100", markdown, DOC, header=DOC_HEADER)
+    print(markdown)
 
 
 def main() -> None:
