@@ -156,3 +156,9 @@ def test_pairs_are_not_scored_with_another_degradation(set5_pairs: Path) -> None
     pairs = PairDataset.from_config(PairsConfig(folder=str(set5_pairs)))
     with pytest.raises(Exception, match="pairs bring their own LR"):
         evaluate("bicubic", [pairs], [SCALE], degradation="blur:iso:1.0")
+
+
+def test_a_flat_pair_has_no_motion_to_find() -> None:
+    grey = torch.full((3, 40, 40), 128, dtype=torch.uint8)
+    motion = estimate_motion(grey, grey.clone())
+    assert (motion.dx, motion.dy, motion.zoom, motion.correlation) == (0.0, 0.0, 1.0, 1.0)

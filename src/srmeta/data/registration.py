@@ -26,6 +26,7 @@ from srmeta.color import rgb_to_y255
 _SMOOTH_SIGMA = 1.5  # pixels of the images compared
 _BORDER = 6  # pixels left out of the fit on every side, beyond the motion itself
 _ITERATIONS = 30
+_FLAT = 0.5  # luma std (8-bit levels) below which an image has nothing to align on
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ def estimate_motion(moving: torch.Tensor, fixed: torch.Tensor) -> Motion:
     if moving.shape[-2:] != fixed.shape[-2:]:
         raise ValueError(f"sizes differ: {tuple(moving.shape)} and {tuple(fixed.shape)}")
     a, b = _smooth(_luma(moving)), _smooth(_luma(fixed))
+    if min(float(a.std()), float(b.std())) < _FLAT:
+        return Motion(0.0, 0.0, 1.0, 1.0)  # no structure: nothing to misalign, or to check
     h, w = a.shape
     xs, ys = _grid(h, w)
     cx, cy = (w - 1) / 2, (h - 1) / 2
