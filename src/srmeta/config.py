@@ -393,9 +393,29 @@ def _digest(fields: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+# Fields added after runs and shipped models recorded their hashes: left out of the hash
+# while unset, so that a config which does not use them keeps the hash it always had.
+LATER_OPTIONAL_FIELDS = (
+    ("data", "train", "pairs"),
+    ("data", "meta", "pairs"),
+    ("data", "val", "pairs"),
+)
+
+
+def _hashed_fields(cfg: ExperimentConfig) -> dict[str, Any]:
+    fields = config_to_dict(cfg)
+    for *parents, key in LATER_OPTIONAL_FIELDS:
+        node: Any = fields
+        for name in parents:
+            node = node.get(name) if isinstance(node, dict) else None
+        if isinstance(node, dict) and key in node and node[key] is None:
+            del node[key]
+    return fields
+
+
 def config_hash(cfg: ExperimentConfig) -> str:
     """The hash of every field: a resumed run must have exactly the config it started with."""
-    return _digest(config_to_dict(cfg))
+    return _digest(_hashed_fields(cfg))
 
 
 # Where a run lives and what it is called, not what it learns: two runs of one recipe under
@@ -406,7 +426,8 @@ RUN_LOCATION_FIELDS = ("name", "output_dir", "data_root")
 def recipe_hash(cfg: ExperimentConfig) -> str:
     """:func:`config_hash` without the run-location fields: what a shipped model records so
     a test can tell that ``configs/`` still holds the recipe it was trained from."""
-    return _digest({k: v for k, v in config_to_dict(cfg).items() if k not in RUN_LOCATION_FIELDS})
+    fields = _hashed_fields(cfg)
+    return _digest({k: v for k, v in fields.items() if k not in RUN_LOCATION_FIELDS})
 
 
 def resolved_output_dir(cfg: ExperimentConfig) -> Path:
