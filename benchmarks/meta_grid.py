@@ -14,6 +14,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from srmeta.training.adapt import WEIGHTNET_OPTIONS as ADAPT_WEIGHTNET_OPTIONS
+
 POOL = ["T91", "General100", "BSDS400"]
 TEST_SETS = ["Set5", "Set14", "BSD100"]
 META_OPTIONS = {"every": 2, "ema": 0.9, "meta_loss": "l2"}
@@ -62,18 +64,9 @@ WEIGHTNET_DEFAULT = {
     "lr": 1e-3,
     "inputs": ["hr", "lr_up", "error"],
 }
-# Chosen on A1, seed 0, short runs (docs/experiments.md, "Developing the options").
-WEIGHTNET_BEST = {
-    **META_OPTIONS,
-    "beta": 0.2,
-    "image_beta": 0.05,
-    "lr": 3e-3,
-    "inputs": ["hr", "lr", "consistency"],
-    "normalise": "batch",
-    "image_head": True,
-    "input_norm": True,
-    "center": True,
-}
+# Chosen on A1, seed 0, short runs (docs/experiments.md, "Developing the options"); the
+# package's `srmeta adapt` uses the same set, so it is defined there once.
+WEIGHTNET_BEST = dict(ADAPT_WEIGHTNET_OPTIONS)
 
 # Meta-Weight-Net gets the same generic fixes as Weight-Net: its input (a loss value, ~0.03)
 # scaled by its running RMS, and centred logits; otherwise it learns far too slowly.
@@ -176,7 +169,8 @@ def _base(
 
 
 def _name(setting: Setting, seed: int, draw: int, what: str) -> str:
-    return f"{setting.name}_s{seed}_{what}" if draw == 0 else f"{setting.name}_d{draw}_s{seed}_{what}"
+    prefix = setting.name if draw == 0 else f"{setting.name}_d{draw}"
+    return f"{prefix}_s{seed}_{what}"
 
 
 def warm_config(
