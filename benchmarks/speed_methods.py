@@ -25,6 +25,9 @@ OPENCV = {  # algorithm and model file (per scale) of each OpenCV dnn_superres p
     "opencv-espcn": ("espcn", "ESPCN_x{}.pb"),
     "opencv-fsrcnn-small": ("fsrcnn", "FSRCNN-small_x{}.pb"),
 }
+# The OpenCV peers' requirement: 5.1 no longer reads the FSRCNN .pb files of dnn_superres.
+OPENCV_REQUIREMENT = "opencv-contrib-python-headless<5.1"
+OPENCV_TOO_NEW = (5, 1)
 PEER_LABELS = {
     "bicubic": "bicubic (srmeta, MATLAB)",
     "pil-bicubic": "PIL bicubic",
@@ -34,6 +37,24 @@ PEER_LABELS = {
 }
 BACKEND_LABELS = {"torch": "torch", "onnx": "onnxruntime", "openvino": "OpenVINO"}
 Upsample = Callable[[np.ndarray], np.ndarray]  # H x W x 3 RGB uint8 -> sH x sW x 3
+
+
+def opencv_problem() -> str | None:
+    """Why the OpenCV peers cannot run here (not installed, or too new to read their model
+    files), or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("cv2") is None:
+        return f"the OpenCV methods need {OPENCV_REQUIREMENT}"
+    import cv2
+
+    version = tuple(int(part) for part in cv2.__version__.split(".")[:2] if part.isdigit())
+    if version >= OPENCV_TOO_NEW:
+        return (
+            f"OpenCV {cv2.__version__} no longer reads the FSRCNN .pb files;"
+            f" pip install '{OPENCV_REQUIREMENT}'"
+        )
+    return None
 
 
 def split_method(method: str) -> tuple[str, str] | None:

@@ -37,13 +37,14 @@ in a srmeta model's meta-dataset (recorded in its file) are left out for every m
         --zoo ../shared/peers/torch
     python benchmarks/upscale_speed.py --quick --zoo ../shared/peers/torch
 
-Needs ``opencv-contrib-python-headless`` for the OpenCV methods; it is a benchmark-only
-requirement, not a dependency of srmeta. Writes benchmarks/results/upscale_speed.json (x2, x3:
-upscale_speed_x2.json, ...) after every finished cell (``--resume`` keeps the cells of an
-interrupted run with the same versions), docs/figures/upscale_pareto.png (``_x2``, ...) and
-the "upscale-speed" (``-x2``, ...) section of docs/results.md. ``--quick`` (64 and 96 px
-inputs, Set5) is a smoke run: it writes to a temporary file unless ``--results`` is given
-and leaves the docs alone unless ``--docs``. ``--phase timing`` fills only the speed and
+Needs ``opencv-contrib-python-headless<5.1`` for the OpenCV methods (5.1 no longer reads the
+FSRCNN .pb files); it is a benchmark-only requirement, not a dependency of srmeta. Writes
+benchmarks/results/upscale_speed.json (x2, x3: upscale_speed_x2.json, ...) after every
+finished cell (``--resume`` keeps the cells of an interrupted run with the same versions),
+docs/figures/upscale_pareto.png (``_x2``, ...) and the "upscale-speed" (``-x2``, ...)
+section of docs/results.md. ``--quick`` (64 and 96 px inputs, Set5) is a smoke run: it
+writes to a temporary file unless ``--results`` is given and leaves the docs alone unless
+``--docs``. ``--phase timing`` fills only the speed and
 memory cells, which need a quiet machine, ``--phase psnr`` only the scores, which do not.
 """
 
@@ -71,6 +72,7 @@ from speed_methods import (
     keep_cells,
     model_name,
     natural_input,
+    opencv_problem,
     prepare,
     psnr_cell,
     run_child,
@@ -242,9 +244,11 @@ def main() -> None:
     methods += [f"{m}@{b}" for m in zoo for b in installed_backends(args.quick)]
     if problems := [p for m in methods if (p := check_method(m))]:
         parser.error("; ".join(problems))
-    if importlib.util.find_spec("cv2") is None:
+    if (problem := opencv_problem()) is not None:
         if any(m in OPENCV for m in methods) and args.methods:
-            parser.error("the OpenCV methods need opencv-contrib-python-headless")
+            parser.error(problem)
+        if any(m in OPENCV for m in methods):
+            print(f"note: {problem}; the OpenCV methods are left out", file=sys.stderr)
         methods = [m for m in methods if m not in OPENCV]
     default_results, figure, section = outputs(args.scale)
     results = args.results or (

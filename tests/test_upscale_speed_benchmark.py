@@ -3,7 +3,7 @@
 Tiny on purpose (two small inputs, Set5, few methods, one ``--zoo`` file): it checks that
 every part of the benchmark (child processes, timing, memory, the evaluation wrappers, the
 Markdown) works, not the numbers. CI has no OpenCV, so the OpenCV methods join only where
-cv2 imports.
+an OpenCV that reads their model files (< 5.1) imports.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ def test_quick_run_reports_speed_memory_and_psnr(tmp_path, data_root, zoo):
     """With ``--zoo``: each x4 file of the folder joins as ``<file>@<backend>`` (a x2 file
     is left out), is scored like srmeta's models and named by its stem, and is held to none
     of srmeta's acceptance lines."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from speed_methods import opencv_problem
+
     methods = ["srmeta-x4@torch", "pil-bicubic", "bicubic"]
-    if importlib.util.find_spec("cv2") is not None:
+    if opencv_problem() is None:
         methods.append("opencv-espcn")
     rlfn = str((zoo / "RLFN_NTIRE2022_x4.pth").resolve())
     zoo_method = f"{rlfn}@torch"  # --quick measures torch only
@@ -173,3 +176,22 @@ def test_stale_models_are_those_whose_file_changed():
         "srmeta-x4@openvino": 2,
         "opencv-fsrcnn": 4,
     }
+
+
+@pytest.mark.parametrize(
+    ("version", "problem"), [("5.0.0", None), ("4.10.0", None), ("5.1.0", "<5.1"), ("6.0", "<5.1")]
+)
+def test_opencv_from_5_1_is_refused_with_the_pin_to_install(monkeypatch, version, problem):
+    """OpenCV 5.1 no longer reads the FSRCNN .pb files: the benchmark says which to install
+    (the pin its docstring gives) rather than failing inside dnn_superres."""
+    import types
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from speed_methods import OPENCV_REQUIREMENT, opencv_problem
+
+    assert OPENCV_REQUIREMENT == "opencv-contrib-python-headless<5.1"
+    assert OPENCV_REQUIREMENT in SCRIPT.read_text()
+    monkeypatch.setitem(sys.modules, "cv2", types.SimpleNamespace(__version__=version))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    found = opencv_problem()
+    assert found is None if problem is None else (problem in found and version in found)
