@@ -12,8 +12,11 @@ import contextlib
 import hashlib
 import inspect
 import io
+import logging
 import os
+import re
 import warnings
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -29,6 +32,10 @@ from srmeta.errors import SrmetaError, first_line
 OPSET = 18
 TOLERANCE = 1e-4  # max abs difference in [0, 1] between onnxruntime and torch
 PROBE_SHAPE = (2, 3, 37, 29)  # odd sizes and a batch: catches static-shape exports
+# Part of every cached graph's name: bump it when a model's exported form changes (as
+# bicubic's and the polyphase padding's did in 2), so graphs made by older code are remade.
+EXPORT_REVISION = 2
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the exporter colours its messages for a terminal
 
 
 def probe_batch() -> torch.Tensor:
@@ -50,6 +57,39 @@ def _require(module: str) -> None:
         raise SrmetaError(f"ONNX export needs {module}: pip install 'srmeta[onnx]'") from None
 
 
+@contextlib.contextmanager
+def quiet_exporter() -> Iterator[None]:
+    """Silence what torch's exporters say that is not the user's business: their narration
+    on stdout, the partial graph torch.export prints to stderr when it fails, their logged
+    warnings (that torchvision's ops are skipped, which srmeta uses none of) and the
+    Future/DeprecationWarnings of their own internals. Errors still raise, with their cause
+    (:func:`export_reason`), and whether the graph computes the model is checked against
+    torch afterwards."""
+    logger = logging.getLogger("torch")  # torch's loggers take their level from this one
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_reason(err: BaseException) -> str:
+    """Why an export failed, on one plain line. torch.onnx wraps the cause in a colour-coded
+    account of its steps ("Failed to export the model with torch.export. This is step 1/3
+    ..."), whose first line names no cause: the innermost exception does."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return _ANSI.sub("", first_line(err))
+
+
 def onnx_bytes(model: nn.Module, scale: int, arch: str | None = None) -> bytes:
     """The serialised ONNX model of ``model`` (float32, input ``lr``, output ``sr``)."""
     for module in ("onnx", "onnxscript"):
@@ -63,7 +103,7 @@ def onnx_bytes(model: nn.Module, scale: int, arch: str | None = None) -> bytes:
     }
     name = next(p for p in inspect.signature(model.forward).parameters if p != "self")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates its steps
+        with quiet_exporter():
             program = torch.onnx.export(
                 model,
                 (example,),
@@ -76,7 +116,7 @@ def onnx_bytes(model: nn.Module, scale: int, arch: str | None = None) -> bytes:
             )
     except Exception as err:  # the exporter raises many kinds; all mean "cannot export"
         raise SrmetaError(
-            f"cannot export {type(model).__name__} to ONNX: {first_line(err)}"
+            f"cannot export {type(model).__name__} to ONNX: {export_reason(err)}"
         ) from None
     if program is None:  # only the legacy (dynamo=False) exporter returns nothing
         raise SrmetaError(f"cannot export {type(model).__name__} to ONNX: no program returned")
@@ -134,7 +174,8 @@ def export_onnx(
 
 
 def _fingerprint(model: nn.Module, scale: int) -> str:
-    digest = hashlib.sha256(f"{type(model).__qualname__}|{scale}|{torch.__version__}".encode())
+    identity = f"{type(model).__qualname__}|{scale}|{torch.__version__}|{EXPORT_REVISION}"
+    digest = hashlib.sha256(identity.encode())
     for key, tensor in model.state_dict().items():
         digest.update(key.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
@@ -174,14 +215,14 @@ def cached_openvino(model: nn.Module, scale: int) -> Path:
     model = model.float().cpu().eval()
     example = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     try:  # the converter traces the model: torch warns about tracing, not about srmeta
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        with quiet_exporter(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             converted = ov.convert_model(model, example_input=example, input=[(-1, 3, -1, -1)])
     except Exception as traced_err:  # the converter raises many kinds; all mean "cannot"
         try:
             converted = ov.convert_model(str(cached_onnx(model, scale)))
         except Exception as err:
-            reason = first_line(err if isinstance(err, SrmetaError) else traced_err)
+            reason = first_line(err) if isinstance(err, SrmetaError) else export_reason(traced_err)
             raise SrmetaError(
                 f"cannot convert {type(model).__name__} to OpenVINO: {reason}"
             ) from None

@@ -35,17 +35,19 @@ def phase_weights(scale: int) -> torch.Tensor:
 def pad_symmetric(x: torch.Tensor, pad: int = RADIUS) -> torch.Tensor:
     """Half-sample symmetric padding of the last two dims (MATLAB's ``symmetric``).
 
-    Built from slices and concatenation, which every backend exports; inputs narrower than
-    ``pad`` fall back to repeating the edge, which is what symmetric padding gives there
-    for a one-pixel image.
+    Built from a replicate pad, constant-length slices and concatenation, with no branch
+    on the size: an exported graph (traced or ``torch.export``-ed at one size) must pad a
+    one-pixel side as MATLAB does, repeating the pixel, where a branch taken at the traced
+    size would slice past its end. Exact for every size when ``pad <= 2`` (sides of two or
+    more mirror, a one-pixel side repeats); wider pads mirror sides of at least ``pad``.
     """
     for dim in (-1, -2):
         size = x.shape[dim]
-        if size < pad:
-            x = F.pad(x, (pad, pad, 0, 0) if dim == -1 else (0, 0, pad, pad), mode="replicate")
-            continue
-        head = x.narrow(dim, 0, pad).flip(dim)
-        tail = x.narrow(dim, size - pad, pad).flip(dim)
+        # The edge repeated pad times each way: the mirrored rows (or a lone row
+        # repeated) are the pad rows just inside each end of this, read backwards.
+        edged = F.pad(x, (pad, pad, 0, 0) if dim == -1 else (0, 0, pad, pad), mode="replicate")
+        head = edged.narrow(dim, pad, pad).flip(dim)
+        tail = edged.narrow(dim, size, pad).flip(dim)
         x = torch.cat([head, x, tail], dim=dim)
     return x
 
