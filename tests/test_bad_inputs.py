@@ -284,7 +284,7 @@ def test_eval_defaults_to_the_models_own_scale(model_file, data_root, capsys):
 def test_the_same_input_twice_is_upscaled_once(model_file, tmp_path, capsys):
     a = _png(tmp_path / "a.png")
     assert _exit_code(["upscale", str(a), str(tmp_path / "a.png"), "--model", str(model_file)]) == 0
-    assert "upscaled 1 of 1" in capsys.readouterr().out
+    assert "upscaled 1 image by 2" in capsys.readouterr().out
 
 
 # --- conventions users of Real-ESRGAN and BasicSR expect -----------------------------------

@@ -237,3 +237,110 @@ def test_threads_hold_for_the_command_only(tmp_path, monkeypatch):
     command = ["upscale", str(source), "-o", str(tmp_path / "out.png"), "--quiet"]
     assert main([*command, "--model", "srmeta-fast-x2", "--threads", str(wanted)]) == 0
     assert seen == [wanted] and torch.get_num_threads() == before
+
+
+def test_the_summary_names_the_model_the_backend_that_ran_and_the_outputs(tmp_path, capsys):
+    for name in ("a", "b"):
+        Image.fromarray(_rgb(12, 10, seed=len(name))).save(tmp_path / f"{name}.png")
+    args = ["upscale", "--model", "srmeta-fast-x2", "--backend", "torch"]
+    assert main([*args, str(tmp_path / "a.png")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [f"upscaled 1 image by 2 with srmeta-fast-x2 on torch: {tmp_path / 'a_x2.png'}"]
+    folder = tmp_path / "out"
+    both = [str(tmp_path / "a.png"), str(tmp_path / "b.png"), str(tmp_path / "gone.png")]
+    assert main([*args, *both, "-o", f"{folder}/", "--quiet"]) == 2  # --quiet: no summary
+    assert capsys.readouterr().out == ""
+    assert main([*args, *both, "-o", f"{folder}/", "--force"]) == 2
+    written = f"{folder / 'a.png'}, {folder / 'b.png'}"
+    expected = f"upscaled 2 of 3 images by 2 with srmeta-fast-x2 on torch: {written}; 1 failed"
+    assert capsys.readouterr().out.strip().splitlines()[-1] == expected
+
+
+def test_upscale_help_lists_the_bundled_models(capsys):
+    with pytest.raises(SystemExit):
+        main(["upscale", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    for name in ("srmeta-fast-x2", "srmeta-fast-x3", "srmeta-fast-x4"):
+        assert name in text
+    for name in ("srmeta-x2", "srmeta-x3", "srmeta-x4"):
+        assert f" {name}" in text or f"({name}" in text
+
+
+def test_an_output_too_large_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """--outscale 1000 once allocated ~230 GB a minute in: the output size is checked
+    first, against the reader's limit (so srmeta never writes what it would not read)."""
+    from srmeta.imageio import DEFAULT_MAX_PIXELS
+
+    source = tmp_path / "in.png"
+    Image.fromarray(_rgb(40, 50)).save(source)
+
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("upscaled before checking the output size")
+
+    monkeypatch.setattr(Upscaler, "upscale_blocks", no_work)
+    args = ["upscale", str(source), "--model", "srmeta-fast-x2", "--backend", "torch"]
+    assert main([*args, "--outscale", "1000"]) == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("srmeta: error")]
+    size = 50_000 * 40_000  # ceil(1000 * 50) x ceil(1000 * 40)
+    assert f"50000x40000 = {size:,} pixels" in line and f"{DEFAULT_MAX_PIXELS:,}" in line
+    assert main([*args, "--outscale", "3", "--max-pixels", str(150 * 120 - 1)]) == 2
+    assert "150x120" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+    for image in (_rgb(40, 50), _rgb(40, 50).astype(np.float32) / 255):
+        with pytest.raises(srmeta.SrmetaError, match="50000x40000"):
+            srmeta.upscale(image, model="srmeta-fast-x2", backend="torch", outscale=1000)
+    with pytest.raises(srmeta.SrmetaError, match="model's output would be 100x80"):
+        srmeta.upscale(_rgb(40, 50), model="srmeta-fast-x2", max_pixels=50 * 40, outscale=1)
+
+
+def test_an_output_error_of_the_whole_command_is_printed_once(tmp_path, capsys, monkeypatch):
+    """-o naming one file for a folder of seven images was reported seven times; it is
+    one error of the command, found before a model is loaded."""
+    import srmeta.cli.upscale
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(7):
+        Image.fromarray(_rgb(8, 8, seed=i)).save(folder / f"{i}.png")
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("loaded a model before checking -o")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(srmeta.cli.upscale, "Upscaler", no_model)
+        assert main(["upscale", str(folder), "-o", str(tmp_path / "one.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("srmeta: error") == 1 and "names one file, but 7 inputs" in err
+    single = folder / "0.png"
+    args = ["upscale", str(single), "--model", "srmeta-fast-x2", "--quiet"]
+    (tmp_path / "taken.png").write_bytes(b"keep")
+    for out, message in ((single, "overwrite an input"), (tmp_path / "taken.png", "--force")):
+        assert main([*args, "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("srmeta: error") == 1 and err.count(message) == 1
+
+
+def test_the_api_takes_a_loaded_model(model_file):
+    """``srmeta.upscale(img, model=srmeta.load_model(...))``: the module itself, its scale
+    from what load_model recorded; a module changed in place is not run stale."""
+    image = _rgb(9, 7)
+    module = srmeta.load_model(model_file)
+    by_path = srmeta.upscale(image, model=model_file)
+    assert np.array_equal(srmeta.upscale(image, model=module), by_path)
+    assert np.array_equal(srmeta.upscale(image, model=module, scale=2), by_path)
+    with pytest.raises(srmeta.SrmetaError, match="x2"):
+        srmeta.upscale(image, model=module, scale=4)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.mul_(0.5)
+    halved = srmeta.upscale(image, model=module)  # auto: an exported graph, made anew
+    with torch.no_grad():
+        want = module(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)[0]
+    expected = torch.floor(want.clamp(0, 1) * 255 + 0.5).permute(1, 2, 0).numpy()
+    assert np.abs(halved.astype(int) - expected.astype(int)).max() <= 1
+    assert not np.array_equal(halved, by_path)
+    plain = torch.nn.Upsample(scale_factor=2)  # a module srmeta did not build
+    with pytest.raises(srmeta.SrmetaError, match="needs its scale"):
+        srmeta.upscale(image, model=plain)
+    out = srmeta.upscale(image, model=plain, scale=2, backend="torch")
+    assert np.array_equal(out, image.repeat(2, axis=0).repeat(2, axis=1))

@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from srmeta.argtypes import positive_float, positive_int, quality
 from srmeta.errors import SrmetaError, first_line
-from srmeta.imageio import read_image, write_image
+from srmeta.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
 from srmeta.inference.backends import BACKENDS
-from srmeta.inference.jobs import assign_targets, expand_inputs
+from srmeta.inference.jobs import Job, assign_targets, check_file_output, expand_inputs
 from srmeta.inference.planning import DEFAULT_MEMORY_MIB
 from srmeta.inference.upscaler import TILINGS, Upscaler
+from srmeta.models.bundled import FAMILIES, SCALES, display_name
 
 EXIT_FAILED = 2
 OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif", "bmp")
+LISTED_OUTPUTS = 3  # output paths named in the summary line; more are counted
+BUNDLED = ", ".join(f"{family}-x{s}" for family in FAMILIES for s in SCALES)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=None,
-        help="default (bundled), srmeta-x2/x3/x4, a weights file or a run folder",
+        help=f"a bundled model ({BUNDLED}; default: srmeta-fast at --scale, x4 if not given),"
+        " bicubic, a weights file (.safetensors/.pth) or a training run folder",
     )
     parser.add_argument(
         "--outscale",
@@ -98,23 +104,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=95,
         help="JPEG/WebP quality 1..100 (default 95; lossless WebP inputs stay lossless)",
     )
+    parser.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse inputs and outputs of more pixels (default {DEFAULT_MAX_PIXELS:,})",
+    )
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    """``--threads`` holds for this command only: a program (or test) that calls
-    ``srmeta.cli.main`` keeps its own torch thread count afterwards."""
-    previous = torch.get_num_threads()
+    """``--threads`` (and a raised ``--max-pixels``, which lifts Pillow's own guard) hold
+    for this command only: a program (or test) that calls ``srmeta.cli.main`` keeps its own
+    torch thread count and Pillow limit afterwards."""
+    previous, pillow_limit = torch.get_num_threads(), Image.MAX_IMAGE_PIXELS
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.max_pixels > DEFAULT_MAX_PIXELS:  # the user vouches for larger files
+        Image.MAX_IMAGE_PIXELS = None
     try:
         return _upscale_all(args)
     finally:
         torch.set_num_threads(previous)
+        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def _upscale_all(args: argparse.Namespace) -> int:
+    jobs = expand_inputs(args.inputs, args.recursive)
+    check_file_output(jobs, args.out)  # one error for the command, before loading a model
     upscaler = Upscaler(
         args.model,
         args.scale,
@@ -128,39 +146,66 @@ def _upscale_all(args: argparse.Namespace) -> int:
     )
     upscaler.plan  # noqa: B018 - measure the network once; a bad --tile fails here, not per image
     factor = args.outscale if args.outscale is not None else upscaler.scale
-    jobs = expand_inputs(args.inputs, args.recursive)
     assign_targets(jobs, args.out, factor, args.force, args.suffix, args.ext)
-    failed = 0
+    backends: set[str] = set()
     bar = tqdm(jobs, disable=args.quiet, unit="image", desc="upscale")
     for job in bar:
         if job.problem is None:
-            try:
-                image = read_image(job.source)
-                tiles = upscaler.tiles_for(image.height, image.width)
-                with tqdm(
-                    total=tiles,
-                    disable=args.quiet or tiles < 2,
-                    unit="tile",
-                    desc=job.source.name,
-                    leave=False,
-                ) as tile_bar:
-                    result = upscaler.upscale_image(image, args.outscale, tile_bar.update)
-                write_image(job.output(), result, force=args.force, quality=args.quality)
-            except SrmetaError as err:
-                job.problem = str(err)
-            except (RuntimeError, MemoryError) as err:  # e.g. out of memory on a huge image
-                job.problem = first_line(err)
+            _upscale_job(job, upscaler, args, backends)
         if job.problem is not None:
-            failed += 1
-            message = (
-                job.problem if str(job.source) in job.problem else (f"{job.source}: {job.problem}")
-            )
-            tqdm.write(f"srmeta: error: {message}", file=sys.stderr)
+            tqdm.write(f"srmeta: error: {_job_error(job)}", file=sys.stderr)
     bar.close()
-    done = len(jobs) - failed
     if not args.quiet:
-        print(
-            f"upscaled {done} of {len(jobs)} image(s) by {factor:g}"
-            + (f"; {failed} failed" if failed else "")
-        )
-    return EXIT_FAILED if failed else 0
+        print(_summary(jobs, factor, display_name(args.model, upscaler.scale), backends))
+    return EXIT_FAILED if any(job.problem is not None for job in jobs) else 0
+
+
+def _upscale_job(
+    job: Job, upscaler: Upscaler, args: argparse.Namespace, backends: set[str]
+) -> None:
+    """Upscale and write one input; what goes wrong becomes the job's problem, and the
+    backend that ran is added to ``backends`` (torch, for an image tiled exactly)."""
+    try:
+        image = read_image(job.source, args.max_pixels)
+        tiles = upscaler.tiles_for(image.height, image.width)
+        with tqdm(
+            total=tiles,
+            disable=args.quiet or tiles < 2,
+            unit="tile",
+            desc=job.source.name,
+            leave=False,
+        ) as tile_bar:
+            result = upscaler.upscale_image(
+                image, args.outscale, tile_bar.update, max_pixels=args.max_pixels
+            )
+        write_image(job.output(), result, force=args.force, quality=args.quality)
+        backends.add(upscaler.backend_for(image.height, image.width))
+    except SrmetaError as err:
+        job.problem = str(err)
+    except (RuntimeError, MemoryError) as err:  # e.g. out of memory on a huge image
+        job.problem = first_line(err)
+
+
+def _job_error(job: Job) -> str:
+    """A job's problem, naming its input once."""
+    problem = str(job.problem)
+    return problem if str(job.source) in problem else f"{job.source}: {problem}"
+
+
+def _summary(jobs: list[Job], factor: float, model: str, backends: set[str]) -> str:
+    """``upscaled 2 images by 4 with srmeta-fast-x4 on openvino: a_x4.png, b_x4.png``:
+    what ran (the model, the backend or backends that computed the images) and where the
+    results are; failures are counted, each was reported on its own line."""
+    written = [job.output() for job in jobs if job.problem is None]
+    failed = len(jobs) - len(written)
+    count = f"{len(written)}" if not failed else f"{len(written)} of {len(jobs)}"
+    line = f"upscaled {count} image{'' if len(jobs) == 1 else 's'} by {factor:g}"
+    if written:
+        line += f" with {model} on {' and '.join(sorted(backends))}: {_paths(written)}"
+    return line + (f"; {failed} failed" if failed else "")
+
+
+def _paths(paths: list[Path]) -> str:
+    listed = ", ".join(str(p) for p in paths[:LISTED_OUTPUTS])
+    more = len(paths) - LISTED_OUTPUTS
+    return f"{listed} and {more} more" if more > 0 else listed

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
 
-from srmeta.errors import ImageError
+from srmeta.errors import ImageError, SrmetaError
 from srmeta.imageio import image_format_for_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -91,6 +91,16 @@ def is_file_output(out: str | None) -> TypeGuard[str]:
     return bool(Path(out).suffix)
 
 
+def check_file_output(jobs: list[Job], out: str | None) -> None:
+    """Refuse ``-o`` naming one file for several inputs: a problem of the command, not of
+    each input, so it is one error (raised before any work), not one line per input."""
+    if is_file_output(out) and len(jobs) > 1:
+        raise SrmetaError(
+            f"-o {out} names one file, but {len(jobs)} inputs were given;"
+            " give a folder (end it with /)"
+        )
+
+
 def assign_targets(
     jobs: list[Job],
     out: str | None,
@@ -99,7 +109,8 @@ def assign_targets(
     suffix: str | None = None,
     ext: str | None = None,
 ) -> None:
-    """Set each job's target, or its problem (input reused, existing file, name clash).
+    """Set each job's target, or its problem (input reused, existing file, name clash);
+    ``out`` naming a file for several jobs is an error (:func:`check_file_output`).
 
     No ``out``: ``<input stem>_x<factor><suffix>`` beside the input. ``out`` naming a file
     (see :func:`is_file_output`): that file, for one input only; its suffix must be an image
@@ -107,14 +118,8 @@ def assign_targets(
     ``suffix`` names results ``<stem>_<suffix>`` (beside the input or in the folder) and
     ``ext`` replaces every result's extension.
     """
+    check_file_output(jobs, out)
     file_output = is_file_output(out)
-    if file_output and len(jobs) > 1:
-        for job in jobs:
-            job.problem = job.problem or (
-                f"-o {out} names one file, but {len(jobs)} inputs were given;"
-                " give a folder (end it with /)"
-            )
-        return
     sources = {job.source.resolve() for job in jobs if job.problem is None}
     taken: set[Path] = set()
     for job in jobs:

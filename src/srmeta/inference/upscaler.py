@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from srmeta.errors import SrmetaError
-from srmeta.imageio import ImageData, to_bit_depth
+from srmeta.imageio import DEFAULT_MAX_PIXELS, ImageData, to_bit_depth
 from srmeta.inference.backends import (
     OnnxBackend,
     OpenVinoBackend,
@@ -55,12 +55,45 @@ def output_size(h: int, w: int, outscale: float) -> tuple[int, int]:
     return math.ceil(h * outscale - 1e-9), math.ceil(w * outscale - 1e-9)
 
 
+def check_output_size(
+    h: int, w: int, scale: int, outscale: float, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[int, int]:
+    """The final size of an ``h x w`` image, refused before any work where it, or the
+    model's own output on the way to it, has more than ``max_pixels`` pixels: the reader's
+    limit, so srmeta never writes an image it would refuse to read, and a slip such as
+    ``--outscale 1000`` is one line at once instead of tens of gigabytes a minute later."""
+    size = output_size(h, w, outscale)
+    for what, (oh, ow) in (("output", size), ("model's output", (h * scale, w * scale))):
+        if oh * ow > max_pixels:
+            raise SrmetaError(
+                f"the {what} would be {ow}x{oh} = {oh * ow:,} pixels, over the limit of"
+                f" {max_pixels:,}; lower the outscale, or raise the limit (--max-pixels)"
+                " if that size is meant"
+            )
+    return size
+
+
+def _module_scale(module: nn.Module, scale: int | None) -> int:
+    """The scale of an already-built model: the one srmeta recorded when it built it
+    (:func:`srmeta.load_model`), which ``scale`` may repeat but not contradict; a module
+    srmeta did not build must be given one."""
+    info = model_info(module)
+    if info is None:
+        if scale is None:
+            raise SrmetaError(f"a {type(module).__name__} module needs its scale (scale=2, 3 or 4)")
+        return scale
+    if scale is not None and scale != info.scale:
+        raise SrmetaError(f"the model is x{info.scale}, asked for x{scale}")
+    return info.scale
+
+
 class Upscaler:
     """A loaded model ready to upscale images of any size.
 
     Args:
         model: a registered or bundled name (``default``, ``srmeta-x4``, ``edsr``...), a
-            weights file, a run folder, or an ``nn.Module`` (then ``scale`` is required).
+            weights file, a run folder, or an ``nn.Module`` (from :func:`srmeta.load_model`,
+            or any module given its ``scale``).
             None: the bundled model for ``scale`` (x4 by default).
         scale: the model's SR factor; checked against the file's when both are known.
         device: ``cpu`` or ``cuda`` (torch backend).
@@ -96,9 +129,7 @@ class Upscaler:
         if batch_size < 1:
             raise SrmetaError(f"batch size must be >= 1, got {batch_size}")
         if isinstance(model, nn.Module):
-            if scale is None:
-                raise SrmetaError("an nn.Module model needs its scale")
-            module = model
+            module, scale = model, _module_scale(model, scale)
         else:
             name = resolve_model_name(model, scale)
             module = load_model(name, scale, trained=True)
@@ -214,11 +245,14 @@ class Upscaler:
         image: ImageData,
         outscale: float | None = None,
         on_tile: Callable[[int], object] | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> ImageData:
-        """The upscaled image, same bit depth, channels, alpha and format as ``image``."""
+        """The upscaled image, same bit depth, channels, alpha and format as ``image``;
+        refused at once if larger than ``max_pixels`` (:func:`check_output_size`)."""
         factor = float(outscale) if outscale is not None else float(self.scale)
         if not math.isfinite(factor) or factor <= 0:
             raise SrmetaError(f"outscale must be a positive number, got {outscale}")
+        size = check_output_size(image.height, image.width, self.scale, factor, max_pixels)
         depth, gray = image.bit_depth, image.is_gray
         # The integer pixels as a C x H x W view: tiles become float one batch at a time, so
         # no float copy of the whole input is ever made.
@@ -243,7 +277,6 @@ class Upscaler:
                 )
 
         self.upscale_blocks(lr, sink, on_tile, peak=float(2**depth - 1))
-        size = output_size(h, w, factor)
         colour = model_out
         if size != model_out.shape[:2]:
             colour = _resize_quantised(model_out, size, depth)
