@@ -590,3 +590,43 @@ def test_weights_srmeta_cannot_use_get_one_line_and_nothing_written(
     assert _exit_code([*argv, "--model", str(weights)]) == 2
     assert message in _error_line(capsys)
     assert _tree(tmp_path) == before  # no output, and no PWNED from the pickle
+
+
+# --- the public API's arguments, and files given as the wrong thing -----------------------
+
+
+@pytest.mark.parametrize("scales", ["4", "2,3", b"4", [2, "3"], [True], [0], [], 4.0, None])
+def test_evaluate_refuses_scales_that_are_not_ints_in_one_line(scales, data_root):
+    """``evaluate(model, sets, "4")`` ended in a TypeError deep in the size check."""
+    with pytest.raises(srmeta.SrmetaError, match="scales must be") as exc:
+        srmeta.evaluate("bicubic", ["Set5"], scales, data_root=data_root)
+    assert "\n" not in str(exc.value)
+
+
+def test_evaluate_takes_one_int_as_one_scale(data_root):
+    one = srmeta.evaluate("bicubic", ["Set5"], 4, data_root=data_root).summary()
+    assert one == srmeta.evaluate("bicubic", ["Set5"], [4], data_root=data_root).summary()
+    assert [row.scale for row in one] == [4]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "save"),
+    [
+        ("photo.jpg", "JPEG", {}),
+        ("shot.png", "PNG", {}),
+        ("pic.webp", "WebP", {}),
+        ("scan.tif", "TIFF", {}),
+        ("photo.pth", "JPEG", {"format": "JPEG"}),  # an image renamed, as weights
+    ],
+)
+def test_an_image_given_as_the_model_is_named_as_an_image(tmp_path, capsys, name, kind, save):
+    """A JPEG as --model reached the pickle loader, which said it "holds Python objects"."""
+    weights = tmp_path / name
+    Image.fromarray(_pil_rgb(8, 8)).save(weights, **save)
+    image = _png(tmp_path / "a.png")
+    assert _exit_code(["upscale", str(image), "--model", str(weights)]) == 2
+    line = _error_line(capsys)
+    assert f"{weights}: not a model weights file (.safetensors/.pth)" in line
+    assert f"it looks like a {kind} image" in line and "Python objects" not in line
+    with pytest.raises(srmeta.SrmetaError, match=f"looks like a {kind} image"):
+        load_model(weights)

@@ -7,6 +7,7 @@ module runs it over datasets and scales, with an LR cache, and collects the scor
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -205,10 +206,28 @@ def _check_pairs_protocol(sets: Sequence[HRDataset | PairDataset], protocol: Eva
         raise SrmetaError("pairs bring their own LR; --degradation does not apply to them")
 
 
+def checked_scales(scales: object) -> list[int]:
+    """``scales`` as a list of positive ints: one int, or a sequence (list, tuple, range) of
+    them. A string is refused, even ``"4"``: the command line's ``--scales 2,3`` is text to
+    parse, but in Python a string is most likely a slip, and iterating it would read ``"24"``
+    as 2 and 4."""
+    values = [scales] if isinstance(scales, numbers.Integral) else scales
+    if isinstance(scales, str | bytes) or not isinstance(values, Sequence) or not values:
+        raise SrmetaError(
+            f"scales must be an int or a list of ints, e.g. 4 or [2, 3, 4], not {scales!r}"
+        )
+    checked = []
+    for value in values:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise SrmetaError(f"scales must be positive ints, e.g. [2, 3, 4]; got {value!r}")
+        checked.append(int(value))
+    return checked
+
+
 def evaluate(
     model: str | nn.Module | ModelFactory,
     datasets: Sequence[str | HRDataset | PairDataset],
-    scales: Sequence[int],
+    scales: int | Sequence[int],
     *,
     degradation: Degradation | str | None = None,
     protocol: str | EvalProtocol = "rgb",
@@ -229,6 +248,8 @@ def evaluate(
         model: ``bicubic``, a weights file, a training run folder, a module (for one
             scale), or ``scale -> module``.
         datasets: names (``Set5``, ``B100``...), folders, or :class:`HRDataset` objects.
+        scales: an int (``4``) or a list of ints (``[2, 3, 4]``); a string, even ``"4"``,
+            is an error (:func:`checked_scales`).
         degradation: how LR is made from HR: a :class:`Degradation`, a short string or a
             YAML file path; None or ``""``: the protocol's own (MATLAB bicubic, the
             benchmark LR, for the named protocols).
@@ -248,6 +269,7 @@ def evaluate(
             or float in [0, 1], ``C x H x W``): how reports get SR images made exactly
             as the scores were.
     """
+    scales = checked_scales(scales)
     chosen = get_protocol(protocol)
     if isinstance(degradation, str):
         degradation = Degradation.from_spec(degradation) if degradation else None

@@ -33,6 +33,18 @@ RUN_FILES = ("model_best.safetensors", "model_last.safetensors")
 # Containers that training frameworks wrap a state dict in, tried in this order.
 _WRAPPER_KEYS = ("state_dict", "params", "params_ema", "model")
 _RESERVED = ("srmeta.arch", "srmeta.scale", "srmeta.options")
+# Signatures (offset, bytes) of images, the files most often passed as --model by mistake.
+# None can start a weights file: PyTorch files are zip archives ("PK") or pickles (0x80),
+# safetensors an 8-byte little-endian length, then "{".
+_IMAGE_SIGNATURES = (
+    (0, b"\xff\xd8\xff", "JPEG"),
+    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
+    (0, b"GIF8", "GIF"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+    (0, b"BM", "BMP"),
+    (8, b"WEBP", "WebP"),
+)
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,22 @@ def _spec_from_metadata(path: Path, metadata: Mapping[str, str]) -> ModelSpec:
     return ModelSpec(arch, scale, options)
 
 
+def _refuse_images(path: Path) -> None:
+    """Say so when a file's first bytes show an image rather than weights: a JPEG given as
+    ``--model`` would otherwise reach the pickle loader, whose refusal ("holds Python
+    objects") sends the user looking for an unsafe checkpoint that is not there."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head[8:9] == b"{":  # safetensors: its length may happen to begin like "BM"
+        return
+    for offset, signature, kind in _IMAGE_SIGNATURES:
+        if head[offset : offset + len(signature)] == signature:
+            raise ModelError(
+                f"{path}: not a model weights file (.safetensors/.pth); it looks like a"
+                f" {kind} image"
+            )
+
+
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelSpec]:
     """The tensors of a weights file and what they are.
 
@@ -182,6 +210,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], M
     if not source.is_file():
         raise ModelError(f"{source}: no such weights file")
     try:
+        _refuse_images(source)
         is_safetensors = _is_safetensors(source)
     except OSError as exc:
         raise ModelError(f"{source}: cannot read ({first_line(exc)})") from exc
