@@ -118,3 +118,22 @@ def test_an_interrupted_upscale_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="already exists; use --force"):
         upscale_video(source, target, _x2, _double)
     assert target.read_bytes() == b"keep"
+
+
+def test_the_upscale_command_takes_a_clip(tmp_path: Path, capsys) -> None:
+    from srmeta.cli import main
+
+    source = tmp_path / "clip.mov"
+    _clip(source)
+    args = ["upscale", str(source), "--model", "bicubic", "--scale", "2", "--backend", "torch"]
+    assert main([*args, "--quiet"]) == 0
+    target = tmp_path / "clip_x2.mp4"  # a .mov is written as .mp4
+    with av.open(str(target)) as clip:
+        assert (clip.streams.video[0].width, clip.streams.video[0].height) == (64, 48)
+        assert len(clip.streams.audio) == 1
+    assert main([*args, "--ext", "mkv"]) == 0
+    assert "with bicubic on torch: " in capsys.readouterr().out
+    assert (tmp_path / "clip_x2.mkv").is_file()
+    assert main([*args, "-o", str(tmp_path / "clip.png")]) == 2
+    assert "a video is written as .mp4 or .mkv, not .png" in capsys.readouterr().err
+    assert not (tmp_path / "clip.png").exists()

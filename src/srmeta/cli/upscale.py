@@ -1,5 +1,7 @@
-"""Upscale image files, folders or glob patterns. Gray, RGBA (alpha resized with MATLAB
-bicubic) and 16-bit inputs keep their kind; each output keeps its input's format. Unreadable
+"""Upscale image files, folders or glob patterns, and video files. Gray, RGBA (alpha resized
+with MATLAB bicubic) and 16-bit inputs keep their kind; each output keeps its input's format.
+A video (.mp4, .mkv, .mov, .avi, .webm; needs `pip install srmeta[video]`) is streamed frame
+by frame into .mp4 (or .mkv) with its frame timing, audio and rotation kept. Unreadable
 inputs are reported and skipped; the exit code is non-zero if any input failed.
 """
 
@@ -9,21 +11,23 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 
 from srmeta.argtypes import positive_float, positive_int, quality
 from srmeta.errors import SrmetaError, first_line
-from srmeta.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
+from srmeta.imageio import DEFAULT_MAX_PIXELS, ImageData, read_image, write_image
 from srmeta.inference.backends import BACKENDS
 from srmeta.inference.jobs import Job, assign_targets, check_file_output, expand_inputs
 from srmeta.inference.planning import DEFAULT_MEMORY_MIB
-from srmeta.inference.upscaler import TILINGS, Upscaler
+from srmeta.inference.upscaler import TILINGS, Upscaler, check_output_size
+from srmeta.inference.video import is_video, upscale_video
 from srmeta.models.bundled import FAMILIES, SCALES, display_name
 
 EXIT_FAILED = 2
-OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif", "bmp")
+OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif", "bmp", "mp4", "mkv")
 LISTED_OUTPUTS = 3  # output paths named in the summary line; more are counted
 BUNDLED = ", ".join(f"{family}-x{s}" for family in FAMILIES for s in SCALES)
 
@@ -96,7 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ext",
         choices=OUTPUT_EXTENSIONS,
-        help="output format for every input (default: each input's own)",
+        help="output format for every input (default: each input's own; mp4 or mkv for"
+        " videos, .mov/.avi/.webm become mp4)",
     )
     parser.add_argument(
         "--quality",
@@ -166,6 +171,9 @@ def _upscale_job(
     """Upscale and write one input; what goes wrong becomes the job's problem, and the
     backend that ran is added to ``backends`` (torch, for an image tiled exactly)."""
     try:
+        if is_video(job.source):
+            _upscale_video(job, upscaler, args, backends)
+            return
         image = read_image(job.source, args.max_pixels)
         tiles = upscaler.tiles_for(image.height, image.width)
         with tqdm(
@@ -184,6 +192,31 @@ def _upscale_job(
         job.problem = str(err)
     except (RuntimeError, MemoryError) as err:  # e.g. out of memory on a huge image
         job.problem = first_line(err)
+
+
+def _upscale_video(
+    job: Job, upscaler: Upscaler, args: argparse.Namespace, backends: set[str]
+) -> None:
+    """A video, frame by frame (:mod:`srmeta.inference.video`), with a bar of frames."""
+    factor = args.outscale if args.outscale is not None else float(upscaler.scale)
+
+    def size_for(h: int, w: int) -> tuple[int, int]:
+        backends.add(upscaler.backend_for(h, w))
+        return check_output_size(h, w, upscaler.scale, factor, args.max_pixels)
+
+    def frame(rgb: np.ndarray) -> np.ndarray:
+        image = ImageData(rgb, None, "PNG")
+        return upscaler.upscale_image(image, args.outscale, max_pixels=args.max_pixels).colour
+
+    with tqdm(disable=args.quiet, unit="frame", desc=job.source.name, leave=False) as bar:
+
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        upscale_video(
+            job.source, job.output(), frame, size_for, force=args.force, on_frame=progress
+        )
 
 
 def _job_error(job: Job) -> str:

@@ -1,6 +1,8 @@
 """Which files to upscale and where each result goes.
 
-Inputs are files, folders (their image files, sorted, not recursive) and glob patterns.
+Inputs are files, folders (their image files, sorted, not recursive) and glob patterns; a
+video is upscaled when named as a file (or matched by a glob), and written as .mp4 unless
+it is .mkv or ``--ext`` says otherwise.
 Outputs never replace an input, and never replace an existing file unless forced; every
 problem is attached to its own input so the rest of a batch still runs.
 """
@@ -16,6 +18,7 @@ from typing import TypeGuard
 
 from srmeta.errors import ImageError, SrmetaError
 from srmeta.imageio import image_format_for_path
+from srmeta.inference.video import CONTAINERS, is_video
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 _GLOB_CHARS = set("*?[")
@@ -125,7 +128,10 @@ def assign_targets(
     for job in jobs:
         if job.problem is not None:
             continue
+        video = is_video(job.source)
         extension = f".{ext}" if ext else job.source.suffix
+        if video and not ext and extension.lower() not in CONTAINERS:
+            extension = ".mp4"  # .mov, .avi, .webm: re-encoded as x264 anyway
         if file_output:
             target = Path(out)
         elif out is None:
@@ -135,8 +141,12 @@ def assign_targets(
             stem = f"{job.source.stem}_{suffix}" if suffix else job.source.stem
             within = job.source.parent.relative_to(job.folder) if job.folder else Path()
             target = Path(out) / within / f"{stem}{extension}"
+        if video and target.suffix.lower() not in CONTAINERS:
+            job.problem = f"a video is written as .mp4 or .mkv, not {target.suffix or 'no suffix'}"
+            continue
         try:
-            image_format_for_path(target)
+            if not video:
+                image_format_for_path(target)
         except ImageError as err:  # an unknown extension is the job's problem, not fatal
             job.problem = str(err).split(": ", 1)[-1]
             continue
