@@ -167,9 +167,11 @@ def test_adapt_chooses_by_held_out_score_and_leaves_a_model(tmp_path, camera_pai
         assert (out / "model_best.safetensors").read_bytes() == model_file.read_bytes()
     report = json.loads((out / "adapt.json").read_text())
     assert report["chosen"] == result.chosen and report["holdout_pairs"] == result.holdout_pairs
-    for c in report["candidates"]:  # curves are every eval_every steps, best = their max
+    for c in report["candidates"]:  # curves every eval_every steps; best = max = its per-pair mean
         assert [step for step, _ in c["curve"]] == [2, 4]
         assert c["best_psnr"] == max(v for _, v in c["curve"])
+        mean = sum(c["held_out"].values()) / len(c["held_out"])
+        assert mean == pytest.approx(c["best_psnr"], abs=1e-9)  # the saved best weights
     assert "held out" in lines[0] and len(lines) == 4
     code = main(["upscale", str(camera_pairs / "000L.png"), "--model", str(out), "-o",
                  str(tmp_path / "up.png"), "--backend", "torch"])  # fmt: skip
@@ -240,3 +242,23 @@ def test_refit_trains_the_choice_on_every_pair(tmp_path, camera_pairs, data_root
     assert (out / "model_best.safetensors").read_bytes() == (
         refit / "model_last.safetensors"
     ).read_bytes()
+
+
+def test_choose_needs_every_held_out_pair_to_prefer_a_later_strategy() -> None:
+    from srmeta.training.adapt import Candidate, choose
+
+    def cand(name: str, scores: dict[str, float]) -> Candidate:
+        return Candidate(name, sum(scores.values()) / len(scores), 100, held_out=scores)
+
+    start = {"a": 30.0, "b": 30.0}
+    finetune = cand("finetune", {"a": 31.0, "b": 30.6})
+    combined = cand("combined", {"a": 31.4, "b": 30.5})  # higher mean, not on every pair
+    weightnet = cand("weightnet", {"a": 29.0, "b": 29.5})  # below the start
+    assert choose([finetune, weightnet, combined], start, "mean") is combined
+    assert choose([finetune, weightnet, combined], start, "consistent") is finetune
+    better = cand("combined", {"a": 31.1, "b": 30.7})
+    assert choose([finetune, better], start, "consistent") is better
+    assert choose([weightnet], start, "consistent") is None
+    assert choose([weightnet, combined], start, "consistent") is combined
+    with pytest.raises(Exception, match="unknown selection rule"):
+        choose([finetune], start, "vote")

@@ -61,6 +61,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="then train the chosen strategy again on all pairs for its best step count",
     )
+    p.add_argument(
+        "--selection",
+        choices=("consistent", "mean"),
+        default="consistent",
+        help="consistent (default): a strategy replaces the simpler one before it only if"
+        " better on every held-out pair; mean: the best mean held-out PSNR",
+    )
     p.add_argument("--no-align", action="store_true", help="use the pairs exactly as given")
     p.add_argument("--force", action="store_true", help="replace a finished adaptation's files")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         refit=args.refit,
+        selection=args.selection,
     )
     result = adapt(pairs, settings, args.out, args.data_root, args.force, not args.quiet)
     if result.chosen == "start":
