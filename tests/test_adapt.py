@@ -262,3 +262,17 @@ def test_choose_needs_every_held_out_pair_to_prefer_a_later_strategy() -> None:
     assert choose([weightnet, combined], start, "consistent") is combined
     with pytest.raises(Exception, match="unknown selection rule"):
         choose([finetune], start, "vote")
+
+
+def test_the_seed_draws_the_pair_crops(tmp_path: Path, model_file: Path) -> None:
+    """From trained weights fine-tuning has no other randomness: seeds must differ here."""
+    pairs = PairsConfig(folder=str(tmp_path))
+    seeds = []
+    for seed in (0, 1):
+        settings = AdaptSettings(scale=SCALE, seed=seed)
+        cfg = strategy_config(
+            "finetune", settings, model_file, "edsr", {"n_resblocks": 1, "n_feats": 8},
+            pairs, ["a"], None, tmp_path / "r", None,
+        )  # fmt: skip
+        seeds.append((cfg["seed"], cfg["data"]["meta"]["seed"]))
+    assert seeds == [(0, 0), (1, 1)]

@@ -165,7 +165,9 @@ def strategy_config(
     s = settings
     patch = s.lr_patch * s.scale
     few_shot = {**pairs.model_dump(), "names": train_names}
-    meta: dict[str, Any] = {"pairs": few_shot, "batch_size": s.meta_batch_size}
+    # The seed also draws the pair crops: from a trained model, fine-tuning has nothing else
+    # random, so another seed must mean other crops.
+    meta: dict[str, Any] = {"pairs": few_shot, "batch_size": s.meta_batch_size, "seed": s.seed}
     weighting: dict[str, Any] = {"name": "uniform"}
     if strategy == "finetune":
         meta.update(mix="only", batch_size=s.batch_size)
