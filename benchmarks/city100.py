@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -115,6 +116,9 @@ def run_arm(args: argparse.Namespace, k: int, draw: int, seed: int, arm: str, na
     extra: dict[str, Any] = {}
     if arm.startswith("adapt"):
         done = run_dir / "adapt.json"  # finished before a kill: its report stands
+        plain = run_dir.parent / "adapt" / "candidates"
+        if arm == "adapt_refit" and plain.is_dir() and not (run_dir / "candidates").exists():
+            shutil.copytree(plain, run_dir / "candidates")  # the same runs: only refit is new
         if not done.exists():
             settings = replace(settings, refit=arm == "adapt_refit")
             adapt(pairs, settings, run_dir, args.data_root, force=False, say=print)
