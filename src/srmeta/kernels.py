@@ -1,5 +1,6 @@
-"""Blur kernels of the degradation model: Gaussian (isotropic, anisotropic), from files, and
-the convolution that applies them.
+"""Blur kernels of the degradation model: Gaussian (isotropic, anisotropic), the generalized
+Gaussian, plateau and sinc kernels of the realistic chain, from files, and the convolution
+that applies them.
 
 Kept apart from :mod:`srmeta.degrade` (which decides *what* to apply) because kernels are
 reused on their own: kernel-estimation experiments, figures, and tests against SciPy.
@@ -32,13 +33,56 @@ def anisotropic_kernel(sigma_x: float, sigma_y: float, angle: float, size: int) 
     ``x`` runs along columns and ``y`` along rows (downwards), so at angle 0 ``sigma_x`` is the
     horizontal spread and at 90° the kernel is the transpose of the one at 0°.
     """
+    k = np.exp(-0.5 * _mahalanobis(sigma_x, sigma_y, angle, size))
+    return k / k.sum()
+
+
+def _mahalanobis(sigma_x: float, sigma_y: float, angle: float, size: int) -> np.ndarray:
+    """``xᵀ Σ⁻¹ x`` on the centred ``size x size`` grid, Σ = ``R diag(sx², sy²) Rᵀ``; the
+    exponent every Gaussian-family kernel below shares (axes as :func:`anisotropic_kernel`)."""
     t = math.radians(angle)
     rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
     inv = np.linalg.inv(rot @ np.diag([sigma_x**2, sigma_y**2]) @ rot.T)
     r = np.arange(size, dtype=np.float64) - (size - 1) / 2
     y, x = np.meshgrid(r, r, indexing="ij")
-    q = inv[0, 0] * x * x + (inv[0, 1] + inv[1, 0]) * x * y + inv[1, 1] * y * y
-    k = np.exp(-0.5 * q)
+    return inv[0, 0] * x * x + (inv[0, 1] + inv[1, 0]) * x * y + inv[1, 1] * y * y
+
+
+def generalized_kernel(
+    sigma_x: float, sigma_y: float, angle: float, beta: float, size: int
+) -> np.ndarray:
+    """Generalized Gaussian ``exp(-0.5 q^β)``, q the Mahalanobis square of
+    :func:`anisotropic_kernel` (β = 1 is that Gaussian).
+
+    β < 1 gives heavier tails (a defocused lens's halo), β > 1 a flatter top; Real-ESRGAN
+    draws β in [0.5, 4] to cover blurs a plain Gaussian cannot.
+    """
+    k = np.exp(-0.5 * np.power(_mahalanobis(sigma_x, sigma_y, angle, size), beta))
+    return k / k.sum()
+
+
+def plateau_kernel(
+    sigma_x: float, sigma_y: float, angle: float, beta: float, size: int
+) -> np.ndarray:
+    """Plateau-shaped ``1 / (1 + q^β)``, q as in :func:`generalized_kernel`: a flat core with
+    polynomial tails, between a box (motion / defocus disc) and a Gaussian."""
+    k = 1.0 / (np.power(_mahalanobis(sigma_x, sigma_y, angle, size), beta) + 1.0)
+    return k / k.sum()
+
+
+def sinc_kernel(cutoff: float, size: int) -> np.ndarray:
+    """Ideal circular low-pass (2-D ``sinc``, i.e. the jinc ``ωc J1(ωc r) / 2πr``) cut off at
+    ``cutoff`` radians per pixel, truncated to ``size x size`` and normalised to sum 1.
+
+    Its truncation ripples are the ringing and overshoot that sharpening and resampling
+    filters leave around edges in real photos, which Gaussian-family blurs never produce.
+    """
+    r = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    y, x = np.meshgrid(r, r, indexing="ij")
+    dist = np.hypot(x, y)
+    safe = np.where(dist == 0, 1.0, dist)
+    j1 = torch.special.bessel_j1(torch.from_numpy(cutoff * safe)).numpy()
+    k = np.where(dist == 0, cutoff**2 / (4 * math.pi), cutoff * j1 / (2 * math.pi * safe))
     return k / k.sum()
 
 
@@ -103,11 +147,8 @@ def convolve(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
     source pixel, which is exactly ``scipy.ndimage.convolve``'s anchor, even sizes included.
     """
     kh, kw = kernel.shape
-    top, left = kh - 1 - kh // 2, kw - 1 - kw // 2
-    rows = torch.from_numpy(_mirror_index(x.shape[-2], top, kh - 1 - top)).to(x.device)
-    cols = torch.from_numpy(_mirror_index(x.shape[-1], left, kw - 1 - left)).to(x.device)
     shape = x.shape
-    padded = x.reshape(-1, 1, *shape[-2:]).index_select(-2, rows).index_select(-1, cols)
+    padded = _mirror_pad(x, kh, kw)
     flipped = np.ascontiguousarray(kernel[::-1, ::-1])
     factors = _separable(flipped)
     if factors is not None:  # two 1-D passes: kh + kw taps per pixel instead of kh * kw
@@ -116,6 +157,35 @@ def convolve(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
         return out.reshape(shape)
     weight = torch.from_numpy(flipped).to(x)
     return F.conv2d(padded, weight[None, None]).reshape(shape)
+
+
+def _mirror_pad(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    """``... x H x W`` as ``N x 1 x (H + kh - 1) x (W + kw - 1)``, reflected for a
+    ``kh x kw`` kernel anchored as :func:`convolve` describes."""
+    top, left = kh - 1 - kh // 2, kw - 1 - kw // 2
+    rows = torch.from_numpy(_mirror_index(x.shape[-2], top, kh - 1 - top)).to(x.device)
+    cols = torch.from_numpy(_mirror_index(x.shape[-1], left, kw - 1 - left)).to(x.device)
+    return x.reshape(-1, 1, *x.shape[-2:]).index_select(-2, rows).index_select(-1, cols)
+
+
+FFT_FROM = 11  # kernel side from which an FFT beats direct float32 conv2d on CPU
+
+
+def convolve_fast(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
+    """:func:`convolve` for float32 work where speed beats the last bits: large kernels
+    that are not separable (rotated Gaussians, generalized, plateau, sinc) go through an FFT
+    of the padded image, 3-4x faster than ``conv2d`` for 21 x 21 on CPU, equal to ~1e-6
+    relative; the rest is :func:`convolve` itself."""
+    kh, kw = kernel.shape
+    if min(kh, kw) < FFT_FROM or _separable(np.ascontiguousarray(kernel[::-1, ::-1])) is not None:
+        return convolve(x, kernel)
+    shape = x.shape
+    padded = _mirror_pad(x, kh, kw)
+    size = padded.shape[-2:]
+    weight = torch.from_numpy(np.ascontiguousarray(kernel)).to(x)
+    spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(weight, s=size)
+    full = torch.fft.irfft2(spectrum, s=size)  # circular; the valid part below wraps nothing
+    return full[..., kh - 1 :, kw - 1 :].reshape(shape)
 
 
 def _separable(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
