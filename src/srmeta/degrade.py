@@ -71,6 +71,24 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.from_numpy(dec).permute(2, 0, 1).to(x.device)
 
 
+def is_spec_file(spec: str) -> bool:
+    """Whether ``--degradation`` names a YAML file (``.yaml`` / ``.yml``) or is a short string."""
+    return spec.strip().lower().endswith((".yaml", ".yml"))
+
+
+def read_spec_file(spec: str) -> dict[str, Any]:
+    """The mapping of fields in a degradation YAML file; unreadable or not a mapping is a
+    one-line DegradationError."""
+    try:
+        data = yamlio.safe_load(Path(spec.strip()).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DegradationError(f"cannot read degradation file {spec}: {first}") from None
+    if not isinstance(data, dict):
+        raise DegradationError(f"degradation file {spec} must hold a mapping of fields")
+    return data
+
+
 def _draw(rng: np.random.Generator, r: tuple[float, float]) -> float:
     """Uniform in ``[low, high]``; always one draw so the stream layout ignores fixed values."""
     return float(r[0] + (r[1] - r[0]) * rng.random())
@@ -133,16 +151,9 @@ class Degradation(Spec):
     @classmethod
     def from_spec(cls, spec: str) -> Degradation:
         """A short string, or the path of a YAML file (``.yaml`` / ``.yml``) holding the fields."""
-        if not spec.strip().lower().endswith((".yaml", ".yml")):
+        if not is_spec_file(spec):
             return cls.parse(spec)
-        try:
-            data = yamlio.safe_load(Path(spec.strip()).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise DegradationError(f"cannot read degradation file {spec}: {first}") from None
-        if not isinstance(data, dict):
-            raise DegradationError(f"degradation file {spec} must hold a mapping of fields")
-        return cls.from_dict(data)
+        return cls.from_dict(read_spec_file(spec))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Degradation:
