@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from srmeta import yamlio
-from srmeta.degrade import Degradation
+from srmeta.degradations import AnyDegradation, degradation_from_dict, parse_degradation
 from srmeta.devices import torch_device
 from srmeta.errors import ConfigError, SrmetaError
 from srmeta.options import MODEL_OPTIONS, WEIGHTING_OPTIONS
@@ -40,11 +40,12 @@ from srmeta.overrides import apply_override, yaml_problem
 from srmeta.schema import Float, NameList, Section, as_list, one_line
 
 
-def build_degradation(spec: str | dict[str, Any]) -> Degradation:
-    """A :class:`Degradation` from a spec string, a YAML file path, or a mapping of fields."""
+def build_degradation(spec: str | dict[str, Any]) -> AnyDegradation:
+    """A degradation of either kind (:mod:`srmeta.degradations`) from a spec string
+    (``realistic seed:3``), a YAML file path, or a mapping (``{kind: realistic, ...}``)."""
     if isinstance(spec, dict):
-        return Degradation.from_dict(spec)
-    return Degradation.from_spec(spec)
+        return degradation_from_dict(spec)
+    return parse_degradation(spec)
 
 
 def _check_degradation(value: Any) -> Any:
@@ -319,11 +320,11 @@ class ExperimentConfig(Section):
             )
         return self
 
-    def train_degradation(self) -> Degradation:
+    def train_degradation(self) -> AnyDegradation:
         """The degradation that makes training LR patches."""
         return build_degradation(self.data.train.degradation)
 
-    def meta_degradation(self) -> Degradation:
+    def meta_degradation(self) -> AnyDegradation:
         """The degradation that makes the meta-dataset's LR images (``data.meta`` must be set)."""
         if self.data.meta is None:
             raise ConfigError("config: data.meta: not set, so there is no meta degradation")

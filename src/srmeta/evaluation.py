@@ -21,6 +21,7 @@ from tqdm import tqdm
 from srmeta.data.benchmarks import HRDataset, find_dataset, load_hr, mod_crop
 from srmeta.data.lr_cache import LRCache
 from srmeta.data.pairs import PairDataset, PairFiles, load_pair
+from srmeta.degradations import AnyDegradation, parse_degradation
 from srmeta.degrade import Degradation
 from srmeta.devices import torch_device
 from srmeta.errors import SrmetaError
@@ -229,7 +230,7 @@ def evaluate(
     datasets: Sequence[str | HRDataset | PairDataset],
     scales: int | Sequence[int],
     *,
-    degradation: Degradation | str | None = None,
+    degradation: AnyDegradation | str | None = None,
     protocol: str | EvalProtocol = "rgb",
     round_y: bool | None = None,
     data_root: str | Path | None = None,
@@ -250,9 +251,10 @@ def evaluate(
         datasets: names (``Set5``, ``B100``...), folders, or :class:`HRDataset` objects.
         scales: an int (``4``) or a list of ints (``[2, 3, 4]``); a string, even ``"4"``,
             is an error (:func:`checked_scales`).
-        degradation: how LR is made from HR: a :class:`Degradation`, a short string or a
-            YAML file path; None or ``""``: the protocol's own (MATLAB bicubic, the
-            benchmark LR, for the named protocols).
+        degradation: how LR is made from HR: a :class:`Degradation` or
+            :class:`~srmeta.degrade_real.RealisticDegradation`, a short string (``realistic``
+            for the latter) or a YAML file path; None or ``""``: the protocol's own (MATLAB
+            bicubic, the benchmark LR, for the named protocols).
         protocol: ``rgb`` or ``y-plane``, or an :class:`EvalProtocol` (:mod:`srmeta.protocol`).
         round_y: round Y to integers before the metrics (lowers Set5 bicubic ~0.034 dB);
             None: the protocol's own (float Y for the named protocols).
@@ -272,7 +274,7 @@ def evaluate(
     scales = checked_scales(scales)
     chosen = get_protocol(protocol)
     if isinstance(degradation, str):
-        degradation = Degradation.from_spec(degradation) if degradation else None
+        degradation = parse_degradation(degradation) if degradation else None
     chosen = chosen.with_options(degradation=degradation, round_y=round_y)
     device = str(torch_device(device))  # an unknown or missing device fails before any work
     name, factory = _model_factory(model)

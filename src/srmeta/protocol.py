@@ -30,6 +30,7 @@ from typing import Any, Literal
 import torch
 
 from srmeta.color import rgb_to_ycbcr
+from srmeta.degradations import AnyDegradation
 from srmeta.degrade import Degradation
 from srmeta.errors import SrmetaError
 from srmeta.metrics import Scores, score
@@ -64,11 +65,11 @@ class EvalProtocol:
     description: str
     colour: Literal["rgb", "y-plane"]
     lr_precision: Literal["uint8", "double"]
-    degradation: Degradation = field(default_factory=Degradation)
+    degradation: AnyDegradation = field(default_factory=Degradation)
     round_y: bool = False
 
     def with_options(
-        self, *, degradation: Degradation | None = None, round_y: bool | None = None
+        self, *, degradation: AnyDegradation | None = None, round_y: bool | None = None
     ) -> EvalProtocol:
         """The same protocol with another degradation and/or Y rounding; name unchanged."""
         return replace(

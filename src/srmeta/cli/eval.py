@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--degradation",
         default="",
-        help="LR degradation, e.g. 'blur:iso:1.2 down:bicubic noise:5' (default: MATLAB bicubic)",
+        help="LR degradation, e.g. 'blur:iso:1.2 down:bicubic noise:5' or 'realistic seed:3'"
+        " (default: MATLAB bicubic)",
     )
     p.add_argument(
         "--protocol",

@@ -18,7 +18,7 @@ import torch
 
 from srmeta.cachedirs import cache_dir
 from srmeta.data.benchmarks import HRDataset, load_hr
-from srmeta.degrade import Degradation
+from srmeta.degradations import AnyDegradation
 from srmeta.imageio import from_tensor, write_image
 
 
@@ -38,7 +38,7 @@ class LRCache:
         dataset: HRDataset,
         image: Path,
         scale: int,
-        degradation: Degradation,
+        degradation: AnyDegradation,
         channels: int = 3,
     ) -> Path:
         folder_key = hashlib.sha256(str(dataset.folder.resolve()).encode()).hexdigest()[:8]
@@ -56,7 +56,7 @@ class LRCache:
         dataset: HRDataset,
         image: Path,
         scale: int,
-        degradation: Degradation,
+        degradation: AnyDegradation,
         make: Callable[[], torch.Tensor],
         channels: int = 3,
     ) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 from srmeta.config import ConfigError, ExperimentConfig, MetaConfig
 from srmeta.data.benchmarks import IMAGE_SUFFIXES, as_rgb, find_dataset, load_hr, mod_crop
 from srmeta.data.pairs import Pair, configured_pairs
-from srmeta.degrade import Degradation
+from srmeta.degradations import AnyDegradation
 from srmeta.errors import DatasetError
 
 META_STREAM = 0x6D657461  # "meta": keeps meta draws apart from training draws of equal seeds
@@ -135,7 +135,7 @@ class MetaSet:
     def from_files(
         cls,
         files: list[Path],
-        degradation: Degradation,
+        degradation: AnyDegradation,
         scale: int,
         patch_size: int,
         batch_size: int,

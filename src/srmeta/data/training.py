@@ -52,7 +52,7 @@ from srmeta.data.benchmarks import as_rgb, find_dataset, load_hr
 from srmeta.data.corrupt import CORRUPT_STREAM, corrupt_image, corrupted_indices
 from srmeta.data.meta import resolve_meta_files
 from srmeta.data.pairs import Pair, configured_pairs
-from srmeta.degrade import Degradation
+from srmeta.degradations import AnyDegradation
 from srmeta.errors import DatasetError
 
 STEPS_LIMIT = 2**31 - 1
@@ -121,7 +121,7 @@ class TrainingPatches(Dataset):
         scale: int,
         patch_size: int,
         batch_size: int,
-        degradation: Degradation,
+        degradation: AnyDegradation,
         augment: bool,
         seed: int,
         rank: int = 0,

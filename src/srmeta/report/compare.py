@@ -23,7 +23,7 @@ import torch
 from srmeta.atomic import atomic_write_text, check_writable
 from srmeta.data.benchmarks import HRDataset, find_dataset
 from srmeta.data.lr_cache import LRCache
-from srmeta.degrade import Degradation
+from srmeta.degradations import parse_degradation
 from srmeta.errors import SrmetaError
 from srmeta.evaluation import ImageScore, evaluate
 from srmeta.models.bundled import display_name, is_bundled_name
@@ -96,7 +96,7 @@ def check_output(out: str | os.PathLike, force: bool) -> Path:
 def protocol_of(settings: dict[str, Any]) -> EvalProtocol:
     """The protocol an eval folder's summary names (its ``protocol``, ``degradation`` and
     ``y_channel`` fields)."""
-    degradation = Degradation.from_spec(str(settings.get("degradation") or ""))
+    degradation = parse_degradation(str(settings.get("degradation") or ""))
     rounded = settings.get("y_channel") == "rounded"
     return get_protocol(str(settings.get("protocol"))).with_options(
         degradation=degradation, round_y=rounded
@@ -131,7 +131,7 @@ def plan(request: CompareRequest) -> Plan:
     """Check and read every input (eval folders, runs, datasets, images, models)."""
     if not (request.models or request.evals or request.runs):
         raise SrmetaError("nothing to compare: give --model, --eval or --run")
-    degradation = Degradation.from_spec(request.degradation) if request.degradation else None
+    degradation = parse_degradation(request.degradation) if request.degradation else None
     result = Plan(request, RGB.with_options(degradation=degradation) if request.models else None)
     if request.models:
         given = [m for m in request.models if m.lower() != BICUBIC]
