@@ -13,6 +13,10 @@ BSDS400 JPEGs as they are):
     python benchmarks/meta_device.py score --seed 2 --out runs/grid_gpu \
         --data-root ../shared/data --commit <commit>
 
+``--draw D`` trains another meta draw (other meta images and corruption split, see
+``meta_grid._base``) under ``<setting>/draw<D>/``; ``--arms`` limits the arms, e.g. to
+``uniform,finetune_meta,weightnet_best,weightnet_mixed,oracle`` for the default search.
+
 The pinned code runs unchanged; only the config's device and ``train.deterministic`` (off on
 CUDA, where some kernels have no deterministic form) are overridden, so every arm of the seed,
 warm start included, runs on the same machine (``GRID_DEVICE=cpu`` trains one here instead;
@@ -55,21 +59,22 @@ def one(args):
         return cfg
 
     meta_grid._base = base
-    from srmeta.train.loop import train
-
     from srmeta.config import validate_config
+    from srmeta.training.loop import train
 
     torch.set_num_threads(1)
     budget = meta_grid.Budget.smoke() if args.smoke else meta_grid.Budget()
     setting = meta_grid.SETTINGS[args.setting]
     out = Path(args.out).resolve()
-    job = Job(args.setting, args.arm, args.seed)
+    job = Job(args.setting, args.arm, args.seed, args.draw)
     folder = job.folder(out)
     if args.arm == WARM:
-        cfg = meta_grid.warm_config(setting, budget, args.seed, str(folder))
+        cfg = meta_grid.warm_config(setting, budget, args.seed, str(folder), args.draw)
     else:
         init = job.warm().folder(out) / "model_last.safetensors"
-        cfg = meta_grid.arm_config(setting, args.arm, budget, args.seed, str(folder), str(init))
+        cfg = meta_grid.arm_config(
+            setting, args.arm, budget, args.seed, str(folder), str(init), args.draw
+        )
     cfg["data_root"] = str(Path(args.data_root).resolve())
     start = time.perf_counter()
     train(validate_config(cfg), resume="auto", progress=False)
@@ -90,17 +95,17 @@ def score(args):
     import meta_experiments as mx
     import torch
     from meta_grid import SETTINGS, Budget
-    from srmeta.evaluate import evaluate
 
     import srmeta
     from srmeta.data.lr_cache import LRCache
+    from srmeta.evaluation import evaluate
 
     torch.set_num_threads(1)
     budget = Budget()
     out, record = Path(args.out).resolve(), Path(args.record).resolve()
     for setting in [s for s in SETTING_ORDER if s in args.settings.split(",")]:
-        for arm in ARM_ORDER:
-            job = Job(setting, arm, args.seed)
+        for arm in _arms(args):
+            job = Job(setting, arm, args.seed, args.draw)
             folder, target = job.folder(out), job.record(record)
             info_path = folder / "device_done.json"
             if target.is_file() or not info_path.is_file():
@@ -114,6 +119,7 @@ def score(args):
                 "setting": setting,
                 "arm": arm,
                 "seed": args.seed,
+                "draw": args.draw,
                 "commit": args.commit,
                 "srmeta": str(Path(srmeta.__file__).resolve().parent),
                 "budget": dataclasses.asdict(budget),
@@ -148,12 +154,21 @@ def score(args):
             )
 
 
+def _arms(args) -> list[str]:
+    """``--arms`` in the grid's order (the meta arms first), every arm by default."""
+    wanted = args.arms.split(",") if args.arms else ARM_ORDER
+    unknown = sorted(set(wanted) - set(ARMS))
+    if unknown:
+        raise SystemExit(f"unknown arm(s) {', '.join(unknown)}")
+    return [a for a in ARM_ORDER if a in wanted]
+
+
 def all_(args):
     t0 = time.time()
     out = Path(args.out).resolve()
     order = [s for s in SETTING_ORDER if s in args.settings.split(",")]
-    jobs = [Job(s, WARM, args.seed) for s in order]
-    jobs += [Job(s, a, args.seed) for s in order for a in ARM_ORDER]
+    jobs = [Job(s, WARM, args.seed, args.draw) for s in order]
+    jobs += [Job(s, a, args.seed, args.draw) for s in order for a in _arms(args)]
 
     def done_flag(job: Job) -> bool:
         return (job.folder(out) / "device_done.json").is_file()
@@ -195,6 +210,8 @@ def all_(args):
                     job.arm,
                     "--seed",
                     str(args.seed),
+                    "--draw",
+                    str(args.draw),
                     "--out",
                     str(out),
                     "--data-root",
@@ -230,6 +247,8 @@ def main() -> None:
     p.add_argument("--setting")
     p.add_argument("--arm")
     p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--draw", type=int, default=0, help="meta draw (0: the original grid's)")
+    p.add_argument("--arms", default=None, help="comma-separated arms (default: all)")
     p.add_argument("--record", default="benchmarks/results/meta_runs")
     p.add_argument("--lr-cache", default="runs/grid/lr_cache")
     p.add_argument("--commit", default=None, help="the commit gpu/code was archived from")
