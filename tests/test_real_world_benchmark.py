@@ -95,8 +95,12 @@ def test_flat_hf_energy_counts_only_flat_pixels() -> None:
 
 def test_block_edges_sit_every_8s_pixels_of_the_uncropped_image() -> None:
     # x2, border 2: edges between uncropped columns 15|16, 31|32...: cropped pairs 13, 29...
-    assert np.flatnonzero(rw.block_edges(64, 16, 2)).tolist() == [13, 29, 45, 61]
-    assert np.flatnonzero(rw.block_edges(40, 32, 0)).tolist() == [31]
+    edge, same_phase = rw.block_edges(64, 2, 2)
+    assert np.flatnonzero(edge).tolist() == [13, 29, 45, 61]
+    assert np.flatnonzero(same_phase).tolist() == [i for i in range(1, 63, 2) if i % 16 != 13]
+    edge, same_phase = rw.block_edges(40, 4, 0)
+    assert np.flatnonzero(edge).tolist() == [31]
+    assert np.flatnonzero(same_phase).tolist() == [3, 7, 11, 15, 19, 23, 27, 35]
 
 
 def _steps(n: int, period: int, offset: int, step: float, slope: float) -> np.ndarray:
@@ -105,17 +109,26 @@ def _steps(n: int, period: int, offset: int, step: float, slope: float) -> np.nd
 
 
 def test_blockiness_of_steps_on_the_block_edges_is_their_ratio_and_of_a_ramp_is_one() -> None:
-    """Steps of 10 on a slope of 0.5 along both axes: edge pairs differ by 10.5, the others by
-    0.5, so the ratio is 21; a plane has the same mean difference everywhere (square image,
-    as many edge rows as columns): 1."""
+    """x2: steps of 10 every 16 px on a slope of 0.5 along both axes: edge pairs differ by
+    10.5, the others by 0.5, so the ratio is 21; a plane has the same mean difference
+    everywhere (square image, as many edge rows as columns): 1."""
     mask = np.ones((64, 64), dtype=bool)
     line = _steps(64, 16, 2, 10.0, 0.5)
     stepped = line[:, None] + line[None, :]
-    assert rw.blockiness(stepped, mask, 16, 2) == pytest.approx(21.0, rel=1e-12)
+    assert rw.blockiness(stepped, mask, 2, 2) == pytest.approx(21.0, rel=1e-12)
     rows, cols = np.indices((64, 64))
-    assert rw.blockiness(0.7 * cols + 0.3 * rows, mask, 16, 2) == pytest.approx(1.0, rel=1e-12)
-    # Off the grid (phase shifted) the same steps count against the edges.
-    assert rw.blockiness(stepped, mask, 16, 10) < 1
+    assert rw.blockiness(0.7 * cols + 0.3 * rows, mask, 2, 2) == pytest.approx(1.0, rel=1e-12)
+    # Off the grid (phase shifted by 8) the same steps count against the edges.
+    assert rw.blockiness(stepped, mask, 2, 10) < 1
+
+
+def test_a_step_at_every_lr_pixel_edge_is_no_block_grid() -> None:
+    """An upscaler's period-S structure (steps of 3 every S px) is the same on and off the
+    block edges: 1, where a comparison with all other pairs would see a grid."""
+    mask = np.ones((48, 48), dtype=bool)
+    line = _steps(48, 4, 4, 3.0, 0.5)
+    pattern = line[:, None] + line[None, :]
+    assert rw.blockiness(pattern, mask, 4, 4) == pytest.approx(1.0, rel=1e-12)
 
 
 def test_blockiness_ignores_pairs_outside_the_mask() -> None:
@@ -125,8 +138,8 @@ def test_blockiness_ignores_pairs_outside_the_mask() -> None:
     noisy = stepped.copy()
     noisy[40:, 40:] = np.random.default_rng(3).uniform(0, 255, (24, 24))
     mask[39:, 39:] = False
-    assert rw.blockiness(noisy, mask, 16, 2) == pytest.approx(21.0, rel=1e-12)
-    assert math.isnan(rw.blockiness(stepped, np.zeros_like(mask), 16, 2))
+    assert rw.blockiness(noisy, mask, 2, 2) == pytest.approx(21.0, rel=1e-12)
+    assert math.isnan(rw.blockiness(stepped, np.zeros_like(mask), 2, 2))
 
 
 def test_image_artifacts_pool_sums_over_images() -> None:
