@@ -198,3 +198,6 @@ def test_quick_run_writes_every_cell_and_resume_keeps_them(tmp_path, data_root, 
     again = json.loads(results.read_text())
     assert again["cells"][key]["psnr"] == 99.0
     assert list(again["cells"]) == list(payload["cells"])
+    text = rw.markdown(again)
+    assert f"| `{rw.DEGRADATIONS[0]}` | tiny | 99.00 (" in text  # the PSNR table, with Δ
+    assert "| (any) | *ground truth* |" in text and "\n| tiny | " in text  # target check
