@@ -201,3 +201,12 @@ def test_quick_run_writes_every_cell_and_resume_keeps_them(tmp_path, data_root, 
     text = rw.markdown(again)
     assert f"| `{rw.DEGRADATIONS[0]}` | tiny | 99.00 (" in text  # the PSNR table, with Δ
     assert "| (any) | *ground truth* |" in text and "\n| tiny | " in text  # target check
+
+
+def test_compact_json_puts_innermost_objects_on_one_line_and_round_trips() -> None:
+    payload = {"cells": {"a | b": {"per_image": {"x": {"psnr": 1.5, "ssim": None}}}}, "l": [1]}
+    payload["environment"] = {"machine": "x86_64, 2 cores"}
+    text = rw.compact_json(payload)
+    assert json.loads(text) == payload
+    assert '{"psnr": 1.5, "ssim": null}' in text
+    assert '{"machine": "x86_64, 2 cores"}' in text
