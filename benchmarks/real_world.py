@@ -351,7 +351,8 @@ def compact_json(payload: dict) -> str:
     """Indented JSON with every innermost object (an image's numbers, the environment) on
     one line: 1500 per-image rows stay readable and diffable without a line per number."""
     text = json.dumps(payload, indent=1)
-    return re.sub(r"\{[^{}\[\]]*\}", lambda m: " ".join(m.group().split()), text) + "\n"
+    one_line = lambda m: "{" + " ".join(m.group()[1:-1].split()) + "}"  # noqa: E731
+    return re.sub(r"\{[^{}\[\]]*\}", one_line, text) + "\n"
 
 
 def cell_key(model: str, degradation: str, dataset: str) -> str:
