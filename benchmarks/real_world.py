@@ -291,6 +291,8 @@ def parse_models(scale: int, extra: list[str]) -> dict[str, str]:
         name, sep, path = entry.partition("=")
         if not sep or not name or not path:
             raise SystemExit(f"--model takes NAME=PATH, not {entry!r}")
+        if name in models:  # a second row of one name would overwrite the first's cells
+            raise SystemExit(f"--model {name}: that name is taken; choose another")
         if not Path(path).exists():
             raise SystemExit(f"--model {name}: {path} does not exist")
         models[name] = str(Path(path).resolve())

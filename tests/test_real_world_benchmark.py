@@ -210,3 +210,11 @@ def test_compact_json_puts_innermost_objects_on_one_line_and_round_trips() -> No
     assert json.loads(text) == payload
     assert '{"psnr": 1.5, "ssim": null}' in text
     assert '{"machine": "x86_64, 2 cores"}' in text
+
+
+def test_extra_models_need_a_fresh_name_and_an_existing_path(model_file) -> None:
+    models = rw.parse_models(4, [f"mine={model_file}"])
+    assert list(models) == ["bicubic", "srmeta-fast-x4", "srmeta-x4", "mine"]
+    for bad in ("mine", f"bicubic={model_file}", "x=/nonexistent/file.safetensors"):
+        with pytest.raises(SystemExit):
+            rw.parse_models(4, [bad])
