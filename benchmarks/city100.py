@@ -36,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -250,8 +251,12 @@ def report(args: argparse.Namespace) -> None:
         return f"{row[key]:+.3f} [{low:+.3f}, {high:+.3f}]"
 
     for row in rows:
+        arm = row["arm"]
+        if "chosen" in row:
+            counts = Counter(row["chosen"])
+            arm += " (chose " + ", ".join(f"{n} ×{c}" for n, c in sorted(counts.items())) + ")"
         lines.append(
-            f"| {row['k']} | {row['arm']} | {row['cells']} | {row['psnr']:.3f} |"
+            f"| {row['k']} | {arm} | {row['cells']} | {row['psnr']:.3f} |"
             f" {cell(row, 'vs_start')} | {cell(row, 'vs_finetune')} | {row['train_seconds']:.0f} |"
         )
     refs_line = ", ".join(f"{n} {v:.3f} dB" for n, v in sorted(summary["references"].items()))
