@@ -292,14 +292,13 @@ def evaluate(
         if isinstance(net, nn.Module):
             net = net.to(device).eval()
         for dataset in sets:
+            desc = f"{dataset.name} x{scale}"
             if isinstance(dataset, PairDataset):
-                items = tqdm(dataset.pairs, desc=f"{dataset.name} x{scale}", disable=not progress)
-                report.images.extend(_score_pair(net, dataset, p, scale, settings) for p in items)
-                continue
-            files = tqdm(
-                dataset.files, desc=f"{dataset.name} x{scale}", disable=not progress, leave=False
-            )
-            report.images.extend(_score_image(net, dataset, p, scale, settings) for p in files)
+                pairs = tqdm(dataset.pairs, desc=desc, disable=not progress, leave=False)
+                report.images.extend(_score_pair(net, dataset, p, scale, settings) for p in pairs)
+            else:
+                files = tqdm(dataset.files, desc=desc, disable=not progress, leave=False)
+                report.images.extend(_score_image(net, dataset, p, scale, settings) for p in files)
     return report
 
 

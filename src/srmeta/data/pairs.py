@@ -62,12 +62,19 @@ class PairFiles:
 class Pair:
     """A checked pair: uint8 RGB ``lr`` (``3 x h x w``) and ``hr`` (``3 x sh x sw``)."""
 
-    name: str
-    key: str
+    files: PairFiles
     lr: torch.Tensor
     hr: torch.Tensor
     motion: Motion
     registered: bool
+
+    @property
+    def name(self) -> str:
+        return self.files.name
+
+    @property
+    def key(self) -> str:
+        return self.files.key
 
 
 def _images(folder: Path) -> list[Path]:
@@ -113,9 +120,10 @@ def find_pairs(
         lr_files = {p.stem: p for p in _images(_folder(lr, "pairs --lr"))}
         hr_files = {p.stem: p for p in _images(_folder(hr, "pairs --hr"))}
         where = f"{lr} and {hr}"
-    for name in sorted(set(lr_files) ^ set(hr_files)):
-        have = lr_files.get(name) or hr_files[name]
-        missing = "HR" if name in lr_files else "LR"
+    unpaired = sorted(set(lr_files) ^ set(hr_files))
+    if unpaired:
+        name = unpaired[0]
+        have, missing = (lr_files[name], "HR") if name in lr_files else (hr_files[name], "LR")
         raise DatasetError(f"pairs: {have} has no {missing} partner")
     if not lr_files:
         raise DatasetError(f"pairs: no image pairs in {where}")
@@ -134,6 +142,11 @@ def select_pairs(pairs: Sequence[PairFiles], names: Sequence[str] | None) -> lis
         raise DatasetError("pairs: a pair is named twice")
     wanted = set(names)
     return [p for p in pairs if p.name in wanted]
+
+
+def selected_files(pairs: PairsConfig) -> list[PairFiles]:
+    """The files of the pairs a config section (``data.*.pairs``) names, not yet read."""
+    return select_pairs(find_pairs(pairs.folder, pairs.lr, pairs.hr), pairs.names)
 
 
 def _lr_at_scale(files: PairFiles, lr: torch.Tensor, hr: torch.Tensor, scale: int):
@@ -155,7 +168,8 @@ def load_pair(files: PairFiles, scale: int, register: bool = True) -> Pair:
 
     Loaded pairs are kept (128 at most) while their files are unchanged: validation scores
     the same held-out pairs many times in a run, and checking a pair costs about a second."""
-    stamps = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in (files.lr, files.hr))
+    stats = (files.lr.stat(), files.hr.stat())
+    stamps = tuple((st.st_mtime_ns, st.st_size) for st in stats)
     return _load_pair(files, scale, register, stamps)
 
 
@@ -183,12 +197,12 @@ def _load_pair(files: PairFiles, scale: int, register: bool, _stamps: tuple) -> 
         )
     extent = motion.extent(lr.shape[-2:])
     if not register or extent <= REGISTER_ABOVE:
-        return Pair(files.name, files.key, lr, hr, motion, registered=False)
+        return Pair(files, lr, hr, motion, registered=False)
     margin = int(extent) + 2  # LR pixels the resampled border may have made up
     warped = warp_onto(lr, motion)
     lr = warped[:, margin:-margin, margin:-margin].contiguous()
     hr = hr[:, margin * scale : -margin * scale, margin * scale : -margin * scale].contiguous()
-    return Pair(files.name, files.key, lr, hr, motion, registered=True)
+    return Pair(files, lr, hr, motion, registered=True)
 
 
 def load_pairs(
@@ -210,26 +224,25 @@ def load_pairs(
 
 def configured_pairs(pairs: PairsConfig, scale: int, min_lr_side: int = 1) -> list[Pair]:
     """The checked pairs a config section (``data.*.pairs``) names."""
-    found = find_pairs(pairs.folder, pairs.lr, pairs.hr)
-    return load_pairs(select_pairs(found, pairs.names), scale, pairs.align, min_lr_side)
+    return load_pairs(selected_files(pairs), scale, pairs.align, min_lr_side)
 
 
 def checked_run_pairs(cfg: ExperimentConfig) -> list[str]:
     """The keys of the pairs a run trains on (``data.train.pairs``) or validates with
     (``data.val.pairs``), each pair read and checked now, so that a bad pair fails before
     the run writes anything (loaded pairs are kept, so the run does not read them twice)."""
-    train, val = cfg.data.train.pairs, cfg.data.val.pairs
-    if train is not None:
-        configured_pairs(train, cfg.scale, cfg.data.train.patch_size // cfg.scale)
-    if val is not None and cfg.data.val.every:
-        configured_pairs(val, cfg.scale)
-    return [*(pair_keys(train) if train else []), *(pair_keys(val) if val else [])]
-
-
-def pair_keys(pairs: PairsConfig) -> list[str]:
-    """The keys (:attr:`PairFiles.key`) of the pairs a config section selects, without
-    reading the images."""
-    return [p.key for p in select_pairs(find_pairs(pairs.folder, pairs.lr, pairs.hr), pairs.names)]
+    keys = []
+    for section, min_lr_side, used in (
+        (cfg.data.train.pairs, cfg.data.train.patch_size // cfg.scale, True),
+        (cfg.data.val.pairs, 1, bool(cfg.data.val.every)),
+    ):
+        if section is None:
+            continue
+        files = selected_files(section)
+        if used:
+            load_pairs(files, cfg.scale, section.align, min_lr_side)
+        keys += [p.key for p in files]
+    return keys
 
 
 @dataclass(frozen=True)
@@ -242,9 +255,8 @@ class PairDataset:
 
     @classmethod
     def from_config(cls, pairs: PairsConfig, name: str | None = None) -> PairDataset:
-        found = select_pairs(find_pairs(pairs.folder, pairs.lr, pairs.hr), pairs.names)
         where = Path(pairs.folder or pairs.hr or "pairs").expanduser().resolve()
-        return cls(name or where.name, tuple(found), pairs.align)
+        return cls(name or where.name, tuple(selected_files(pairs)), pairs.align)
 
     def __len__(self) -> int:
         return len(self.pairs)

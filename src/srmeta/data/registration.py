@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from srmeta.color import rgb_to_y255
+from srmeta.kernels import convolve, isotropic_kernel
 
 _SMOOTH_SIGMA = 1.5  # pixels of the images compared
 _BORDER = 6  # pixels left out of the fit on every side, beyond the motion itself
@@ -54,13 +55,8 @@ def _luma(image: torch.Tensor) -> torch.Tensor:
 
 
 def _smooth(x: torch.Tensor) -> torch.Tensor:
-    radius = int(3 * _SMOOTH_SIGMA + 0.5)
-    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    taps = torch.exp(-(t**2) / (2 * _SMOOTH_SIGMA**2))
-    taps = taps / taps.sum()
-    y = F.pad(x[None, None], (radius, radius, radius, radius), mode="replicate")
-    y = F.conv2d(y, taps.view(1, 1, 1, -1))
-    return F.conv2d(y, taps.view(1, 1, -1, 1))[0, 0]
+    size = 2 * int(3 * _SMOOTH_SIGMA + 0.5) + 1
+    return convolve(x, isotropic_kernel(_SMOOTH_SIGMA, size))
 
 
 def _integer_shift(moving: torch.Tensor, fixed: torch.Tensor) -> tuple[int, int]:
@@ -104,16 +100,25 @@ def estimate_motion(moving: torch.Tensor, fixed: torch.Tensor) -> Motion:
     cx, cy = (w - 1) / 2, (h - 1) / 2
     dx, dy = (float(v) for v in _integer_shift(a, b))
     zoom, gain, offset = 1.0, 1.0, 0.0
-    for _ in range(_ITERATIONS):
+
+    def warp(dx: float, dy: float, zoom: float) -> torch.Tensor:
+        """``fixed`` seen through the motion: its value at each pixel's image under it."""
         px, py = cx + zoom * (xs - cx) + dx, cy + zoom * (ys - cy) + dy
-        warped = _sample(b[None], px, py, "bilinear")[0]
+        return _sample(b[None], px, py, "bilinear")[0]
+
+    def margin(dx: float, dy: float, zoom: float) -> int:
+        """Pixels left out on each side: the border plus how far the motion reaches."""
+        return _BORDER + math.ceil(abs(dx) + abs(dy) + abs(zoom - 1) * max(h, w))
+
+    for _ in range(_ITERATIONS):
+        warped = warp(dx, dy, zoom)
         gx = torch.zeros_like(warped)
         gy = torch.zeros_like(warped)
         gx[:, 1:-1] = (warped[:, 2:] - warped[:, :-2]) / 2
         gy[1:-1, :] = (warped[2:, :] - warped[:-2, :]) / 2
-        margin = _BORDER + math.ceil(abs(dx) + abs(dy) + abs(zoom - 1) * max(h, w))
-        inside = (slice(margin, h - margin), slice(margin, w - margin))
-        if h - 2 * margin < 4 or w - 2 * margin < 4:
+        m = margin(dx, dy, zoom)
+        inside = (slice(m, h - m), slice(m, w - m))
+        if h - 2 * m < 4 or w - 2 * m < 4:
             break
         columns = [
             gain * gx,
@@ -129,11 +134,9 @@ def estimate_motion(moving: torch.Tensor, fixed: torch.Tensor) -> Motion:
         zoom, gain, offset = zoom + float(step[2]), gain + float(step[3]), offset + float(step[4])
         if float(step[:2].abs().max()) < 1e-4 and abs(float(step[2])) * max(h, w) < 1e-4:
             break
-    margin = min(_BORDER + math.ceil(abs(dx) + abs(dy) + abs(zoom - 1) * max(h, w)), h // 4)
-    margin = min(margin, w // 4)
-    px, py = cx + zoom * (xs - cx) + dx, cy + zoom * (ys - cy) + dy
-    warped = _sample(b[None], px, py, "bilinear")[0]
-    inside = (slice(margin, h - margin), slice(margin, w - margin))
+    m = min(margin(dx, dy, zoom), h // 4, w // 4)
+    warped = warp(dx, dy, zoom)
+    inside = (slice(m, h - m), slice(m, w - m))
     u, v = a[inside] - a[inside].mean(), warped[inside] - warped[inside].mean()
     correlation = float((u * v).sum() / (u.norm() * v.norm()).clamp_min(1e-12))
     return Motion(dx, dy, zoom, correlation)

@@ -7,24 +7,24 @@ frame's display rotation (a phone's portrait clip) is applied on reading and the
 written upright with none, as EXIF orientation is for images. The video is encoded with
 x264 (CRF 18 by default, visually lossless for most content) in an MP4 or Matroska file.
 
-The result is written to a hidden file beside the target and renamed into place only when
-complete: an error or Ctrl-C leaves no partial video behind.
+The result is written through :func:`srmeta.atomic.atomic_open` (a hidden file beside the
+target, renamed into place only when complete): an error or Ctrl-C leaves no partial video
+behind.
 
 Needs PyAV (``pip install srmeta[video]``); nothing else in srmeta imports it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from srmeta.atomic import atomic_open
 from srmeta.errors import ImageError, SrmetaError
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
@@ -81,19 +81,6 @@ def _first_frame(av: Any, source: Path) -> tuple[int, tuple[int, int]]:
     raise ImageError(f"{source}: has no frames")
 
 
-@contextlib.contextmanager
-def _partial_file(target: Path, force: bool) -> Iterator[Path]:
-    """A hidden temp path beside ``target``, renamed onto it only if the block completes."""
-    if target.exists() and not force:
-        raise ImageError(f"{target}: already exists; use --force to overwrite")
-    temp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}")
-    try:
-        yield temp
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def upscale_video(
     source: str | os.PathLike,
     target: str | os.PathLike,
@@ -122,11 +109,11 @@ def upscale_video(
         raise ImageError(f"{source}: not a readable video ({err})") from None
     rotation, (height, width) = _first_frame(av, source)
     size = _even_size(*size_for(height, width))
-    with inp, _partial_file(target, force) as temp:
+    with inp, atomic_open(target, force, ImageError) as handle:
         video_in = inp.streams.video[0]
         audio_in = list(inp.streams.audio)
         total = video_in.frames or None
-        out = av.open(str(temp), "w", format=container)
+        out = av.open(handle, "w", format=container)
         try:
             video_out = out.add_stream("libx264", rate=video_in.average_rate)
             video_out.width, video_out.height = size

@@ -45,7 +45,7 @@ import numpy as np
 from srmeta.atomic import atomic_open, atomic_write_text, check_writable
 from srmeta.config import PairsConfig, validate_config
 from srmeta.data.benchmarks import find_dataset
-from srmeta.data.pairs import PairDataset, find_pairs, load_pairs, select_pairs
+from srmeta.data.pairs import PairDataset, load_pairs, selected_files
 from srmeta.errors import SrmetaError
 from srmeta.evaluation import evaluate
 from srmeta.models.bundled import display_name, resolve_model_name
@@ -148,6 +148,11 @@ def split_pairs(names: Sequence[str], holdout: int | None, seed: int) -> tuple[l
     return [name for name in names if name not in held], held
 
 
+def _named(pairs: PairsConfig, names: list[str]) -> PairsConfig:
+    """The same pairs source, narrowed to ``names``."""
+    return pairs.model_copy(update={"names": names})
+
+
 def strategy_config(
     strategy: str,
     settings: AdaptSettings,
@@ -164,7 +169,7 @@ def strategy_config(
     without ``holdout_names`` it trains its steps with no held-out check."""
     s = settings
     patch = s.lr_patch * s.scale
-    few_shot = {**pairs.model_dump(), "names": train_names}
+    few_shot = _named(pairs, train_names).model_dump()
     # The seed also draws the pair crops: from a trained model, fine-tuning has nothing else
     # random, so another seed must mean other crops.
     meta: dict[str, Any] = {"pairs": few_shot, "batch_size": s.meta_batch_size, "seed": s.seed}
@@ -182,7 +187,7 @@ def strategy_config(
         val = {
             "datasets": [],
             "every": s.eval_every,
-            "pairs": {**pairs.model_dump(), "names": holdout_names},
+            "pairs": _named(pairs, holdout_names).model_dump(),
         }
     return {
         "name": f"adapt_{strategy}",
@@ -296,15 +301,13 @@ def adapt(
     _, spec = read_model_file(start_file)
     if spec.scale is not None and spec.scale != settings.scale:
         raise SrmetaError(f"--from {settings.start} is x{spec.scale}, not x{settings.scale}")
-    found = select_pairs(find_pairs(pairs.folder, pairs.lr, pairs.hr), pairs.names)
+    found = selected_files(pairs)
     # Every pair is read and checked before any training: a bad pair fails in seconds.
     load_pairs(found, settings.scale, pairs.align, min_lr_side=settings.lr_patch)
     train_names, holdout_names = split_pairs(
         [p.name for p in found], settings.holdout, settings.seed
     )
-    held_out = PairDataset.from_config(
-        PairsConfig(**{**pairs.model_dump(), "names": holdout_names}), name="held-out"
-    )
+    held_out = PairDataset.from_config(_named(pairs, holdout_names), name="held-out")
     start_label = display_name(settings.start, settings.scale)
     start_pairs = _per_pair(start_file, held_out, settings.scale)
     start_psnr = sum(start_pairs.values()) / len(start_pairs)
