@@ -266,6 +266,12 @@ def report(args: argparse.Namespace) -> None:
         f"Cells are (draw, seed); code {', '.join(c[:10] for c in commits)}."
     )
     update_section("city100", markdown, DOC, header=DOC_HEADER)
+    summary_md = (
+        "## Real camera: City100 NikonD5500, x3 (`benchmarks/city100.py`)\n\n"
+        "srmeta-x3 adapted from k of the 100 pairs, scored on the other 100 - k; arms, budget"
+        " and the reading: [city100.md](city100.md).\n\n" + markdown
+    )
+    update_section("city100", summary_md)  # docs/results.md, beside the other benchmarks
     print(markdown)
 
 
