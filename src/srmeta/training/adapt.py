@@ -225,9 +225,7 @@ def _check_inputs(settings: AdaptSettings, data_root: str | None) -> None:
     unknown = [s for s in settings.strategies if s not in ALL_STRATEGIES]
     if unknown or not settings.strategies:
         known = ", ".join(ALL_STRATEGIES)
-        raise SrmetaError(
-            f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {known}"
-        )
+        raise SrmetaError(f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {known}")
     if any(s != "finetune" for s in settings.strategies):
         for name in settings.pool:  # the pool is needed; a missing set fails now, not later
             try:
