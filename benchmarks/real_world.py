@@ -48,6 +48,7 @@ what a perfect output scores.
     python benchmarks/real_world.py --data-root ../shared/data       # x4, ~5 min, 1 core
     python benchmarks/real_world.py --model srmeta-real-x4=runs/real_x4 --resume
     python benchmarks/real_world.py --quick                           # Set5, one degradation
+    python benchmarks/real_world.py --datasets DIR --model a=runs/a --results sel.json
 
 Writes benchmarks/results/real_world.json (x2, x3: real_world_x2.json, ...) after every
 finished cell; ``--resume`` keeps the cells of a previous run whose model weights, scale and
@@ -283,10 +284,15 @@ def _finite(value: float) -> float | None:
 
 
 def parse_models(scale: int, extra: list[str]) -> dict[str, str]:
-    """Row name -> what :func:`evaluate` loads: the reference, the bundled models, then
-    ``NAME=PATH`` entries in order."""
-    models = {REFERENCE: REFERENCE, f"srmeta-fast-x{scale}": f"srmeta-fast-x{scale}"}
-    models[f"srmeta-x{scale}"] = f"srmeta-x{scale}"
+    """Row name -> what :func:`evaluate` loads: the reference, the bundled models this
+    installation ships at ``scale`` (clean families first), then ``NAME=PATH`` entries in
+    order."""
+    from srmeta.models.bundled import FAMILIES, shipped_file
+
+    models = {REFERENCE: REFERENCE}
+    for family in FAMILIES:
+        if shipped_file(family, scale).is_file():
+            models[f"{family}-x{scale}"] = f"{family}-x{scale}"
     for entry in extra:
         name, sep, path = entry.partition("=")
         if not sep or not name or not path:
@@ -574,6 +580,12 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="Set5, one degradation, bicubic and srmeta-fast"
     )
+    parser.add_argument(
+        "--datasets",
+        help="comma-separated names or folders in place of Set5,Set14,BSD100 (e.g. a"
+        " validation set to choose a recipe on); like --quick, writes to a temporary file"
+        " unless --results is given and leaves the docs alone",
+    )
     parser.add_argument("--results", type=Path, help="JSON output (default: see the docstring)")
     parser.add_argument(
         "--docs",
@@ -588,7 +600,10 @@ def main() -> None:
         models.pop(f"srmeta-x{args.scale}")
     degradations = DEGRADATIONS[:1] if args.quick else DEGRADATIONS
     datasets = QUICK_DATASETS if args.quick else DATASETS
-    default = Path(tempfile.gettempdir()) / "real_world_quick.json" if args.quick else None
+    side_run = args.quick or args.datasets is not None  # not the benchmark's own table
+    if args.datasets is not None:
+        datasets = tuple(d for d in args.datasets.split(",") if d)
+    default = Path(tempfile.gettempdir()) / "real_world_quick.json" if side_run else None
     results = args.results or default or REPO / "benchmarks" / "results" / payload_name(args.scale)
     digests = {name: model_digest(path, args.scale) for name, path in models.items()}
     exclude = excluded_images(models, args.scale)
@@ -642,7 +657,7 @@ def main() -> None:
     payload["cells"] = {k: payload["cells"][k] for k in order}
     save()
     text = markdown(payload)
-    if args.docs if args.docs is not None else not args.quick:
+    if args.docs if args.docs is not None else not side_run:
         update_section(section_name(args.scale), text)
     print(text)
 

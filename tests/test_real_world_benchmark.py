@@ -20,6 +20,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import real_world as rw  # noqa: E402
 
+from srmeta.models.bundled import shipped_file  # noqa: E402
+
 
 def _brute_std(y: np.ndarray, window: int) -> np.ndarray:
     """Each pixel's population std over its window, mirror padded, one window at a time."""
@@ -214,7 +216,8 @@ def test_compact_json_puts_innermost_objects_on_one_line_and_round_trips() -> No
 
 def test_extra_models_need_a_fresh_name_and_an_existing_path(model_file) -> None:
     models = rw.parse_models(4, [f"mine={model_file}"])
-    assert list(models) == ["bicubic", "srmeta-fast-x4", "srmeta-x4", "mine"]
+    real = [f"{f}-x4" for f in ("srmeta-real-fast", "srmeta-real") if shipped_file(f, 4).is_file()]
+    assert list(models) == ["bicubic", "srmeta-fast-x4", "srmeta-x4", *real, "mine"]
     for bad in ("mine", f"bicubic={model_file}", "x=/nonexistent/file.safetensors"):
         with pytest.raises(SystemExit):
             rw.parse_models(4, [bad])

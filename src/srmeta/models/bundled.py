@@ -1,9 +1,13 @@
-"""The models shipped inside the package, two families with one model per scale.
+"""The models shipped inside the package, four families with (up to) one model per scale.
 
 - ``srmeta-fast-x2/x3/x4``: RepSR (11 plain 3x3 layers of 16 channels on the luma, collapsed
   from its training form), for real-time CPU upscaling; ``configs/fast_x{2,3,4}.yaml``.
 - ``srmeta-x2/x3/x4``: EDSR 8 blocks x 32 features, slower, for comparison and as teacher;
   ``configs/bundled_x{2,3,4}.yaml``.
+- ``srmeta-real-xN`` / ``srmeta-real-fast-xN``: the same two networks fine-tuned for real
+  photos (blur, noise, JPEG, repeated resizing: the ``realistic`` degradation), which the
+  two above, trained on clean bicubic LR, sharpen instead of removing;
+  ``configs/real_x{N}.yaml`` / ``configs/real_fast_x{N}.yaml``.
 
 Both are trained by srmeta itself (recipes and scores in ``docs/bundled.md``), small enough
 to ship, so ``srmeta upscale img.png`` works offline with no download. ``default`` is the
@@ -22,7 +26,12 @@ from srmeta.errors import ModelError
 DEFAULT_SCALE = 4
 SCALES = (2, 3, 4)
 DEFAULT_NAME = "default"
-FAMILIES = {"srmeta-fast": "srmeta_fast_x{}.safetensors", "srmeta": "srmeta_x{}.safetensors"}
+FAMILIES = {
+    "srmeta-fast": "srmeta_fast_x{}.safetensors",
+    "srmeta": "srmeta_x{}.safetensors",
+    "srmeta-real-fast": "srmeta_real_fast_x{}.safetensors",
+    "srmeta-real": "srmeta_real_x{}.safetensors",
+}
 
 
 def bundled_names() -> list[str]:
