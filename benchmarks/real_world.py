@@ -451,6 +451,10 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _delta(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
 def _artifact_row(payload: dict, model: str, deg: str) -> str:
     hf, blocks, passes = [], [], []
     for data in payload["datasets"]:
@@ -525,7 +529,9 @@ def _target_lines(payload: dict) -> list[str]:
         if model == REFERENCE:
             continue
         c = target_check(payload, model)
-        vs_fast = "–" if model == fast else f"{_fmt(c['min_vs_fast'])} / {_fmt(c['mean_vs_fast'])}"
+        vs_fast = (
+            "–" if model == fast else f"{_delta(c['min_vs_fast'])} / {_delta(c['mean_vs_fast'])}"
+        )
         met = (
             model != fast
             and c["min_vs_bicubic"] is not None
@@ -534,7 +540,7 @@ def _target_lines(payload: dict) -> list[str]:
             and c["flat_clean"] == c["cells"]
         )
         lines.append(
-            f"| {model} | {_fmt(c['min_vs_bicubic'])} / {_fmt(c['mean_vs_bicubic'])} |"
+            f"| {model} | {_delta(c['min_vs_bicubic'])} / {_delta(c['mean_vs_bicubic'])} |"
             f" {vs_fast} | {c['flat_clean']} / {c['cells']} | {'yes' if met else 'no'} |"
         )
     return lines
