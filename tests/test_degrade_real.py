@@ -74,7 +74,7 @@ def test_default_spec_and_its_written_forms():
     d = parse_degradation("realistic")
     assert isinstance(d, RealisticDegradation) and d == RealisticDegradation()
     assert d.to_string() == "realistic" and d.name == "realistic"
-    assert d.key() == "b80a8d016f6f"  # a change here invalidates every cached realistic LR
+    assert d.key() == "6c7aa58fbabe"  # a change here invalidates every cached realistic LR
     assert d.first is not None and d.second is not None
     assert d.first.jpeg == (20, 95) and d.final.jpeg == (20, 95)
     assert d.second.blur is not None and d.second.blur.prob == 0.8
@@ -249,6 +249,36 @@ def test_round_jpeg_alone_is_a_pil_round_trip(butterfly, quality):
 def test_final_jpeg_follows_the_final_resize(butterfly):
     lr = _only(final={"jpeg": 40}).apply(butterfly, 4, index=1)
     assert torch.equal(lr, _pil_jpeg(imresize(butterfly, 1 / 4), 40))
+
+
+def test_noise_and_jpeg_chances_skip_the_stage_or_apply_it_whole(butterfly):
+    noise = {"gaussian_prob": 1, "sigma": 10}
+    clean = butterfly
+    never = _only(first=_round(noise={**noise, "prob": 0}, jpeg=30, jpeg_prob=0))
+    always = _only(first=_round(noise={**noise, "prob": 1}))
+    for index in range(4):
+        assert torch.equal(never.apply(butterfly, 1, index=index), clean)
+        assert not torch.equal(always.apply(butterfly, 1, index=index), clean)
+    final_never = _only(final={"jpeg": 40, "jpeg_prob": 0}).apply(butterfly, 4, index=1)
+    assert torch.equal(final_never, imresize(butterfly, 1 / 4))
+
+
+def test_a_chance_of_one_half_applies_to_about_half_the_images(butterfly):
+    d = _only(first=_round(jpeg=30, jpeg_prob=0.5))
+    hr = butterfly[:, :32, :32]
+    changed = sum(not torch.equal(d.apply(hr, 1, index=i), hr) for i in range(400))
+    assert 200 - 4 * 10 <= changed <= 200 + 4 * 10  # binomial(400, 1/2): sd 10
+
+
+def test_a_certain_chance_draws_nothing_so_older_chains_keep_their_images(butterfly):
+    given = "realistic seed:4 first.noise.prob:1 first.jpeg_prob:1 final.jpeg_prob:1"
+    assert torch.equal(
+        RealisticDegradation.parse("realistic seed:4").apply(butterfly, 4, index=2),
+        RealisticDegradation.parse(given).apply(butterfly, 4, index=2),
+    )
+    half = RealisticDegradation.parse("realistic seed:4 first.noise.prob:0.5 final.jpeg_prob:0.3")
+    assert "first.noise.prob:0.5" in half.to_string() and "final.jpeg_prob:0.3" in half.to_string()
+    assert RealisticDegradation.parse(half.to_string()) == half
 
 
 @pytest.mark.parametrize("scale", [2, 4])

@@ -113,6 +113,12 @@ def _quality(rng: np.random.Generator, r: tuple[int, int]) -> int:
     return int(r[0] + rng.integers(0, r[1] - r[0] + 1))
 
 
+def _happens(rng: np.random.Generator, prob: float) -> bool:
+    """True with chance ``prob``; a certain event draws nothing, so chains written before a
+    stage had a chance keep their random stream, and their images, bit for bit."""
+    return prob >= 1.0 or bool(rng.random() < prob)
+
+
 def _choice(rng: np.random.Generator, weights: Iterable[tuple[str, float]]) -> str:
     """A name drawn with chances proportional to its weight (weights sum > 0)."""
     names, values = zip(*weights, strict=True)
@@ -166,8 +172,14 @@ def draw_round(rng: np.random.Generator, stage: RoundStage) -> RoundDraw:
     if stage.blur is not None and rng.random() < stage.blur.prob:
         kernel = draw_kernel(rng, stage.blur)
     resize = draw_resize(rng, stage.resize) if stage.resize is not None else None
-    noise = draw_noise(rng, stage.noise) if stage.noise is not None else None
-    jpeg = _quality(rng, stage.jpeg) if stage.jpeg is not None else None
+    noise = None
+    if stage.noise is not None:
+        noise = draw_noise(rng, stage.noise)
+        noise = noise if _happens(rng, stage.noise.prob) else None
+    jpeg = None
+    if stage.jpeg is not None:
+        jpeg = _quality(rng, stage.jpeg)
+        jpeg = jpeg if _happens(rng, stage.jpeg_prob) else None
     return RoundDraw(kernel, resize, noise, jpeg)
 
 
@@ -181,7 +193,10 @@ def draw_final(rng: np.random.Generator, final: FinalStage) -> tuple[Any, ...]:
         pad = max(0, (FINAL_SINC_SIZE - kernel.shape[0]) // 2)
         sinc = np.pad(kernel, pad)
     sinc_first = bool(rng.random() < 0.5)
-    jpeg = _quality(rng, final.jpeg) if final.jpeg is not None else None
+    jpeg = None
+    if final.jpeg is not None:
+        jpeg = _quality(rng, final.jpeg)
+        jpeg = jpeg if _happens(rng, final.jpeg_prob) else None
     return mode, sinc, sinc_first, jpeg
 
 

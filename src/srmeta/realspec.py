@@ -131,10 +131,12 @@ class ResizeStage(Stage):
 
 
 class NoiseStage(Stage):
-    """Gaussian noise (chance ``gaussian_prob``; sigma in 8-bit levels from ``sigma``) or
-    else Poisson (shot) noise scaled by ``poisson``; the same noise on every channel (gray)
-    with chance ``gray_prob``, otherwise independent per channel (colour)."""
+    """With chance ``prob`` (a clean sensor at base ISO adds next to none), Gaussian noise
+    (chance ``gaussian_prob``; sigma in 8-bit levels from ``sigma``) or else Poisson (shot)
+    noise scaled by ``poisson``; the same noise on every channel (gray) with chance
+    ``gray_prob``, otherwise independent per channel (colour)."""
 
+    prob: Prob = 1.0
     gaussian_prob: Prob = 0.5
     sigma: Range = (1.0, 30.0)
     poisson: Range = (0.05, 3.0)
@@ -148,13 +150,15 @@ class NoiseStage(Stage):
 
 
 class RoundStage(Stage):
-    """One round of the chain: blur, resize, noise, JPEG (quality drawn from ``jpeg``), each
-    skipped when null. The class defaults are the first round's."""
+    """One round of the chain: blur, resize, noise, JPEG (quality drawn from ``jpeg``, applied
+    with chance ``jpeg_prob``: not every camera file was a JPEG), each skipped when null. The
+    class defaults are the first round's."""
 
     blur: BlurStage | None = Field(default_factory=BlurStage)
     resize: ResizeStage | None = Field(default_factory=ResizeStage)
     noise: NoiseStage | None = Field(default_factory=NoiseStage)
     jpeg: IntRange | None = (20, 95)
+    jpeg_prob: Prob = 1.0
 
     @model_validator(mode="after")
     def _check(self) -> RoundStage:
@@ -165,13 +169,15 @@ class RoundStage(Stage):
 class FinalStage(Stage):
     """The last step, always run: a resize to exactly ``H/s x W/s`` with a mode drawn from
     ``modes``, then, in random order, a sinc filter (chance ``sinc_prob``, cut-off in radians
-    per pixel from ``cutoff``, size from ``sinc_size``) and JPEG (quality from ``jpeg``)."""
+    per pixel from ``cutoff``, size from ``sinc_size``) and JPEG (quality from ``jpeg``,
+    chance ``jpeg_prob``)."""
 
     modes: Modes = Field(default_factory=lambda: list(MODES))
     sinc_prob: Prob = 0.8
     cutoff: Range = (math.pi / 3, math.pi)
     sinc_size: IntRange = (7, 21)
     jpeg: IntRange | None = (20, 95)
+    jpeg_prob: Prob = 1.0
 
     @model_validator(mode="after")
     def _check(self) -> FinalStage:
