@@ -218,6 +218,8 @@ def test_extra_models_need_a_fresh_name_and_an_existing_path(model_file) -> None
     models = rw.parse_models(4, [f"mine={model_file}"])
     real = [f"{f}-x4" for f in ("srmeta-real-fast", "srmeta-real") if shipped_file(f, 4).is_file()]
     assert list(models) == ["bicubic", "srmeta-fast-x4", "srmeta-x4", *real, "mine"]
+    quick = rw.parse_models(4, [f"mine={model_file}"], quick=True)
+    assert list(quick) == ["bicubic", "srmeta-fast-x4", "mine"]  # a smoke run of "mine"
     for bad in ("mine", f"bicubic={model_file}", "x=/nonexistent/file.safetensors"):
         with pytest.raises(SystemExit):
             rw.parse_models(4, [bad])
