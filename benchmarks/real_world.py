@@ -287,11 +287,11 @@ def parse_models(scale: int, extra: list[str], quick: bool = False) -> dict[str,
     """Row name -> what :func:`evaluate` loads: the reference, the bundled models this
     installation ships at ``scale`` (clean families first; only srmeta-fast when ``quick``,
     a smoke run of the ``NAME=PATH`` models), then those entries in order."""
-    from srmeta.models.bundled import FAMILIES, shipped_file
+    from srmeta.models.bundled import shipped_models
 
     models = {REFERENCE: REFERENCE}
-    for family in ("srmeta-fast",) if quick else FAMILIES:
-        if shipped_file(family, scale).is_file():
+    for family, s in shipped_models():
+        if s == scale and (family == "srmeta-fast" or not quick):
             models[f"{family}-x{scale}"] = f"{family}-x{scale}"
     for entry in extra:
         name, sep, path = entry.partition("=")

@@ -18,7 +18,7 @@ from safetensors import safe_open
 
 from run_configs import write_run_config
 from srmeta.config import load_config, recipe_hash
-from srmeta.models.bundled import FAMILIES, SCALES, shipped_file
+from srmeta.models.bundled import SCALES, shipped_file, shipped_models
 from srmeta.models.descriptor import normalize_options
 from srmeta.models.files import (
     RECIPE_HASH_KEY,
@@ -36,7 +36,7 @@ RECIPES = {
     "srmeta-real-fast": "configs/real_fast_x{}.yaml",
     "srmeta-real": "configs/real_x{}.yaml",
 }
-SHIPPED = [(f, s) for f in sorted(FAMILIES) for s in SCALES if shipped_file(f, s).is_file()]
+SHIPPED = shipped_models()
 
 
 def _metadata(path: Path) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from srmeta.cli import main
-from srmeta.models.bundled import FAMILIES, SCALES, shipped_file
+from srmeta.models.bundled import shipped_models
 from srmeta.models.descriptor import model_info
 from srmeta.models.files import read_model_file
 from srmeta.models.loading import load_model
@@ -32,7 +32,7 @@ def _catalogue(capsys) -> dict:
 
 def test_bundled_entries_are_the_shipped_files_as_they_load(capsys):
     listed = {m["name"]: m for m in _catalogue(capsys)["bundled"]}
-    shipped = [(f, s) for f in FAMILIES for s in SCALES if shipped_file(f, s).is_file()]
+    shipped = shipped_models()
     assert sorted(listed) == sorted(f"{f}-x{s}" for f, s in shipped)
     for name, entry in listed.items():
         model = load_model(name)

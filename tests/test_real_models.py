@@ -10,16 +10,11 @@ from __future__ import annotations
 import pytest
 
 import srmeta
-from srmeta.models.bundled import SCALES, shipped_file
+from srmeta.models.bundled import shipped_models
 
 NOISY_JPEG = "down:bicubic noise:6 jpeg:30 seed:1"
-REAL = [
-    (family, scale)
-    for family in ("srmeta-real", "srmeta-real-fast")
-    for scale in SCALES
-    if shipped_file(family, scale).is_file()
-]
 CLEAN = {"srmeta-real": "srmeta", "srmeta-real-fast": "srmeta-fast"}
+REAL = [(family, scale) for family, scale in shipped_models() if family in CLEAN]
 
 
 def _set5_psnr(model: str, scale: int, data_root) -> float:

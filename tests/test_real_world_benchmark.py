@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import real_world as rw  # noqa: E402
 
-from srmeta.models.bundled import shipped_file  # noqa: E402
+from srmeta.models.bundled import shipped_models  # noqa: E402
 
 
 def _brute_std(y: np.ndarray, window: int) -> np.ndarray:
@@ -216,7 +216,7 @@ def test_compact_json_puts_innermost_objects_on_one_line_and_round_trips() -> No
 
 def test_extra_models_need_a_fresh_name_and_an_existing_path(model_file) -> None:
     models = rw.parse_models(4, [f"mine={model_file}"])
-    real = [f"{f}-x4" for f in ("srmeta-real-fast", "srmeta-real") if shipped_file(f, 4).is_file()]
+    real = [f"{f}-x4" for f, s in shipped_models() if s == 4 and f.startswith("srmeta-real")]
     assert list(models) == ["bicubic", "srmeta-fast-x4", "srmeta-x4", *real, "mine"]
     quick = rw.parse_models(4, [f"mine={model_file}"], quick=True)
     assert list(quick) == ["bicubic", "srmeta-fast-x4", "mine"]  # a smoke run of "mine"

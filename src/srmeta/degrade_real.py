@@ -27,7 +27,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -59,6 +59,7 @@ from srmeta.resize import imresize
 
 _GRAY = (0.299, 0.587, 0.114)  # luma of Real-ESRGAN's gray noise (ITU-R BT.601)
 FINAL_SINC_SIZE = 21  # final sinc kernels are zero-padded to this size, as Real-ESRGAN
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,10 +114,11 @@ def _quality(rng: np.random.Generator, r: tuple[int, int]) -> int:
     return int(r[0] + rng.integers(0, r[1] - r[0] + 1))
 
 
-def _happens(rng: np.random.Generator, prob: float) -> bool:
-    """True with chance ``prob``; a certain event draws nothing, so chains written before a
-    stage had a chance keep their random stream, and their images, bit for bit."""
-    return prob >= 1.0 or bool(rng.random() < prob)
+def _kept(rng: np.random.Generator, value: T, prob: float) -> T | None:
+    """``value`` with chance ``prob``, else None. It is drawn before the chance either way,
+    and a certain event draws nothing, so chains written before a stage had a chance keep
+    their random stream, and their images, bit for bit."""
+    return value if prob >= 1.0 or rng.random() < prob else None
 
 
 def _choice(rng: np.random.Generator, weights: Iterable[tuple[str, float]]) -> str:
@@ -174,12 +176,10 @@ def draw_round(rng: np.random.Generator, stage: RoundStage) -> RoundDraw:
     resize = draw_resize(rng, stage.resize) if stage.resize is not None else None
     noise = None
     if stage.noise is not None:
-        noise = draw_noise(rng, stage.noise)
-        noise = noise if _happens(rng, stage.noise.prob) else None
+        noise = _kept(rng, draw_noise(rng, stage.noise), stage.noise.prob)
     jpeg = None
     if stage.jpeg is not None:
-        jpeg = _quality(rng, stage.jpeg)
-        jpeg = jpeg if _happens(rng, stage.jpeg_prob) else None
+        jpeg = _kept(rng, _quality(rng, stage.jpeg), stage.jpeg_prob)
     return RoundDraw(kernel, resize, noise, jpeg)
 
 
@@ -195,8 +195,7 @@ def draw_final(rng: np.random.Generator, final: FinalStage) -> tuple[Any, ...]:
     sinc_first = bool(rng.random() < 0.5)
     jpeg = None
     if final.jpeg is not None:
-        jpeg = _quality(rng, final.jpeg)
-        jpeg = jpeg if _happens(rng, final.jpeg_prob) else None
+        jpeg = _kept(rng, _quality(rng, final.jpeg), final.jpeg_prob)
     return mode, sinc, sinc_first, jpeg
 
 

@@ -24,14 +24,12 @@ from srmeta.inference.jobs import Job, assign_targets, check_file_output, expand
 from srmeta.inference.planning import DEFAULT_MEMORY_MIB
 from srmeta.inference.upscaler import TILINGS, Upscaler, check_output_size
 from srmeta.inference.video import is_video, upscale_video
-from srmeta.models.bundled import FAMILIES, SCALES, display_name, shipped_file
+from srmeta.models.bundled import display_name, shipped_models
 
 EXIT_FAILED = 2
 OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif", "bmp", "mp4", "mkv")
 LISTED_OUTPUTS = 3  # output paths named in the summary line; more are counted
-BUNDLED = ", ".join(
-    f"{family}-x{s}" for family in FAMILIES for s in SCALES if shipped_file(family, s).is_file()
-)
+BUNDLED = ", ".join(f"{family}-x{s}" for family, s in shipped_models())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@
   two above, trained on clean bicubic LR, sharpen instead of removing;
   ``configs/real_x{N}.yaml`` / ``configs/real_fast_x{N}.yaml``.
 
-Both are trained by srmeta itself (recipes and scores in ``docs/bundled.md``), small enough
+All are trained by srmeta itself (recipes and scores in ``docs/bundled.md``), small enough
 to ship, so ``srmeta upscale img.png`` works offline with no download. ``default`` is the
 fast model for the requested scale (x4 when none is given) where this build ships it, else
 the EDSR one.
@@ -41,6 +41,12 @@ def bundled_names() -> list[str]:
 def shipped_file(family: str, scale: int) -> Path:
     """Where the package keeps ``family``'s x ``scale`` weights (the file may be absent)."""
     return Path(str(resources.files("srmeta.bundled") / FAMILIES[family].format(scale)))
+
+
+def shipped_models() -> list[tuple[str, int]]:
+    """``(family, scale)`` of every bundled file this installation holds, in
+    :data:`FAMILIES` then scale order (a build may leave some out)."""
+    return [(f, s) for f in FAMILIES for s in SCALES if shipped_file(f, s).is_file()]
 
 
 def bundled_path(scale: int, family: str = "srmeta") -> Path:

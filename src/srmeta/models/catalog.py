@@ -9,10 +9,9 @@ from dataclasses import asdict, dataclass
 from srmeta.models.bundled import (
     DEFAULT_NAME,
     DEFAULT_SCALE,
-    FAMILIES,
-    SCALES,
     display_name,
     shipped_file,
+    shipped_models,
 )
 from srmeta.models.descriptor import ModelDescriptor
 from srmeta.models.files import read_model_file
@@ -34,23 +33,20 @@ class BundledModel:
 def bundled_models() -> list[BundledModel]:
     """Every bundled model this installation ships (a build may leave some out)."""
     out = []
-    for family in FAMILIES:
-        for scale in SCALES:
-            path = shipped_file(family, scale)
-            if not path.is_file():
-                continue
-            state, spec = read_model_file(path)
-            descriptor = get_descriptor(spec.arch)
-            out.append(
-                BundledModel(
-                    name=f"{family}-x{scale}",
-                    arch=spec.arch,
-                    scale=scale,
-                    colour_space=descriptor.colour_space(spec.options),
-                    parameters=sum(t.numel() for t in state.values()),
-                    file=path.name,
-                )
+    for family, scale in shipped_models():
+        path = shipped_file(family, scale)
+        state, spec = read_model_file(path)
+        descriptor = get_descriptor(spec.arch)
+        out.append(
+            BundledModel(
+                name=f"{family}-x{scale}",
+                arch=spec.arch,
+                scale=scale,
+                colour_space=descriptor.colour_space(spec.options),
+                parameters=sum(t.numel() for t in state.values()),
+                file=path.name,
             )
+        )
     return out
 
 
