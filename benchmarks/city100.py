@@ -13,9 +13,11 @@ Arms, all from srmeta-x3's weights with the same steps, batch and pool:
 - ``finetune``: the k pairs as the only data; ``mixed``: pool + pairs as data, uniform;
 - ``weightnet``: pool weighted by Weight-Net meta-learned on the k pairs;
 - ``combined``: Weight-Net and the pairs as data;
-- ``adapt``: ``srmeta adapt``'s default (hold out a quarter of the k pairs, train
-  finetune / weightnet / combined with early stopping, keep the best on the held-out);
-- ``adapt_refit``: the same, then the choice retrained on all k pairs (``--refit``).
+- ``adapt``: ``srmeta adapt --no-refit --no-confirm`` (hold out a quarter of the k pairs,
+  train finetune / weightnet / combined with early stopping, keep the best on the held-out);
+- ``adapt_refit``: the same, then the choice retrained on all k pairs (``--no-confirm``);
+- ``adapt_confirm``: ``srmeta adapt``'s default: a choice other than the simplest must win
+  again on a second hold-out, then it is retrained on all k pairs.
 
     git worktree add ../wt-city <commit>      # pin the code of a batch
     PYTHONPATH=../wt-city/src python benchmarks/city100.py run --city100 DIR \\
@@ -53,13 +55,21 @@ from srmeta.config import PairsConfig, validate_config
 from srmeta.data.pairs import PairDataset, find_pairs
 from srmeta.evaluation import evaluate
 from srmeta.models.bundled import resolve_model_name
-from srmeta.training.adapt import AdaptSettings, adapt, strategy_config
+from srmeta.training.adapt import STRATEGIES, AdaptSettings, adapt, strategy_config
 from srmeta.training.loop import train
 
 START = "srmeta-x3"
 SCALE = 3
 TRAINED_ARMS = ("finetune", "mixed", "weightnet", "combined")
-ARMS = (*TRAINED_ARMS, "adapt", "adapt_refit")
+# adapt's arms, by the settings they pin (the tool's defaults moved; the arms do not):
+# the first choice as it is, refit on every pair, and refit after a confirmed choice (the
+# default since the confirm rule).
+ADAPT_ARMS = {
+    "adapt": {"refit": False, "confirm": False},
+    "adapt_refit": {"refit": True, "confirm": False},
+    "adapt_confirm": {"refit": True, "confirm": True},
+}
+ARMS = (*TRAINED_ARMS, *ADAPT_ARMS)
 RECORD = Path("benchmarks/results/city100")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "city100.md"
 DOC_HEADER = "# City100: adapting to a real camera\n"
@@ -118,15 +128,21 @@ def run_arm(args: argparse.Namespace, k: int, draw: int, seed: int, arm: str, na
     if arm.startswith("adapt"):
         done = run_dir / "adapt.json"  # finished before a kill: its report stands
         plain = run_dir.parent / "adapt" / "candidates"
-        if arm == "adapt_refit" and plain.is_dir() and not (run_dir / "candidates").exists():
-            shutil.copytree(plain, run_dir / "candidates")  # the same runs: only refit is new
+        if arm != "adapt" and plain.is_dir():  # the same first runs: only what follows is new
+            for strategy in plain.iterdir():
+                if (
+                    strategy.name in STRATEGIES
+                    and not (run_dir / "candidates" / strategy.name).exists()
+                ):
+                    shutil.copytree(strategy, run_dir / "candidates" / strategy.name)
         if not done.exists():
-            settings = replace(settings, refit=arm == "adapt_refit")
+            settings = replace(settings, **ADAPT_ARMS[arm])
             adapt(pairs, settings, run_dir, args.data_root, force=False, say=print)
         result = json.loads(done.read_text())
         model = str(run_dir / "model_best.safetensors")
         extra = {"chosen": result["chosen"], "holdout": result["holdout_pairs"]}
         extra["held_out_gain"] = result["gain"]
+        extra["confirmations"] = result.get("confirmations", [])
     else:
         start_file = Path(resolve_model_name(START, SCALE))
         from srmeta.models.files import read_model_file

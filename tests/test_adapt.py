@@ -20,7 +20,15 @@ from srmeta.data.training import TrainingPatches
 from srmeta.models.bundled import bundled_path
 from srmeta.models.files import meta_images_of
 from srmeta.resize import imresize
-from srmeta.training.adapt import AdaptSettings, adapt, split_pairs, strategy_config
+from srmeta.training import adapt as adapt_module
+from srmeta.training.adapt import AdaptSettings, adapt, strategy_config
+from srmeta.training.adapt_choice import (
+    Candidate,
+    choose,
+    choose_confirmed,
+    confirm_split,
+    split_pairs,
+)
 from srmeta.training.loop import Trainer
 
 SCALE = 2
@@ -147,7 +155,8 @@ def test_adapt_chooses_by_held_out_score_and_leaves_a_model(tmp_path, camera_pai
     out = tmp_path / "mycam"
     settings = AdaptSettings(
         scale=SCALE, start=str(model_file), steps=4, eval_every=2, lr_patch=16, batch_size=2,
-        meta_batch_size=2, lr=1e-3, pool=("Set5",), device="cpu",
+        meta_batch_size=2, lr=1e-3, pool=("Set5",), device="cpu", selection="mean",
+        refit=False, confirm=False,
     )  # fmt: skip
     lines: list[str] = []
     result = adapt(PairsConfig(folder=str(camera_pairs)), settings, out, str(data_root),
@@ -244,12 +253,12 @@ def test_refit_trains_the_choice_on_every_pair(tmp_path, camera_pairs, data_root
     ).read_bytes()
 
 
+def _cand(name: str, scores: dict[str, float]) -> Candidate:
+    return Candidate(name, sum(scores.values()) / len(scores), 100, held_out=scores)
+
+
 def test_choose_needs_every_held_out_pair_to_prefer_a_later_strategy() -> None:
-    from srmeta.training.adapt import Candidate, choose
-
-    def cand(name: str, scores: dict[str, float]) -> Candidate:
-        return Candidate(name, sum(scores.values()) / len(scores), 100, held_out=scores)
-
+    cand = _cand
     start = {"a": 30.0, "b": 30.0}
     finetune = cand("finetune", {"a": 31.0, "b": 30.6})
     combined = cand("combined", {"a": 31.4, "b": 30.5})  # higher mean, not on every pair
@@ -276,3 +285,90 @@ def test_the_seed_draws_the_pair_crops(tmp_path: Path, model_file: Path) -> None
         )  # fmt: skip
         seeds.append((cfg["seed"], cfg["data"]["meta"]["seed"]))
     assert seeds == [(0, 0), (1, 1)]
+
+
+def test_the_confirming_split_holds_out_new_pairs_and_trains_on_the_rest() -> None:
+    names = [f"{i:03d}" for i in range(10)]
+    train, held = split_pairs(names, None, seed=3)
+    second = confirm_split(train, held, seed=3)
+    assert second is not None
+    train2, held2 = second
+    assert len(held2) == len(held) == 3 and not set(held2) & set(held)
+    assert sorted(train2 + held2) == names and set(held) <= set(train2)
+    assert confirm_split(train, held, seed=3) == second  # seeded
+    # k = 2: one pair trains, one is held out; there is nothing new to hold out
+    assert confirm_split(["a"], ["b"], 0) is None
+    # k = 3 with two held out: one new pair can be held out, leaving one to train on
+    assert confirm_split(["a", "b"], ["c", "d"], 0) in [(["b", "c", "d"], ["a"]),
+                                                         (["a", "c", "d"], ["b"])]  # fmt: skip
+
+
+def test_a_later_strategy_is_kept_only_if_it_wins_again() -> None:
+    start = {"a": 30.0, "b": 30.0}
+    finetune = _cand("finetune", {"a": 31.0, "b": 30.6})
+    weightnet = _cand("weightnet", {"a": 31.2, "b": 30.8})  # beats finetune on every pair
+    combined = _cand("combined", {"a": 31.5, "b": 30.9})  # beats weightnet on every pair
+    asked: list[tuple[str, str]] = []
+
+    def says(answers: dict[str, bool]):
+        def confirm(simplest: Candidate, best: Candidate) -> bool:
+            asked.append((simplest.strategy, best.strategy))
+            return answers[best.strategy]
+
+        return confirm
+
+    every = [finetune, weightnet, combined]
+    assert choose_confirmed(every, start, "consistent", None) is combined
+    assert choose_confirmed(every, start, "consistent", says({"combined": True})) is combined
+    assert asked == [("finetune", "combined")]
+    asked.clear()
+    chosen = choose_confirmed(
+        every, start, "consistent", says({"combined": False, "weightnet": False})
+    )
+    assert chosen is finetune and asked == [("finetune", "combined"), ("finetune", "weightnet")]
+    asked.clear()
+    chosen = choose_confirmed(
+        every, start, "consistent", says({"combined": False, "weightnet": True})
+    )
+    assert chosen is weightnet
+    asked.clear()
+    # the simplest is never put to the test, and nothing is when no strategy beats the start
+    assert choose_confirmed([finetune], start, "consistent", says({})) is finetune and not asked
+    low = {"a": 40.0, "b": 40.0}
+    assert choose_confirmed(every, low, "consistent", says({})) is None and not asked
+
+
+def test_adapt_sets_aside_a_choice_the_second_hold_out_does_not_confirm(
+    tmp_path, camera_pairs, data_root, model_file, monkeypatch
+) -> None:
+    """Scores are scripted (the training is real): the mixed strategy wins the first
+    hold-out and loses the second, so fine-tuning is kept and refit."""
+
+    def scripted(model: Path, held_out, scale: int) -> dict[str, float]:
+        names = [pair.name for pair in held_out.pairs]
+        parts = Path(model).parts
+        if "candidates" not in parts:
+            return dict.fromkeys(names, 0.0)  # the start: every strategy beats it
+        strategy, second = parts[-2], "confirm" in parts
+        value = {"finetune": 31.0, "mixed": 30.0 if second else 32.0}[strategy]
+        return dict.fromkeys(names, value)
+
+    monkeypatch.setattr(adapt_module, "_per_pair", scripted)
+    settings = AdaptSettings(
+        scale=SCALE, start=str(model_file), strategies=("finetune", "mixed"), steps=4,
+        eval_every=2, lr_patch=16, batch_size=2, meta_batch_size=2, lr=1e-3, pool=("Set5",),
+        device="cpu",
+    )  # fmt: skip
+    out = tmp_path / "mycam"
+    lines: list[str] = []
+    result = adapt(PairsConfig(folder=str(camera_pairs)), settings, out, str(data_root),
+                   say=lines.append)  # fmt: skip
+    assert result.chosen == "finetune" and result.refit_steps is not None
+    [entry] = result.confirmations
+    assert entry["strategy"] == "mixed" and entry["against"] == "finetune"
+    assert not entry["confirmed"] and not set(entry["holdout_pairs"]) & set(result.holdout_pairs)
+    for strategy in ("finetune", "mixed"):
+        assert (out / "candidates" / "confirm" / strategy / "model_best.safetensors").exists()
+    report = json.loads((out / "adapt.json").read_text())
+    assert report["confirmations"][0]["confirmed"] is False
+    assert any("mixed over finetune" in line and "not confirmed" in line for line in lines)

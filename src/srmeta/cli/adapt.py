@@ -58,8 +58,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument(
         "--refit",
-        action="store_true",
-        help="then train the chosen strategy again on all pairs for its best step count",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train the chosen strategy again on all pairs for its best step count (default)",
+    )
+    p.add_argument(
+        "--confirm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a strategy beyond the simplest must also win on a second, disjoint hold-out"
+        " (default)",
     )
     p.add_argument(
         "--selection",
@@ -94,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         refit=args.refit,
+        confirm=args.confirm,
         selection=args.selection,
     )
     result = adapt(pairs, settings, args.out, args.data_root, args.force, not args.quiet)

@@ -14,33 +14,30 @@ noise), so that some of its samples resemble a real camera's; Weight-Net's job i
 them, guided by the pairs.
 
 Every run is scored on the held-out pairs every ``eval_every`` steps and keeps its best
-weights (early stopping); the strategy with the best held-out score wins (under the default
-``consistent`` rule, a strategy must beat the simpler one before it on every held-out pair:
-:func:`choose`), and its weights
-become the adaptation's model (with ``refit``, that strategy is then trained again on every
-pair, held-out ones included, for the number of steps that was best). If no strategy beats
-the starting model on the held-out pairs, the starting model is kept and the report says
-so. The held-out pairs chose the
-model, so they are recorded in it as images evaluation must not score, like the few-shot
-pairs it trained on.
+weights (early stopping). The choice (:mod:`srmeta.training.adapt_choice`) prefers the
+simpler strategy: a later one replaces it only if it scores higher on every held-out pair,
+and then again on a second, disjoint hold-out (``confirm``), else it is set aside. The
+chosen strategy is then trained again on every pair, held-out ones included, for the number
+of steps that was best (``refit``). If no strategy beats the starting model on the held-out
+pairs, the starting model is kept and the report says so. The held-out pairs chose the
+model, so they are recorded in it as images evaluation must not score, like the pairs it
+trained on.
 
-Everything lives in one folder: ``candidates/<strategy>/`` (ordinary run folders, resumed
+Everything lives in one folder: ``candidates/<strategy>/``,
+``candidates/confirm/<strategy>/`` and ``candidates/refit/`` (ordinary run folders, resumed
 when the command is run again), then ``model_best.safetensors`` and ``adapt.json`` (the
-split, every strategy's held-out curve, the choice and the gain), written last and
-atomically.
+splits, every strategy's held-out curve and per-pair scores, the choice and the gain),
+written last and atomically.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from srmeta.atomic import atomic_open, atomic_write_text, check_writable
 from srmeta.config import PairsConfig, validate_config
@@ -52,6 +49,13 @@ from srmeta.models.bundled import display_name, resolve_model_name
 from srmeta.models.files import read_model_file, weights_file
 from srmeta.models.loading import load_model
 from srmeta.models.registry import inference_form
+from srmeta.training.adapt_choice import (
+    Candidate,
+    choose,
+    choose_confirmed,
+    confirm_split,
+    split_pairs,
+)
 from srmeta.training.loop import BEST_MODEL, train
 from srmeta.training.runlog import read_records
 from srmeta.training.warm_start import LAST_MODEL
@@ -101,19 +105,9 @@ class AdaptSettings:
     pool_degradation: str = POOL_DEGRADATION
     seed: int = 0
     device: str = "auto"
-    refit: bool = False
-    selection: str = "consistent"  # or "mean": see choose()
-
-
-@dataclass
-class Candidate:
-    """One strategy's outcome on the held-out pairs."""
-
-    strategy: str
-    best_psnr: float | None
-    best_step: int | None
-    curve: list[tuple[int, float]] = field(default_factory=list)
-    held_out: dict[str, float] = field(default_factory=dict)  # its best weights, per pair
+    refit: bool = True
+    selection: str = "consistent"  # or "mean": see adapt_choice.choose()
+    confirm: bool = True  # a strategy beyond the simplest must win on a second hold-out too
 
 
 @dataclass
@@ -129,23 +123,12 @@ class AdaptResult:
     # With refit: the chosen strategy retrained on every pair for its best step count (the
     # model then has no held-out score of its own; chosen_psnr is the choice's).
     refit_steps: int | None = None
+    # Each second hold-out a more complex strategy had to win (adapt_choice module).
+    confirmations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def gain(self) -> float:
         return self.chosen_psnr - self.start_psnr
-
-
-def split_pairs(names: Sequence[str], holdout: int | None, seed: int) -> tuple[list, list]:
-    """``(train, held_out)`` names: ``holdout`` (default ceil(n/4)) drawn by ``seed``."""
-    n = len(names)
-    count = math.ceil(n / 4) if holdout is None else holdout
-    if n < 2:
-        raise SrmetaError(f"adapt needs at least 2 pairs (one to train on, one to check); got {n}")
-    if not 1 <= count < n:
-        raise SrmetaError(f"--holdout must be between 1 and {n - 1} for {n} pairs, got {count}")
-    chosen = set(np.random.default_rng(seed).choice(n, count, replace=False).tolist())
-    held = [name for i, name in enumerate(names) if i in chosen]
-    return [name for name in names if name not in held], held
 
 
 def _named(pairs: PairsConfig, names: list[str]) -> PairsConfig:
@@ -245,32 +228,6 @@ def _per_pair(model: Path, held_out: PairDataset, scale: int) -> dict[str, float
     return {row.image: row.psnr for row in evaluate(net, [held_out], [scale]).images}
 
 
-def choose(
-    candidates: Sequence[Candidate], start: dict[str, float], rule: str = "consistent"
-) -> Candidate | None:
-    """The strategy to keep, or None for the starting model.
-
-    ``mean``: the best mean held-out PSNR, if above the starting model's. ``consistent``:
-    the same, except that a strategy is preferred to the one before it in ``candidates``
-    (the simpler, ``finetune`` first) only if it scores higher on *every* held-out pair:
-    with two or three held-out pairs a mean difference of a few hundredths of a dB is noise,
-    and complexity should be paid for by evidence that holds pair by pair."""
-    if rule not in ("mean", "consistent"):
-        raise SrmetaError(f"unknown selection rule {rule!r}; choose mean or consistent")
-    scored = [c for c in candidates if c.best_psnr is not None and c.held_out]
-    start_mean = sum(start.values()) / len(start)
-    kept = [c for c in scored if (c.best_psnr or -math.inf) > start_mean]
-    if not kept:
-        return None
-    if rule == "mean":
-        return max(kept, key=lambda c: c.best_psnr or -math.inf)
-    chosen = kept[0]
-    for other in kept[1:]:
-        if all(other.held_out[n] > chosen.held_out[n] for n in chosen.held_out):
-            chosen = other
-    return chosen
-
-
 def _curve(run_dir: Path) -> list[tuple[int, float]]:
     return [
         (int(r["step"]), float(r["psnr"]))
@@ -323,21 +280,51 @@ def adapt(
         )  # fmt: skip
         return run_dir, train(validate_config(cfg), resume="auto", progress=progress)
 
-    candidates = []
-    for strategy in settings.strategies:
-        run_dir, result = run(strategy, train_names, holdout_names, settings.steps, strategy)
-        candidates.append(Candidate(strategy, result.best_psnr, result.best_step, _curve(run_dir)))
-        if result.best_psnr is not None:
-            say(
-                f"{strategy}: best held-out {result.best_psnr:.2f} dB at step {result.best_step}"
-                f" ({result.best_psnr - start_psnr:+.2f} dB)"
-            )
-    for c in candidates:
-        if c.best_psnr is not None:
-            c.held_out = _per_pair(
-                out / "candidates" / c.strategy / BEST_MODEL, held_out, settings.scale
-            )
-    best = choose(candidates, start_pairs, settings.selection)
+    def trial(strategies: Sequence[str], names: list[str], held: list[str], prefix: str):
+        """Each strategy trained on ``names`` and checked on ``held``, with per-pair scores
+        of its best weights."""
+        pairs_held = PairDataset.from_config(_named(pairs, held), name="held-out")
+        found = []
+        for strategy in strategies:
+            run_dir, result = run(strategy, names, held, settings.steps, prefix + strategy)
+            c = Candidate(strategy, result.best_psnr, result.best_step, _curve(run_dir))
+            if c.best_psnr is not None:
+                gain = "" if prefix else f" ({c.best_psnr - start_psnr:+.2f} dB)"
+                say(f"{prefix}{strategy}: best held-out {c.best_psnr:.2f} dB"
+                    f" at step {c.best_step}{gain}")  # fmt: skip
+                c.held_out = _per_pair(run_dir / BEST_MODEL, pairs_held, settings.scale)
+            found.append(c)
+        return found
+
+    candidates = trial(settings.strategies, train_names, holdout_names, "")
+    confirmations: list[dict[str, Any]] = []
+    second = confirm_split(train_names, holdout_names, settings.seed)
+
+    def confirm(simplest: Candidate, best: Candidate) -> bool:
+        """Train both again with ``second``'s split; the choice must win there too."""
+        assert second is not None
+        names2, held2 = second
+        held_pairs2 = PairDataset.from_config(_named(pairs, held2), name="held-out")
+        start2 = _per_pair(start_file, held_pairs2, settings.scale)
+        simple2, best2 = trial([simplest.strategy, best.strategy], names2, held2, "confirm/")
+        confirmed = choose([simple2, best2], start2, settings.selection) is best2
+        confirmations.append(
+            {
+                "strategy": best.strategy,
+                "against": simplest.strategy,
+                "train_pairs": names2,
+                "holdout_pairs": held2,
+                "start": start2,
+                "held_out": {simplest.strategy: simple2.held_out, best.strategy: best2.held_out},
+                "confirmed": confirmed,
+            }
+        )
+        verdict = "confirmed" if confirmed else "not confirmed"
+        say(f"{best.strategy} over {simplest.strategy} on {', '.join(held2)}: {verdict}")
+        return confirmed
+
+    checked = confirm if settings.confirm and second is not None else None
+    best = choose_confirmed(candidates, start_pairs, settings.selection, checked)
     refit_steps = None
     if best is not None and best.best_psnr is not None:
         chosen, chosen_psnr = best.strategy, best.best_psnr
@@ -364,6 +351,7 @@ def adapt(
         holdout_names,
         candidates,
         refit_steps,
+        confirmations,
     )
     record = {**asdict(result), "out_dir": str(out), "gain": result.gain}
     record["settings"] = asdict(settings)
