@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "real_world.py"
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import artifact_measures as am  # noqa: E402
 import real_world as rw  # noqa: E402
+import real_world_report as report  # noqa: E402
 
 from srmeta.models.bundled import shipped_models  # noqa: E402
 
@@ -44,7 +46,7 @@ def _brute_high_pass(y: np.ndarray) -> np.ndarray:
 
 
 def test_the_mask_of_a_constant_image_is_all_ones() -> None:
-    mask = rw.flat_mask(np.full((20, 31), 117.0))
+    mask = am.flat_mask(np.full((20, 31), 117.0))
     assert mask.shape == (20, 31) and mask.all()
 
 
@@ -54,8 +56,8 @@ def test_the_mask_matches_a_window_by_window_std_and_spares_pixels_near_texture(
     y[10:20, 15:25] += 30 * (np.indices((10, 10)).sum(0) % 2)  # a textured patch
     y[30:, 40:] = rng.uniform(0, 255, (10, 8))  # noise in a corner, at the border
     std = _brute_std(y, 7)
-    assert np.array_equal(rw.flat_mask(y), std < 2.0)
-    mask = rw.flat_mask(y)
+    assert np.array_equal(am.flat_mask(y), std < 2.0)
+    mask = am.flat_mask(y)
     assert not mask[8:22, 13:27].any()  # the patch and 2 px around it; 3 px away, only a
     assert mask[7, 12] and not mask[7, 13:27].any()  # corner's window holds one patch pixel
     assert mask[:6].all() and mask[:, :11].all()
@@ -63,8 +65,8 @@ def test_the_mask_matches_a_window_by_window_std_and_spares_pixels_near_texture(
 
 def test_gaussian_high_pass_equals_the_full_2d_kernel() -> None:
     y = np.random.default_rng(1).uniform(0, 255, (23, 30))
-    assert np.allclose(rw.high_pass(y), _brute_high_pass(y), atol=1e-10)
-    assert rw.gaussian_taps().sum() == pytest.approx(1.0)
+    assert np.allclose(am.high_pass(y), _brute_high_pass(y), atol=1e-10)
+    assert am.gaussian_taps().sum() == pytest.approx(1.0)
 
 
 def test_flat_hf_energy_of_a_checkerboard_is_a_squared_times_the_filter_gain() -> None:
@@ -76,8 +78,8 @@ def test_flat_hf_energy_of_a_checkerboard_is_a_squared_times_the_filter_gain() -
     sr = 100.0 + checker
     e1, e2 = math.exp(-0.5), math.exp(-2.0)
     r = (1 - 2 * e1 + 2 * e2) / (1 + 2 * e1 + 2 * e2)
-    mask = rw.flat_mask(np.full((32, 32), 100.0))
-    total, pixels = rw.flat_hf_sums(sr, mask)
+    mask = am.flat_mask(np.full((32, 32), 100.0))
+    total, pixels = am.flat_hf_sums(sr, mask)
     assert pixels == 32 * 32
     assert total / pixels == pytest.approx((a * (1 - r * r)) ** 2, rel=1e-12)
 
@@ -88,8 +90,8 @@ def test_flat_hf_energy_counts_only_flat_pixels() -> None:
     hr = np.full((48, 48), 60.0)
     hr[:, 24:] += 40 * (np.indices((48, 24)).sum(0) % 2)  # right half textured
     sr = hr + rng.normal(0, 1.0, hr.shape)
-    mask = rw.flat_mask(hr)
-    total, pixels = rw.flat_hf_sums(sr, mask)
+    mask = am.flat_mask(hr)
+    total, pixels = am.flat_hf_sums(sr, mask)
     hf = _brute_high_pass(sr)
     assert pixels == mask.sum() == 48 * 21  # columns 0..20: 3 px short of the texture
     assert total == pytest.approx(float((hf[:, :21] ** 2).sum()), rel=1e-10)
@@ -97,10 +99,10 @@ def test_flat_hf_energy_counts_only_flat_pixels() -> None:
 
 def test_block_edges_sit_every_8s_pixels_of_the_uncropped_image() -> None:
     # x2, border 2: edges between uncropped columns 15|16, 31|32...: cropped pairs 13, 29...
-    edge, same_phase = rw.block_edges(64, 2, 2)
+    edge, same_phase = am.block_edges(64, 2, 2)
     assert np.flatnonzero(edge).tolist() == [13, 29, 45, 61]
     assert np.flatnonzero(same_phase).tolist() == [i for i in range(1, 63, 2) if i % 16 != 13]
-    edge, same_phase = rw.block_edges(40, 4, 0)
+    edge, same_phase = am.block_edges(40, 4, 0)
     assert np.flatnonzero(edge).tolist() == [31]
     assert np.flatnonzero(same_phase).tolist() == [3, 7, 11, 15, 19, 23, 27, 35]
 
@@ -117,11 +119,11 @@ def test_blockiness_of_steps_on_the_block_edges_is_their_ratio_and_of_a_ramp_is_
     mask = np.ones((64, 64), dtype=bool)
     line = _steps(64, 16, 2, 10.0, 0.5)
     stepped = line[:, None] + line[None, :]
-    assert rw.blockiness(stepped, mask, 2, 2) == pytest.approx(21.0, rel=1e-12)
+    assert am.blockiness(stepped, mask, 2, 2) == pytest.approx(21.0, rel=1e-12)
     rows, cols = np.indices((64, 64))
-    assert rw.blockiness(0.7 * cols + 0.3 * rows, mask, 2, 2) == pytest.approx(1.0, rel=1e-12)
+    assert am.blockiness(0.7 * cols + 0.3 * rows, mask, 2, 2) == pytest.approx(1.0, rel=1e-12)
     # Off the grid (phase shifted by 8) the same steps count against the edges.
-    assert rw.blockiness(stepped, mask, 2, 10) < 1
+    assert am.blockiness(stepped, mask, 2, 10) < 1
 
 
 def test_a_step_at_every_lr_pixel_edge_is_no_block_grid() -> None:
@@ -130,7 +132,7 @@ def test_a_step_at_every_lr_pixel_edge_is_no_block_grid() -> None:
     mask = np.ones((48, 48), dtype=bool)
     line = _steps(48, 4, 4, 3.0, 0.5)
     pattern = line[:, None] + line[None, :]
-    assert rw.blockiness(pattern, mask, 4, 4) == pytest.approx(1.0, rel=1e-12)
+    assert am.blockiness(pattern, mask, 4, 4) == pytest.approx(1.0, rel=1e-12)
 
 
 def test_blockiness_ignores_pairs_outside_the_mask() -> None:
@@ -140,22 +142,22 @@ def test_blockiness_ignores_pairs_outside_the_mask() -> None:
     noisy = stepped.copy()
     noisy[40:, 40:] = np.random.default_rng(3).uniform(0, 255, (24, 24))
     mask[39:, 39:] = False
-    assert rw.blockiness(noisy, mask, 2, 2) == pytest.approx(21.0, rel=1e-12)
-    assert math.isnan(rw.blockiness(stepped, np.zeros_like(mask), 2, 2))
+    assert am.blockiness(noisy, mask, 2, 2) == pytest.approx(21.0, rel=1e-12)
+    assert math.isnan(am.blockiness(stepped, np.zeros_like(mask), 2, 2))
 
 
 def test_image_artifacts_pool_sums_over_images() -> None:
-    a = rw.Artifacts(10, 20.0, 6.0, 2, 3.0, 3)
-    b = rw.Artifacts(30, 20.0, 2.0, 2, 1.0, 1)
+    a = am.Artifacts(10, 20.0, 6.0, 2, 3.0, 3)
+    b = am.Artifacts(30, 20.0, 2.0, 2, 1.0, 1)
     pooled = a + b
     assert pooled.flat_hf == pytest.approx(1.0)  # 40 / 40, not the mean of 2.0 and 0.67
     assert pooled.blockiness == pytest.approx((8 / 4) / (4 / 4))
-    assert math.isnan(rw.Artifacts(0, 0.0, 0.0, 0, 0.0, 0).flat_hf)
+    assert math.isnan(am.Artifacts(0, 0.0, 0.0, 0, 0.0, 0).flat_hf)
 
 
 def test_image_y_quantises_a_float_output_and_crops_the_border() -> None:
     sr = torch.full((3, 10, 12), 0.5)
-    y = rw.image_y(sr, 2)
+    y = am.image_y(sr, 2)
     assert y.shape == (6, 8)
     assert np.allclose(y, 16 + 219 * 128 / 255)  # MATLAB rgb2ycbcr luma of gray 128
 
@@ -200,7 +202,7 @@ def test_quick_run_writes_every_cell_and_resume_keeps_them(tmp_path, data_root, 
     again = json.loads(results.read_text())
     assert again["cells"][key]["psnr"] == 99.0
     assert list(again["cells"]) == list(payload["cells"])
-    text = rw.markdown(again)
+    text = report.markdown(again)
     assert f"| `{rw.DEGRADATIONS[0]}` | tiny | 99.00 (" in text  # the PSNR table, with Δ
     assert "| (any) | *ground truth* |" in text and "\n| tiny | " in text  # target check
 
