@@ -27,6 +27,7 @@ from srmeta.training.adapt_choice import (
     choose,
     choose_confirmed,
     confirm_split,
+    refit_length,
     split_pairs,
 )
 from srmeta.training.loop import Trainer
@@ -243,7 +244,9 @@ def test_refit_trains_the_choice_on_every_pair(tmp_path, camera_pairs, data_root
     result = adapt(PairsConfig(folder=str(camera_pairs)), settings, out, say=lambda _: None)
     # the start is an untrained network: four steps of 1e-2 beat it
     assert result.chosen == "finetune"
-    assert result.refit_steps == result.candidates[0].best_step
+    curve = result.candidates[0].curve  # the last check within 0.02 dB of the best
+    best = max(psnr for _, psnr in curve)
+    assert result.refit_steps == max(step for step, psnr in curve if psnr >= best - 0.02)
     refit = out / "candidates" / "refit"
     cfg = yaml.safe_load((refit / "config.yaml").read_text())
     assert cfg["train"]["steps"] == result.refit_steps and cfg["data"]["val"]["every"] == 0
@@ -372,3 +375,13 @@ def test_adapt_sets_aside_a_choice_the_second_hold_out_does_not_confirm(
     report = json.loads((out / "adapt.json").read_text())
     assert report["confirmations"][0]["confirmed"] is False
     assert any("mixed over finetune" in line and "not confirmed" in line for line in lines)
+
+
+def test_the_refit_runs_to_the_last_check_that_ties_the_best() -> None:
+    flat = Candidate("finetune", 32.563, 350, [(300, 32.543), (350, 32.563), (400, 32.561)])
+    assert refit_length(flat, 0.02) == 400  # 0.002 dB below the best: a tie
+    assert refit_length(flat, 0.0) == 350
+    falling = Candidate("finetune", 30.0, 100, [(50, 29.5), (100, 30.0), (150, 29.9), (200, 29.7)])
+    assert refit_length(falling, 0.02) == 100  # 0.1 dB down: it did stop helping
+    assert refit_length(Candidate("finetune", None, None), 0.02) is None
+    assert refit_length(Candidate("finetune", 30.0, 100), 0.02) == 100  # no curve: the best

@@ -18,7 +18,8 @@ weights (early stopping). The choice (:mod:`srmeta.training.adapt_choice`) prefe
 simpler strategy: a later one replaces it only if it scores higher on every held-out pair,
 and then again on a second, disjoint hold-out (``confirm``), else it is set aside. The
 chosen strategy is then trained again on every pair, held-out ones included, for the number
-of steps that was best (``refit``). If no strategy beats the starting model on the held-out
+of steps its held-out score held (``refit``: the last check within ``refit_tie_db`` of its
+best). If no strategy beats the starting model on the held-out
 pairs, the starting model is kept and the report says so. The held-out pairs chose the
 model, so they are recorded in it as images evaluation must not score, like the pairs it
 trained on.
@@ -54,6 +55,7 @@ from srmeta.training.adapt_choice import (
     choose,
     choose_confirmed,
     confirm_split,
+    refit_length,
     split_pairs,
 )
 from srmeta.training.loop import BEST_MODEL, train
@@ -108,6 +110,7 @@ class AdaptSettings:
     refit: bool = True
     selection: str = "consistent"  # or "mean": see adapt_choice.choose()
     confirm: bool = True  # a strategy beyond the simplest must win on a second hold-out too
+    refit_tie_db: float = 0.02  # held-out differences below this are ties (refit_length)
 
 
 @dataclass
@@ -120,7 +123,7 @@ class AdaptResult:
     train_pairs: list[str]
     holdout_pairs: list[str]
     candidates: list[Candidate]
-    # With refit: the chosen strategy retrained on every pair for its best step count (the
+    # With refit: the chosen strategy retrained on every pair for this many steps (the
     # model then has no held-out score of its own; chosen_psnr is the choice's).
     refit_steps: int | None = None
     # Each second hold-out a more complex strategy had to win (adapt_choice module).
@@ -330,8 +333,8 @@ def adapt(
         chosen, chosen_psnr = best.strategy, best.best_psnr
         source = out / "candidates" / best.strategy / BEST_MODEL
         if settings.refit and best.best_step:
-            # The choice is made; the held-out pairs now train too, for the chosen steps.
-            refit_steps = best.best_step
+            # The choice is made; the held-out pairs now train too, as long as was best.
+            refit_steps = refit_length(best, settings.refit_tie_db)
             everything = train_names + holdout_names
             run_dir, _ = run(best.strategy, everything, None, refit_steps, "refit")
             source = run_dir / LAST_MODEL

@@ -109,3 +109,15 @@ def choose_confirmed(
         rejected.add(best.strategy)
         best = choose([c for c in candidates if c.strategy not in rejected], start, rule)
     return best
+
+
+def refit_length(candidate: Candidate, tie_db: float) -> int | None:
+    """How long to train the chosen strategy on every pair: the last checkpoint whose
+    held-out score is within ``tie_db`` of its best. Near the end of a run the held-out
+    curve of two or three pairs is flat to a few hundredths of a dB, so its argmax is a
+    coin toss among the last checkpoints; the refit trains on more pairs, and a tie goes
+    to the longer run. A curve that falls by more than ``tie_db`` still stops early."""
+    if candidate.best_psnr is None or not candidate.curve:
+        return candidate.best_step
+    level = candidate.best_psnr - tie_db
+    return max(step for step, psnr in candidate.curve if psnr >= level)
