@@ -129,9 +129,7 @@ class Budget:
         )
 
 
-def _base(
-    setting: Setting, budget: Budget, seed: int, name: str, draw: int = 0
-) -> dict[str, Any]:
+def _base(setting: Setting, budget: Budget, seed: int, name: str, draw: int = 0) -> dict[str, Any]:
     """``draw`` picks the meta images (``data.meta.seed``) and, in a dirty pool, which
     targets are corrupted (``corrupt.seed``): draw 0 is the grid's original draw."""
     train_data: dict[str, Any] = {
