@@ -171,3 +171,19 @@ def test_a_checkpoint_loaded_onto_the_gpu_restores_its_generators(tmp_path):
     expected = _draws()
     restore_rng(load_state(path, "cuda")["rng"])
     assert _draws() == expected
+
+
+def test_start_weights_moved_with_the_checkout_still_resume(tmp_path) -> None:
+    """init_from may name another path on resume when the bytes there are the same start."""
+    from srmeta.errors import SrmetaError
+    from srmeta.training.resume import check_config
+
+    here, moved, other = (tmp_path / n for n in ("a.safetensors", "b.safetensors", "c.st"))
+    here.write_bytes(b"weights")
+    moved.write_bytes(b"weights")
+    other.write_bytes(b"other weights")
+    old = {"train": {"init_from": str(here), "steps": 10}}
+    check_config({"config": old}, tmp_path, {"train": {"init_from": str(moved), "steps": 20}}, "")
+    for changed in (str(other), str(tmp_path / "missing.safetensors"), None):
+        with pytest.raises(SrmetaError, match=r"train\.init_from"):
+            check_config({"config": old}, tmp_path, {"train": {"init_from": changed}}, "")

@@ -57,6 +57,15 @@ def saved_config(run_dir: Path) -> dict[str, Any] | None:
     return loaded if isinstance(loaded, dict) else None
 
 
+def same_bytes(a: Any, b: Any) -> bool:
+    """Whether two weight paths hold the same bytes: the start weights of a run moved with
+    its checkout (another git worktree, a renamed folder) are the same start."""
+    try:
+        return Path(a).read_bytes() == Path(b).read_bytes()
+    except (OSError, TypeError):
+        return False
+
+
 def check_config(state: dict[str, Any], run_dir: Path, new: dict[str, Any], digest: str) -> None:
     """Refuse a config that trains something else than the checkpoint's run, naming keys."""
     old = state.get("config") or saved_config(run_dir)
@@ -64,7 +73,11 @@ def check_config(state: dict[str, Any], run_dir: Path, new: dict[str, Any], dige
         if state.get("config_hash") != digest:
             raise SrmetaError("the config differs from the checkpoint's; start a new run")
         return
-    blocking = [d for d in differences(old, new) if d[0] not in EXTENDABLE]
+    blocking = [
+        d
+        for d in differences(old, new)
+        if d[0] not in EXTENDABLE and not (d[0] == "train.init_from" and same_bytes(d[1], d[2]))
+    ]
     if blocking:
         shown = ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in blocking[:SHOWN])
         more = f" and {len(blocking) - SHOWN} more" if len(blocking) > SHOWN else ""
