@@ -385,3 +385,35 @@ def test_the_refit_runs_to_the_last_check_that_ties_the_best() -> None:
     assert refit_length(falling, 0.02) == 100  # 0.1 dB down: it did stop helping
     assert refit_length(Candidate("finetune", None, None), 0.02) is None
     assert refit_length(Candidate("finetune", 30.0, 100), 0.02) == 100  # no curve: the best
+
+
+def test_a_fitted_pool_takes_the_blur_of_the_pairs_it_trains_on(
+    tmp_path, camera_pairs, data_root, model_file
+) -> None:
+    settings = AdaptSettings(
+        scale=SCALE, start=str(model_file), strategies=("finetune", "mixed"), steps=2,
+        eval_every=2, lr_patch=16, batch_size=2, meta_batch_size=2, pool=("Set5",),
+        pool_degradation="fit", device="cpu", refit=False, confirm=False,
+    )  # fmt: skip
+    out = tmp_path / "mycam"
+    result = adapt(PairsConfig(folder=str(camera_pairs)), settings, out, str(data_root),
+                   say=lambda _: None)  # fmt: skip
+    report = json.loads((out / "adapt.json").read_text())
+    [fit] = report["blur_fits"]
+    assert fit["pairs"] == sorted(result.train_pairs)  # never the held-out pairs
+    mixed = yaml.safe_load((out / "candidates" / "mixed" / "config.yaml").read_text())
+    finetune = yaml.safe_load((out / "candidates" / "finetune" / "config.yaml").read_text())
+    low, high = max(fit["sigma"] - 0.3, 0.05), fit["sigma"] + 0.3
+    assert mixed["data"]["train"]["degradation"] == f"blur:iso:{low:.2f}-{high:.2f} down:bicubic"
+    assert finetune["data"]["train"]["degradation"] == adapt_module.POOL_DEGRADATION
+    # the fixture's camera is a bicubic down-up softening: a real blur, well above none
+    assert fit["sigma"] >= 0.5
+
+
+def test_a_bad_pool_degradation_is_one_line_before_any_work(tmp_path, camera_pairs, capsys):
+    out = tmp_path / "mycam"
+    code = main(["adapt", "--pairs", str(camera_pairs), "--scale", "2", "-o", str(out),
+                 "--pool-degradation", "blur:round:2"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--pool-degradation" in err
+    assert not out.exists()

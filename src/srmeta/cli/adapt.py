@@ -53,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=["T91", "General100", "BSDS400"],
         help="generic training sets under the data root, for weightnet and combined",
     )
+    p.add_argument(
+        "--pool-degradation",
+        default=None,
+        help="how the pool's LR is made: a degradation string, or fit (the Gaussian blur the"
+        " training pairs imply, +-0.3); default: blur:iso:0.2-3 noise:0-5 seed:7",
+    )
     p.add_argument("--data-root", help="folder holding the pool (default: $SRMETA_DATA)")
     p.add_argument("--seed", type=count, default=0, help="seed of the split and the runs (0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
@@ -100,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.learning_rate,
         batch_size=args.batch_size,
         pool=tuple(args.pool),
+        **({"pool_degradation": args.pool_degradation} if args.pool_degradation else {}),
         seed=args.seed,
         device=args.device,
         refit=args.refit,

@@ -43,7 +43,9 @@ from typing import Any
 from srmeta.atomic import atomic_open, atomic_write_text, check_writable
 from srmeta.config import PairsConfig, validate_config
 from srmeta.data.benchmarks import find_dataset
+from srmeta.data.camera_blur import BlurFit, fit_blur
 from srmeta.data.pairs import PairDataset, load_pairs, selected_files
+from srmeta.degradations import parse_degradation
 from srmeta.errors import SrmetaError
 from srmeta.evaluation import evaluate
 from srmeta.models.bundled import display_name, resolve_model_name
@@ -69,6 +71,9 @@ ALL_STRATEGIES = (*STRATEGIES, "mixed")
 # pool holds samples that resemble a real camera for Weight-Net to pick out; on a purely
 # bicubic pool it could only reweight what is unlike every camera.
 POOL_DEGRADATION = "blur:iso:0.2-3 noise:0-5 seed:7"
+# ``pool_degradation="fit"``: the Gaussian blur the training pairs imply (camera_blur), with
+# a spread around it, in place of the broad spread above.
+FIT = "fit"
 DEFAULT_POOL = ("T91", "General100", "BSDS400")
 REPORT = "adapt.json"
 
@@ -212,6 +217,11 @@ def _check_inputs(settings: AdaptSettings, data_root: str | None) -> None:
     if unknown or not settings.strategies:
         known = ", ".join(ALL_STRATEGIES)
         raise SrmetaError(f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {known}")
+    if settings.pool_degradation != FIT:
+        try:
+            parse_degradation(settings.pool_degradation)
+        except SrmetaError as err:
+            raise SrmetaError(f"--pool-degradation: {err}") from None
     if any(s != "finetune" for s in settings.strategies):
         for name in settings.pool:  # the pool is needed; a missing set fails now, not later
             try:
@@ -261,10 +271,29 @@ def adapt(
         raise SrmetaError(f"--from {settings.start} is x{spec.scale}, not x{settings.scale}")
     found = selected_files(pairs)
     # Every pair is read and checked before any training: a bad pair fails in seconds.
-    load_pairs(found, settings.scale, pairs.align, min_lr_side=settings.lr_patch)
+    loaded = load_pairs(found, settings.scale, pairs.align, min_lr_side=settings.lr_patch)
     train_names, holdout_names = split_pairs(
         [p.name for p in found], settings.holdout, settings.seed
     )
+    by_name = {p.name: p for p in loaded}
+    fits: dict[tuple[str, ...], BlurFit] = {}
+
+    def pool_for(strategy: str, names: list[str]) -> str:
+        """The pool's LR for a run on ``names``: with ``fit``, the blur those pairs imply
+        (only the pairs a run trains on may shape its data)."""
+        if settings.pool_degradation != FIT:
+            return settings.pool_degradation
+        if strategy == "finetune":
+            return POOL_DEGRADATION  # unused by fine-tuning: its config stays the usual one
+        key = tuple(sorted(names))
+        if key not in fits:
+            fits[key] = fit_blur([by_name[n] for n in key], settings.scale)
+            say(
+                f"{', '.join(key)} look like blur:iso:{fits[key].sigma:g} down:bicubic"
+                f" ({fits[key].psnr:.1f} dB): pool LR {fits[key].pool_degradation()}"
+            )
+        return fits[key].pool_degradation()
+
     held_out = PairDataset.from_config(_named(pairs, holdout_names), name="held-out")
     start_label = display_name(settings.start, settings.scale)
     start_pairs = _per_pair(start_file, held_out, settings.scale)
@@ -276,7 +305,7 @@ def adapt(
 
     def run(strategy: str, names: list[str], held: list[str] | None, steps: int, folder: str):
         run_dir = out / "candidates" / folder
-        s = replace(settings, steps=steps)
+        s = replace(settings, steps=steps, pool_degradation=pool_for(strategy, names))
         cfg = strategy_config(
             strategy, s, start_file, spec.arch, dict(spec.options), pairs, names, held,
             run_dir, data_root,
@@ -332,9 +361,10 @@ def adapt(
     if best is not None and best.best_psnr is not None:
         chosen, chosen_psnr = best.strategy, best.best_psnr
         source = out / "candidates" / best.strategy / BEST_MODEL
-        if settings.refit and best.best_step:
+        steps = refit_length(best, settings.refit_tie_db)
+        if settings.refit and steps:
             # The choice is made; the held-out pairs now train too, as long as was best.
-            refit_steps = refit_length(best, settings.refit_tie_db)
+            refit_steps = steps
             everything = train_names + holdout_names
             run_dir, _ = run(best.strategy, everything, None, refit_steps, "refit")
             source = run_dir / LAST_MODEL
@@ -358,6 +388,7 @@ def adapt(
     )
     record = {**asdict(result), "out_dir": str(out), "gain": result.gain}
     record["settings"] = asdict(settings)
+    record["blur_fits"] = [{"pairs": list(k), **asdict(f)} for k, f in fits.items()]
     record["pairs"] = pairs.model_dump()
     atomic_write_text(out / REPORT, json.dumps(record, indent=2) + "\n", force=True)
     return result
