@@ -205,6 +205,11 @@ def test_bad_pairs_stop_adapt_with_one_line_and_nothing_written(tmp_path, camera
     code = main(["adapt", "--pairs", str(camera_pairs), "--scale", "2", "-o", str(out),
                  "--pool", "NoSuchSet", "--data-root", str(tmp_path)])  # fmt: skip
     assert code == 2 and "NoSuchSet" in capsys.readouterr().err and not out.exists()
+    code = main(["adapt", "--pairs", str(camera_pairs), "--scale", "2", "-o", str(out),
+                 "--pool-degradation", "blur:round:2"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--pool-degradation" in err
+    assert not out.exists()
 
 
 def test_eval_scores_pairs_from_the_command_line(camera_pairs: Path, capsys) -> None:
@@ -408,12 +413,3 @@ def test_a_fitted_pool_takes_the_blur_of_the_pairs_it_trains_on(
     assert finetune["data"]["train"]["degradation"] == adapt_module.POOL_DEGRADATION
     # the fixture's camera is a bicubic down-up softening: a real blur, well above none
     assert fit["sigma"] >= 0.5
-
-
-def test_a_bad_pool_degradation_is_one_line_before_any_work(tmp_path, camera_pairs, capsys):
-    out = tmp_path / "mycam"
-    code = main(["adapt", "--pairs", str(camera_pairs), "--scale", "2", "-o", str(out),
-                 "--pool-degradation", "blur:round:2"])  # fmt: skip
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "--pool-degradation" in err
-    assert not out.exists()
