@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from srmeta.color import rgb_to_y255
 from srmeta.data.pairs import Pair
 from srmeta.degrade import Degradation
 from srmeta.errors import SrmetaError
@@ -44,20 +45,18 @@ class BlurFit:
         return f"blur:iso:{low:.2f}-{high:.2f} down:bicubic"
 
 
-def _luma(x: torch.Tensor) -> np.ndarray:
-    """BT.601 Y on 0..255 from a 0..255 float64 RGB tensor."""
-    r, g, b = x[0].numpy(), x[1].numpy(), x[2].numpy()
-    return 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+def _luma(rgb: torch.Tensor) -> np.ndarray:
+    return rgb_to_y255(rgb)[0].numpy()
 
 
 def _centre(pair: Pair, scale: int) -> tuple[torch.Tensor, np.ndarray]:
-    """The HR's central crop (float64, 0..255) and the Y of the LR pixels under it."""
+    """The HR's central crop (float64 in [0, 1]) and the Y of the LR pixels under it."""
     lh, lw = pair.lr.shape[-2:]
     side = min(CROP // scale, lh, lw)
     top, left = (lh - side) // 2, (lw - side) // 2
-    lr = pair.lr[:, top : top + side, left : left + side].to(torch.float64)
+    lr = pair.lr[:, top : top + side, left : left + side]
     hr = pair.hr[:, top * scale : (top + side) * scale, left * scale : (left + side) * scale]
-    return hr.to(torch.float64), _luma(lr)
+    return hr.to(torch.float64) / 255.0, _luma(lr)
 
 
 def _squared_error(crops: list[tuple[torch.Tensor, np.ndarray]], sigma: float, scale: int):
@@ -65,7 +64,7 @@ def _squared_error(crops: list[tuple[torch.Tensor, np.ndarray]], sigma: float, s
     degradation = Degradation.parse(spec)
     total, count = 0.0, 0
     for hr, lr_y in crops:
-        fake = degradation.apply(hr / 255.0, scale, quantize=False) * 255.0
+        fake = degradation.apply(hr, scale, quantize=False)
         diff = (_luma(fake) - lr_y)[scale:-scale, scale:-scale]  # edges: padding differs
         total, count = total + float(np.sum(diff * diff)), count + diff.size
     return total / count
