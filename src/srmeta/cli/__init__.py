@@ -25,6 +25,7 @@ COMMANDS = {
     "eval": "score a model on benchmark datasets (PSNR/SSIM on Y, published protocol)",
     "train": "train an SR model from a YAML config (torchrun for several processes)",
     "adapt": "adapt a model to your camera from a few real LR-HR pairs",
+    "pairs": "check a camera's LR-HR pairs: alignment, and the lens blur they imply",
     "weights": "draw a run's weight, reward and error maps; compare runs by frequency band",
     "upscale": "upscale images with the bundled model or any model",
     "export": "export a model to ONNX",

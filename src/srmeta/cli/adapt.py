@@ -18,10 +18,25 @@ from srmeta.config import PairsConfig
 from srmeta.errors import SrmetaError
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_pair_source(p: argparse.ArgumentParser) -> None:
+    """--pairs DIR or --lr DIR --hr DIR, and --no-align (also ``srmeta pairs``'s)."""
     p.add_argument("--pairs", help="folder of <name>L / <name>H image pairs")
     p.add_argument("--lr", help="folder of LR images (with --hr; files matched by name)")
     p.add_argument("--hr", help="folder of HR images (with --lr)")
+    p.add_argument("--no-align", action="store_true", help="use the pairs exactly as given")
+
+
+def pair_source(args: argparse.Namespace) -> PairsConfig:
+    """The pairs the options name; exactly one of --pairs and --lr/--hr."""
+    if (args.pairs is None) == (args.lr is None and args.hr is None) or (
+        (args.lr is None) != (args.hr is None)
+    ):
+        raise SrmetaError("give --pairs DIR, or both --lr DIR and --hr DIR")
+    return PairsConfig(folder=args.pairs, lr=args.lr, hr=args.hr, align=not args.no_align)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_pair_source(p)
     p.add_argument("--scale", type=int, choices=(2, 3, 4), required=True)
     p.add_argument(
         "--from",
@@ -83,7 +98,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="consistent (default): a strategy replaces the simpler one before it only if"
         " better on every held-out pair; mean: the best mean held-out PSNR",
     )
-    p.add_argument("--no-align", action="store_true", help="use the pairs exactly as given")
     p.add_argument("--force", action="store_true", help="replace a finished adaptation's files")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -91,11 +105,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from srmeta.training.adapt import AdaptSettings, adapt
 
-    if (args.pairs is None) == (args.lr is None and args.hr is None) or (
-        (args.lr is None) != (args.hr is None)
-    ):
-        raise SrmetaError("give --pairs DIR, or both --lr DIR and --hr DIR")
-    pairs = PairsConfig(folder=args.pairs, lr=args.lr, hr=args.hr, align=not args.no_align)
+    pairs = pair_source(args)
     settings = AdaptSettings(
         scale=args.scale,
         start=args.start,
