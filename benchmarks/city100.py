@@ -64,7 +64,8 @@ SCALE = 3
 TRAINED_ARMS = ("finetune", "mixed", "weightnet", "combined")
 # The pool's LR made with the blur the k pairs imply (srmeta.data.camera_blur) instead of
 # adapt's broad spread: does a camera-like pool beat fine-tuning on the pairs alone?
-FIT_ARMS = ("mixed_fit", "combined_fit")
+# combined_fit8: as many pair crops per step as fine-tuning (8), the weighted pool beside.
+FIT_ARMS = ("mixed_fit", "combined_fit", "combined_fit8")
 # adapt's arms, by the settings they pin (the tool's defaults moved; the arms do not):
 # the first choice as it is, refit on every pair, and refit after a confirmed choice (the
 # default since the confirm rule).
@@ -152,7 +153,9 @@ def run_arm(args: argparse.Namespace, k: int, draw: int, seed: int, arm: str, na
         from srmeta.models.files import read_model_file
 
         spec = read_model_file(start_file)[1]
-        strategy = arm.removesuffix("_fit")
+        strategy = arm.split("_")[0]
+        if arm == "combined_fit8":
+            settings = replace(settings, meta_batch_size=8)
         if arm in FIT_ARMS:
             fit = fit_blur(load_pairs(selected_files(pairs), SCALE), SCALE)
             settings = replace(settings, pool_degradation=fit.pool_degradation())
