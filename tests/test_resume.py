@@ -174,7 +174,10 @@ def test_a_checkpoint_loaded_onto_the_gpu_restores_its_generators(tmp_path):
 
 
 def test_start_weights_moved_with_the_checkout_still_resume(tmp_path) -> None:
-    """init_from may name another path on resume when the bytes there are the same start."""
+    """init_from may name another path on resume when the bytes there are the same start:
+    the digest the run recorded decides, or the old file when there is none."""
+    import hashlib
+
     from srmeta.errors import SrmetaError
     from srmeta.training.resume import check_config
 
@@ -187,3 +190,10 @@ def test_start_weights_moved_with_the_checkout_still_resume(tmp_path) -> None:
     for changed in (str(other), str(tmp_path / "missing.safetensors"), None):
         with pytest.raises(SrmetaError, match=r"train\.init_from"):
             check_config({"config": old}, tmp_path, {"train": {"init_from": changed}}, "")
+    # the old checkout is gone: the recorded digest still knows the start
+    recorded = {"init_from": {"sha256": hashlib.sha256(b"weights").hexdigest()}}
+    here.unlink()
+    state = {"config": old, **recorded}
+    check_config(state, tmp_path, {"train": {"init_from": str(moved), "steps": 10}}, "")
+    with pytest.raises(SrmetaError, match=r"train\.init_from"):
+        check_config(state, tmp_path, {"train": {"init_from": str(other), "steps": 10}}, "")

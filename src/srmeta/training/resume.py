@@ -11,6 +11,7 @@ calls that folder).
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,15 @@ def saved_config(run_dir: Path) -> dict[str, Any] | None:
     return loaded if isinstance(loaded, dict) else None
 
 
-def same_bytes(a: Any, b: Any) -> bool:
-    """Whether two weight paths hold the same bytes: the start weights of a run moved with
-    its checkout (another git worktree, a renamed folder) are the same start."""
+def same_start(old: Any, new: Any, recorded: dict[str, Any] | None) -> bool:
+    """Whether a changed ``train.init_from`` still names the run's start weights: the start
+    of a run moved with its checkout (another git worktree, a renamed folder) is the same
+    start. Checked against the digest the run recorded, or else against the old file."""
     try:
-        return Path(a).read_bytes() == Path(b).read_bytes()
+        data = Path(new).read_bytes()
+        if recorded and recorded.get("sha256"):
+            return hashlib.sha256(data).hexdigest() == recorded["sha256"]
+        return Path(old).read_bytes() == data
     except (OSError, TypeError):
         return False
 
@@ -76,7 +81,8 @@ def check_config(state: dict[str, Any], run_dir: Path, new: dict[str, Any], dige
     blocking = [
         d
         for d in differences(old, new)
-        if d[0] not in EXTENDABLE and not (d[0] == "train.init_from" and same_bytes(d[1], d[2]))
+        if d[0] not in EXTENDABLE
+        and not (d[0] == "train.init_from" and same_start(d[1], d[2], state.get("init_from")))
     ]
     if blocking:
         shown = ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in blocking[:SHOWN])

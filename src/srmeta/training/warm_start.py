@@ -7,6 +7,7 @@ partial load would train something else than the config says.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,4 +76,5 @@ def load_warm_start(
     except RuntimeError as err:
         why = first_line(err)
         raise ConfigError(f"train.init_from: {file}: weights do not fit ({why})") from None
-    return {"file": str(file.resolve()), "meta_images": meta_images_of(file)}
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()  # resume knows the start by it
+    return {"file": str(file.resolve()), "meta_images": meta_images_of(file), "sha256": digest}
