@@ -243,15 +243,15 @@ def test_every_adapt_example_runs_with_few_steps(tmp_path, monkeypatch, capsys):
             Image.fromarray(lr).save(repo / folder / f"{i:03d}L.png")
     _rgb(repo / "frame.png", side=16)
     examples = _examples("", heading="Your camera: real pairs and `srmeta adapt`")
-    assert [line.split()[1] for line in examples] == ["adapt", "upscale", "eval"]
+    assert [line.split()[1] for line in examples] == ["pairs", "adapt", "upscale", "eval"]
     for line in examples:
         args = shlex.split(line, comments=True)[1:]
         if args[0] == "adapt":
             args += ["--steps", "2", "--eval-every", "1", "--batch-size", "2", "--quiet"]
-        if args[0] == "eval":
+        if args[0] in ("eval", "pairs"):
             args += ["--quiet"]
         assert main(args) == 0, line
     out = capsys.readouterr().out
-    assert "held out" in out and "runs/mycam/model_best.safetensors" in out
+    assert "4 pairs fit x3" in out and "held out" in out and "runs/mycam/model_best.safetensors" in out
     assert Image.open(repo / "frame_x3.png").size == (48, 48)
     assert "| more_pairs |" in out
