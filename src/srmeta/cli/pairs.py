@@ -32,15 +32,17 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from srmeta.atomic import atomic_write_text, check_writable
-    from srmeta.data.camera_blur import fit_blur
+    from srmeta.data.camera_blur import BlurFitter
     from srmeta.data.pairs import load_pairs, selected_files
 
     source = pair_source(args)
     if args.json:
         check_writable(args.json, args.force)
     pairs = load_pairs(selected_files(source), args.scale, source.align)
+    fitter = None if args.no_blur else BlurFitter(pairs, args.scale)
     rows: list[dict[str, Any]] = []
-    for pair in tqdm(pairs, desc="pairs", disable=args.quiet or args.no_blur, leave=False):
+    shown = tqdm(pairs, desc="pairs", disable=args.quiet or fitter is None, leave=False)
+    for index, pair in enumerate(shown):
         h, w = pair.lr.shape[-2:]
         row: dict[str, Any] = {
             "pair": pair.name,
@@ -51,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
             "displacement": pair.motion.extent((h, w)),
             "registered": pair.registered,
         }
-        if not args.no_blur:
-            fit = fit_blur([pair], args.scale)
+        if fitter is not None:
+            fit = fitter.fit([index])
             row.update(blur_sigma=fit.sigma, blur_psnr=fit.psnr)
         rows.append(row)
     blur = "" if args.no_blur else " | blur σ | fit dB"
@@ -73,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         f"{len(rows)} pairs fit x{args.scale}; largest displacement {worst['displacement']:.2f}"
         f" LR px ({worst['pair']}), {sum(r['registered'] for r in rows)} registered"
     )
-    if not args.no_blur:
-        fit = fit_blur(pairs, args.scale)
+    if fitter is not None:
+        fit = fitter.fit()  # every pair's coarse errors are already known
         summary["blur"] = {"sigma": fit.sigma, "psnr": fit.psnr, "curve": fit.curve}
         summary["pool_degradation"] = fit.pool_degradation()
         print(

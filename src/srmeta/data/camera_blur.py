@@ -59,30 +59,51 @@ def _centre(pair: Pair, scale: int) -> tuple[torch.Tensor, np.ndarray]:
     return hr.to(torch.float64) / 255.0, _luma(lr)
 
 
-def _squared_error(crops: list[tuple[torch.Tensor, np.ndarray]], sigma: float, scale: int):
+def _squared_error(hr: torch.Tensor, lr_y: np.ndarray, sigma: float, scale: int):
+    """(sum of squared Y differences, pixels) between the camera's LR and the synthetic one."""
     spec = f"blur:iso:{sigma:g} down:bicubic" if sigma > 0 else "down:bicubic"
-    degradation = Degradation.parse(spec)
-    total, count = 0.0, 0
-    for hr, lr_y in crops:
-        fake = degradation.apply(hr, scale, quantize=False)
-        diff = (_luma(fake) - lr_y)[scale:-scale, scale:-scale]  # edges: padding differs
-        total, count = total + float(np.sum(diff * diff)), count + diff.size
-    return total / count
+    fake = Degradation.parse(spec).apply(hr, scale, quantize=False)
+    diff = (_luma(fake) - lr_y)[scale:-scale, scale:-scale]  # edges: padding differs
+    return float(np.sum(diff * diff)), diff.size
+
+
+class BlurFitter:
+    """Fits of any subset of ``pairs``, each pair's error at a sigma computed once: the
+    per-pair fits and the pooled one of ``srmeta pairs`` share them."""
+
+    def __init__(self, pairs: Sequence[Pair], scale: int) -> None:
+        if not pairs:
+            raise SrmetaError("fitting a blur needs at least one pair")
+        self.scale = scale
+        self.crops = [_centre(pair, scale) for pair in pairs]
+        if min(lr_y.shape[0] for _, lr_y in self.crops) <= 2 * scale + 8:
+            raise SrmetaError("the pairs are too small to fit a blur to")
+        self._errors: list[dict[float, tuple[float, int]]] = [{} for _ in self.crops]
+
+    def _mean_error(self, which: Sequence[int], sigma: float) -> float:
+        total, count = 0.0, 0
+        for i in which:
+            if sigma not in self._errors[i]:
+                self._errors[i][sigma] = _squared_error(*self.crops[i], sigma, self.scale)
+            pair_total, pair_count = self._errors[i][sigma]
+            total, count = total + pair_total, count + pair_count
+        return total / count
+
+    def fit(self, which: Sequence[int] | None = None) -> BlurFit:
+        """The sigma (HR pixels) that best explains the LR of the pairs at ``which``
+        (default: all) from their HR: the coarse grid, then fine steps around its best."""
+        which = range(len(self.crops)) if which is None else which
+        errors = {sigma: self._mean_error(which, sigma) for sigma in COARSE}
+        best = min(errors, key=errors.__getitem__)
+        for step in range(-4, 5):
+            sigma = round(best + step * FINE_STEP, 2)
+            if sigma >= 0 and sigma not in errors:
+                errors[sigma] = self._mean_error(which, sigma)
+        curve = tuple((s, 10 * np.log10(255.0**2 / max(errors[s], 1e-12))) for s in sorted(errors))
+        sigma, psnr = max(curve, key=lambda point: point[1])
+        return BlurFit(sigma, float(psnr), curve)
 
 
 def fit_blur(pairs: Sequence[Pair], scale: int) -> BlurFit:
     """The Gaussian sigma (HR pixels) that best explains ``pairs``' LR from their HR."""
-    if not pairs:
-        raise SrmetaError("fitting a blur needs at least one pair")
-    crops = [_centre(pair, scale) for pair in pairs]
-    if min(lr_y.shape[0] for _, lr_y in crops) <= 2 * scale + 8:
-        raise SrmetaError("the pairs are too small to fit a blur to")
-    errors = {sigma: _squared_error(crops, sigma, scale) for sigma in COARSE}
-    best = min(errors, key=errors.__getitem__)
-    for step in range(-4, 5):
-        sigma = round(best + step * FINE_STEP, 2)
-        if sigma >= 0 and sigma not in errors:
-            errors[sigma] = _squared_error(crops, sigma, scale)
-    curve = tuple((s, 10 * np.log10(255.0**2 / max(errors[s], 1e-12))) for s in sorted(errors))
-    sigma, psnr = max(curve, key=lambda point: point[1])
-    return BlurFit(sigma, float(psnr), curve)
+    return BlurFitter(pairs, scale).fit()

@@ -312,10 +312,10 @@ def adapt(
         )  # fmt: skip
         return run_dir, train(validate_config(cfg), resume="auto", progress=progress)
 
-    def trial(strategies: Sequence[str], names: list[str], held: list[str], prefix: str):
-        """Each strategy trained on ``names`` and checked on ``held``, with per-pair scores
-        of its best weights."""
-        pairs_held = PairDataset.from_config(_named(pairs, held), name="held-out")
+    def trial(strategies: Sequence[str], names: list[str], held_set: PairDataset, prefix: str):
+        """Each strategy trained on ``names`` and checked on ``held_set``, with per-pair
+        scores of its best weights."""
+        held = [pair.name for pair in held_set.pairs]
         found = []
         for strategy in strategies:
             run_dir, result = run(strategy, names, held, settings.steps, prefix + strategy)
@@ -324,11 +324,11 @@ def adapt(
                 gain = "" if prefix else f" ({c.best_psnr - start_psnr:+.2f} dB)"
                 say(f"{prefix}{strategy}: best held-out {c.best_psnr:.2f} dB"
                     f" at step {c.best_step}{gain}")  # fmt: skip
-                c.held_out = _per_pair(run_dir / BEST_MODEL, pairs_held, settings.scale)
+                c.held_out = _per_pair(run_dir / BEST_MODEL, held_set, settings.scale)
             found.append(c)
         return found
 
-    candidates = trial(settings.strategies, train_names, holdout_names, "")
+    candidates = trial(settings.strategies, train_names, held_out, "")
     confirmations: list[dict[str, Any]] = []
     second = confirm_split(train_names, holdout_names, settings.seed)
 
@@ -338,7 +338,7 @@ def adapt(
         names2, held2 = second
         held_pairs2 = PairDataset.from_config(_named(pairs, held2), name="held-out")
         start2 = _per_pair(start_file, held_pairs2, settings.scale)
-        simple2, best2 = trial([simplest.strategy, best.strategy], names2, held2, "confirm/")
+        simple2, best2 = trial([simplest.strategy, best.strategy], names2, held_pairs2, "confirm/")
         confirmed = choose([simple2, best2], start2, settings.selection) is best2
         confirmations.append(
             {
