@@ -5,7 +5,8 @@ pinned code travels as an archive and the pool as pixel-identical files (lossles
 BSDS400 JPEGs as they are):
 
     git -C ../wt-grid archive <commit> src/srmeta benchmarks/meta_grid.py \
-        benchmarks/meta_experiments.py | tar -x -C gpu/code   # then drop src/srmeta/bundled
+        benchmarks/meta_job.py benchmarks/meta_select.py | tar -x -C gpu/code
+    # then drop src/srmeta/bundled
     # on the GPU machine, 14 runs at a time, one thread each:
     python benchmarks/meta_device.py all --seed 2 --out /tmp/grid --data-root gpu/data \
         --jobs 14 --deadline 555 --tar $OUT                  # one tar per setting
@@ -37,8 +38,8 @@ from pathlib import Path
 CODE = Path(os.environ.get("GRID_CODE", "gpu/code")).resolve()
 sys.path[:0] = [str(CODE / "src"), str(CODE / "benchmarks")]
 
-from meta_experiments import WARM, Job  # noqa: E402  (the pinned copy)
 from meta_grid import ARMS  # noqa: E402
+from meta_job import WARM, Job  # noqa: E402  (the pinned copy)
 
 SETTING_ORDER = ["A1", "B", "A2", "A3", "A4"]
 # the meta arms first: they are the slow ones, and the GPU's time is short
@@ -92,7 +93,7 @@ def score(args):
     """Score every trained run of the seed that has no record yet (pinned code, CPU)."""
     import dataclasses
 
-    import meta_experiments as mx
+    import meta_job as mx
     import torch
     from meta_grid import SETTINGS, Budget
 
@@ -113,7 +114,7 @@ def score(args):
                 continue
             start = time.perf_counter()
             info = json.loads(info_path.read_text(encoding="utf-8"))
-            step_time = mx._median_step_time(folder / "metrics.jsonl")
+            step_time = mx.median_step_time(folder / "metrics.jsonl")
             on_gpu = info["device"] == "cuda"
             result = {
                 "setting": setting,
@@ -129,7 +130,9 @@ def score(args):
                 "train_wall_s": info["wall_s"],
                 "sec_per_step": None if on_gpu else step_time,
                 "gpu_sec_per_step": step_time if on_gpu else None,
-                "corrupt_weight_share": mx._mean_corrupt_share(folder / "metrics.jsonl"),
+                "corrupt_weight_share": mx.logged_mean(
+                    folder / "metrics.jsonl", "corrupt_weight_share"
+                ),
             }
             report = evaluate(
                 str(folder / "model_last.safetensors"),
@@ -144,9 +147,9 @@ def score(args):
             result["scores"] = {f"{r.dataset}/{r.image}": r.psnr for r in report.images}
             result["ssim"] = {f"{r.dataset}/{r.image}": r.ssim for r in report.images}
             result["wall_s"] = time.perf_counter() - start
-            mx._write_json(folder / "result.json", result)
+            mx.write_json(folder / "result.json", result)
             target.parent.mkdir(parents=True, exist_ok=True)
-            mx._write_json(target, result)
+            mx.write_json(target, result)
             print(
                 f"scored {setting} {arm}: {sum(result['scores'].values()) / len(report.images):.3f}"
                 f" dB mean over {len(report.images)} images",

@@ -31,62 +31,21 @@ import argparse
 import dataclasses
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from meta_grid import ARMS, SETTINGS, Budget, arm_config, warm_config  # noqa: E402
+from meta_grid import ARMS, SETTINGS, Budget  # noqa: E402
+from meta_job import WARM, Job, git_commit, run_job, write_json  # noqa: E402
+from meta_select import CANDIDATES, FALLBACK, SELECT, trial_arm  # noqa: E402
 
 REPO = HERE.parent
 RESULTS = REPO / "benchmarks" / "results" / "meta_experiments.json"
 RECORD = REPO / "benchmarks" / "results" / "meta_runs"
 DOC = REPO / "docs" / "experiments.md"
-WARM = "warm"
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-    setting: str
-    arm: str  # an arm name, or "warm"
-    seed: int
-    draw: int = 0  # the meta images and corruption split (meta_grid._base); 0: the original
-
-    def _where(self) -> Path:
-        """``<setting>/seed<k>``, or ``<setting>/draw<d>/seed<k>`` for the other draws (the
-        original grid's paths stay as they were)."""
-        base = Path(self.setting) if self.draw == 0 else Path(self.setting) / f"draw{self.draw}"
-        return base / f"seed{self.seed}"
-
-    def folder(self, out: Path) -> Path:
-        return out / self._where() / self.arm
-
-    def warm(self) -> Job:
-        return Job(self.setting, WARM, self.seed, self.draw)
-
-    def record(self, record: Path) -> Path:
-        return record / self._where() / f"{self.arm}.json"
-
-
-def git_commit(code: Path) -> tuple[str, bool]:
-    """``(commit, dirty)`` of the tree at ``code``."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(code), *args], check=True, capture_output=True, text=True
-        ).stdout.strip()
-
-    return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _budget(args: argparse.Namespace) -> Budget:
@@ -99,98 +58,35 @@ def _budget(args: argparse.Namespace) -> Budget:
     return dataclasses.replace(base, **changes)
 
 
-# -------------------------------------------------------------------------- one run
-
-
-def _logged(metrics: Path, key: str) -> list[float]:
-    values = []
-    if metrics.is_file():
-        for line in metrics.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            if key in row and row[key] is not None:
-                values.append(float(row[key]))
-    return values
-
-
-def _median_step_time(metrics: Path) -> float | None:
-    """Median over logging windows: robust to a window where the machine was busy."""
-    values = _logged(metrics, "sec_per_step")[1:]  # the first window holds the start-up
-    return statistics.median(values) if values else None
-
-
-def logged_mean(metrics: Path, key: str) -> float | None:
-    """Mean of ``key`` over the logging windows of ``metrics.jsonl`` that have it."""
-    values = _logged(metrics, key)
-    return sum(values) / len(values) if values else None
-
-
-def run_job(
-    job: Job, out: Path, budget: Budget, data_root: str, commit: str, record: Path
-) -> dict[str, Any]:
-    """Train (resuming if interrupted) and score one run; writes and returns its result."""
-    import srmeta
-    from srmeta.config import validate_config
-    from srmeta.data.lr_cache import LRCache
-    from srmeta.evaluation import evaluate
-    from srmeta.training.loop import train
-
-    folder = job.folder(out)
-    setting = SETTINGS[job.setting]
-    if job.arm == WARM:
-        cfg = warm_config(setting, budget, job.seed, str(folder), job.draw)
-    else:
-        init = job.warm().folder(out) / "model_last.safetensors"
-        cfg = arm_config(setting, job.arm, budget, job.seed, str(folder), str(init), job.draw)
-    cfg["data_root"] = data_root
-    start = time.perf_counter()
-    train(validate_config(cfg), resume="auto", progress=False)
-    result: dict[str, Any] = {
-        "setting": job.setting,
-        "arm": job.arm,
-        "seed": job.seed,
-        "draw": job.draw,
-        "commit": commit,
-        "srmeta": str(Path(srmeta.__file__).resolve().parent),
-        "budget": dataclasses.asdict(budget),
-        "config": cfg,
-    }
-    metrics = folder / "metrics.jsonl"
-    result["sec_per_step"] = _median_step_time(metrics)
-    result["corrupt_weight_share"] = logged_mean(metrics, "corrupt_weight_share")
-    if job.arm != WARM:
-        report = evaluate(
-            str(folder / "model_last.safetensors"),
-            list(budget.test_sets),
-            [4],
-            degradation=setting.target_degradation,
-            data_root=data_root,
-            hr_crop=budget.hr_crop,
-            progress=False,
-            cache=LRCache(out / "lr_cache"),
-        )
-        result["scores"] = {f"{r.dataset}/{r.image}": r.psnr for r in report.images}
-        result["ssim"] = {f"{r.dataset}/{r.image}": r.ssim for r in report.images}
-    result["wall_s"] = time.perf_counter() - start
-    _write_json(folder / "result.json", result)
-    if job.arm != WARM:
-        job.record(record).parent.mkdir(parents=True, exist_ok=True)
-        _write_json(job.record(record), result)
-    return result
-
-
 # -------------------------------------------------------------------------- scheduling
 
 
 def _jobs(
     settings: list[str], arms: list[str], seeds: list[int], draws: tuple[int, ...] = (0,)
 ) -> list[Job]:
+    """Every run of the grid, each cell's warm start first; ``select`` brings its split-1
+    trials and comes last in its cell, after the arms it chooses among."""
+    cell_arms = [a for a in arms if a != SELECT]
+    if SELECT in arms:
+        cell_arms += [a for a in (FALLBACK, *CANDIDATES) if a not in cell_arms]
+        cell_arms += [trial_arm(a, 1) for a in CANDIDATES] + [SELECT]
     jobs = []
     for draw in draws:
         for setting in settings:
             for seed in seeds:
                 jobs.append(Job(setting, WARM, seed, draw))
-                jobs.extend(Job(setting, arm, seed, draw) for arm in arms)
+                jobs.extend(Job(setting, arm, seed, draw) for arm in cell_arms)
     return jobs
+
+
+def _needs(job: Job) -> list[Job]:
+    """The runs that must be finished before ``job`` starts."""
+    if job.arm == WARM:
+        return []
+    if job.arm != SELECT:
+        return [job.warm()]
+    arms = [FALLBACK, *CANDIDATES, *(trial_arm(a, 1) for a in CANDIDATES)]
+    return [Job(job.setting, a, job.seed, job.draw) for a in arms]
 
 
 def _check_manifest(record: Path, commit: str, budget: Budget) -> None:
@@ -205,7 +101,7 @@ def _check_manifest(record: Path, commit: str, budget: Budget) -> None:
                 " run from a worktree at that commit, or use another --record"
             )
     record.mkdir(parents=True, exist_ok=True)
-    _write_json(manifest, want)
+    write_json(manifest, want)
 
 
 def _done(job: Job, out: Path, record: Path, arms: list[str]) -> bool:
@@ -277,11 +173,10 @@ def cmd_run(args: argparse.Namespace) -> None:
                 print(f"{'done' if ok else 'FAILED'}: {job}", flush=True)
                 if not ok:
                     failed.add(job)
-        blocked = {j for j in todo if j.arm != WARM and j.warm() in failed}
+        blocked = {j for j in todo if any(n in failed for n in _needs(j))}
         todo = [j for j in todo if j not in blocked]
-        ready = [
-            j for j in todo if j.arm == WARM or (j.warm().folder(out) / "result.json").is_file()
-        ]
+        failed |= blocked
+        ready = [j for j in todo if all(_done(n, out, record, arms) for n in _needs(j))]
         while ready and len(running) < args.jobs:
             job = ready.pop(0)
             todo.remove(job)

@@ -215,3 +215,15 @@ def arm_config(
         else:
             cfg["data"]["train"]["degradation"] = setting.target_degradation  # the specialist
     return cfg
+
+
+def trial_config(arm_cfg: dict[str, Any], train_names: list[str], held_out: list[str]) -> dict:
+    """An arm's config (:func:`arm_config`) trained on some of the meta images only, the
+    rest ``held_out`` to score it: how the selection arm (:mod:`meta_select`) chooses, as
+    ``srmeta adapt`` does with real pairs. The held-out images leave the pool too."""
+    cfg = copy.deepcopy(arm_cfg)
+    meta = cfg["data"]["meta"]
+    del meta["count"]
+    meta["names"] = sorted(train_names)
+    cfg["data"]["train"]["exclude"] = sorted(held_out)
+    return cfg

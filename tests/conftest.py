@@ -7,6 +7,7 @@ to the repository. A missing data root fails loudly: a skipped test checks nothi
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,16 @@ def data_root() -> Path:
     if not (root / "Set5" / "HR").is_dir():
         pytest.fail(f"benchmark data not found under {root}; set SRMETA_DATA")
     return root
+
+
+@pytest.fixture
+def smoke_pool(tmp_path, data_root) -> Path:
+    """A folder of 8 T91 images: the training pool of the grid's smoke runs."""
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for path in sorted((Path(data_root) / "T91").rglob("*.png"))[:8]:
+        shutil.copy(path, pool / path.name)
+    return pool
 
 
 @pytest.fixture(autouse=True)

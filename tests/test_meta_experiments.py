@@ -100,11 +100,8 @@ def test_summary_gives_each_seeds_mean_delta():
     assert block["weightnet_best_vs"]["uniform"]["mean"] == pytest.approx(0.0)
 
 
-def test_smoke_runs_every_setting_and_arm(tmp_path, data_root):
-    pool = tmp_path / "pool"
-    pool.mkdir()
-    for path in sorted((Path(data_root) / "T91").rglob("*.png"))[:8]:
-        shutil.copy(path, pool / path.name)
+def test_smoke_runs_every_setting_and_arm(tmp_path, data_root, smoke_pool):
+    pool = smoke_pool
     out, record = tmp_path / "grid", tmp_path / "record"
     args = [
         "--smoke",

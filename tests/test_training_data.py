@@ -483,13 +483,15 @@ def test_corrupt_from_config(tmp_path, data_root) -> None:
 # ---------------------------------------------------------------- meta images held out
 
 
-def _meta_config(tmp_path: Path, data_root: Path, meta: dict) -> TrainingPatches:
+def _meta_config(
+    tmp_path: Path, data_root: Path, meta: dict, train: dict | None = None
+) -> TrainingPatches:
     config = {
         "name": "t",
         "scale": 4,
         "data_root": str(data_root),
         "model": {"arch": "espcn"},
-        "data": {"train": {"patch_size": 48, "batch_size": 4}, "meta": meta},
+        "data": {"train": {"patch_size": 48, "batch_size": 4, **(train or {})}, "meta": meta},
     }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -510,6 +512,24 @@ def test_meta_images_in_the_pool_are_held_out(tmp_path, data_root) -> None:
     # A meta set from another dataset leaves the pool whole.
     data = _meta_config(tmp_path, data_root, {"dataset": "Set5", "names": ["bird"]})
     assert len(data.files) == 91 and data.held_out == []
+
+
+def test_train_exclude_holds_more_images_out_and_names_a_stem_the_pool_lacks(
+    tmp_path, data_root
+) -> None:
+    def pool(train: dict) -> TrainingPatches:
+        return _meta_config(tmp_path, data_root, {"dataset": "T91", "names": ["t1"]}, train)
+
+    data = pool({"exclude": ["tt9", "t2"]})
+    assert len(data.files) == 88
+    assert sorted(p.stem for p in data.held_out) == ["t1", "t2", "tt9"]
+    # Images hidden from every compared run leave the same pool: equal exclusions, equal pool.
+    same = pool({"exclude": ["t2", "tt9"]})
+    assert same.files == data.files
+    with pytest.raises(DatasetError, match="not an image of the pool: t999"):
+        pool({"exclude": ["t2", "t999"]})
+    with pytest.raises(ConfigError, match="exclude lists an image twice"):
+        pool({"exclude": ["t2", "t2"]})
 
 
 # ---------------------------------------------------------------- degradation mixtures

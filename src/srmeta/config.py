@@ -151,6 +151,15 @@ class TrainDataConfig(Section):
     corrupt: CorruptConfig | None = None
     # Real pairs joining the pool: their own LR, never the degradation.
     pairs: PairsConfig | None = None
+    # Stems of pool images to leave out besides the meta images: a second hold-out (images
+    # kept for choosing a strategy must not be trained on by any run that is compared).
+    exclude: Annotated[list[str], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _unique_exclude(self) -> TrainDataConfig:
+        if self.exclude is not None and len(set(self.exclude)) != len(self.exclude):
+            raise ValueError("exclude lists an image twice")
+        return self
 
 
 class MetaConfig(Section):
@@ -398,6 +407,7 @@ def _digest(fields: dict[str, Any]) -> str:
 # while unset, so that a config which does not use them keeps the hash it always had.
 LATER_OPTIONAL_FIELDS = (
     ("data", "train", "pairs"),
+    ("data", "train", "exclude"),
     ("data", "meta", "pairs"),
     ("data", "val", "pairs"),
 )

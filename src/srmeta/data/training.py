@@ -100,6 +100,17 @@ def _check_geometry(scale: int, patch_size: int, batch_size: int, world_size: in
         )
 
 
+def _named_files(files: Sequence[Path], stems: Sequence[str]) -> list[Path]:
+    """The pool files whose stem is in ``stems``; a stem the pool lacks is an error (a typo
+    would otherwise train on the image it meant to hold out)."""
+    wanted = set(stems)
+    found = [f for f in files if Path(f).stem in wanted]
+    missing = sorted(wanted - {Path(f).stem for f in found})
+    if missing:
+        raise DatasetError(f"data.train.exclude: not an image of the pool: {', '.join(missing)}")
+    return found
+
+
 class TrainingPatches(Dataset):
     """Random HR/LR patch batches; ``dataset[step]`` is the whole per-rank batch of ``step``.
 
@@ -210,6 +221,8 @@ class TrainingPatches(Dataset):
             pairs = configured_pairs(train.pairs, cfg.scale, train.patch_size // cfg.scale)
         meta = cfg.data.meta
         exclude = resolve_meta_files(meta, cfg.data_root) if meta is not None else []
+        if train.exclude is not None:
+            exclude += _named_files(files, train.exclude)
         return cls(
             files,
             scale=cfg.scale,
