@@ -17,6 +17,10 @@ BSDS400 JPEGs as they are):
 ``--draw D`` trains another meta draw (other meta images and corruption split, see
 ``meta_grid._base``) under ``<setting>/draw<D>/``; ``--arms`` limits the arms, e.g. to
 ``uniform,finetune_meta,weightnet_best,weightnet_mixed,oracle`` for the default search.
+Trial runs of the selection arm (``finetune_meta@1``..., :mod:`meta_select`) train here too
+and are scored on their held-out meta images; the selection itself (and any confirmation
+trials it asks for) then runs on the CPU: ``meta_experiments.py run ... --arms ...,select``
+with the same ``--out`` and ``--record`` finds the device's runs recorded.
 
 The pinned code runs unchanged; only the config's device and ``train.deterministic`` (off on
 CUDA, where some kernels have no deterministic form) are overridden, so every arm of the seed,
@@ -40,6 +44,7 @@ sys.path[:0] = [str(CODE / "src"), str(CODE / "benchmarks")]
 
 from meta_grid import ARMS  # noqa: E402
 from meta_job import WARM, Job  # noqa: E402  (the pinned copy)
+from meta_select import held_out_scores, meta_names, parse_trial, splits  # noqa: E402
 
 SETTING_ORDER = ["A1", "B", "A2", "A3", "A4"]
 # the meta arms first: they are the slow ones, and the GPU's time is short
@@ -69,14 +74,22 @@ def one(args):
     out = Path(args.out).resolve()
     job = Job(args.setting, args.arm, args.seed, args.draw)
     folder = job.folder(out)
+    data_root = str(Path(args.data_root).resolve())
+    trial = parse_trial(args.arm)
     if args.arm == WARM:
         cfg = meta_grid.warm_config(setting, budget, args.seed, str(folder), args.draw)
     else:
         init = job.warm().folder(out) / "model_last.safetensors"
+        arm = trial[0] if trial else args.arm
         cfg = meta_grid.arm_config(
-            setting, args.arm, budget, args.seed, str(folder), str(init), args.draw
+            setting, arm, budget, args.seed, str(folder), str(init), args.draw
         )
-    cfg["data_root"] = str(Path(args.data_root).resolve())
+        if trial:  # trained on the split's meta images only (meta_select)
+            names = meta_names(setting, budget, args.seed, args.draw, data_root)
+            split = splits(names, args.seed)[trial[1] - 1]
+            assert split is not None, f"{len(names)} meta images leave no second split"
+            cfg = meta_grid.trial_config(cfg, *split)
+    cfg["data_root"] = data_root
     start = time.perf_counter()
     train(validate_config(cfg), resume="auto", progress=False)
     info = {
@@ -102,7 +115,7 @@ def score(args):
     from srmeta.evaluation import evaluate
 
     torch.set_num_threads(1)
-    budget = Budget()
+    budget = Budget.smoke() if args.smoke else Budget()
     out, record = Path(args.out).resolve(), Path(args.record).resolve()
     for setting in [s for s in SETTING_ORDER if s in args.settings.split(",")]:
         for arm in _arms(args):
@@ -134,13 +147,25 @@ def score(args):
                     folder / "metrics.jsonl", "corrupt_weight_share"
                 ),
             }
+            if parse_trial(arm):  # scored on its held-out meta images, not the test sets
+                held = info["config"]["data"]["train"]["exclude"]
+                model = folder / "model_last.safetensors"
+                result["held_out"] = held_out_scores(
+                    model, held, SETTINGS[setting], budget, args.data_root
+                )
+                result["wall_s"] = time.perf_counter() - start
+                mx.write_json(folder / "result.json", result)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                mx.write_json(target, result)
+                print(f"scored {setting} {arm} on held-out {held}", flush=True)
+                continue
             report = evaluate(
                 str(folder / "model_last.safetensors"),
                 list(budget.test_sets),
                 [4],
                 degradation=SETTINGS[setting].target_degradation,
                 data_root=args.data_root,
-                hr_crop=None,
+                hr_crop=budget.hr_crop,
                 progress=False,
                 cache=LRCache(Path(args.lr_cache)),
             )
@@ -160,10 +185,11 @@ def score(args):
 def _arms(args) -> list[str]:
     """``--arms`` in the grid's order (the meta arms first), every arm by default."""
     wanted = args.arms.split(",") if args.arms else ARM_ORDER
-    unknown = sorted(set(wanted) - set(ARMS))
+    unknown = sorted(a for a in wanted if (parse_trial(a) or (a,))[0] not in ARMS)
     if unknown:
         raise SystemExit(f"unknown arm(s) {', '.join(unknown)}")
-    return [a for a in ARM_ORDER if a in wanted]
+    trials = [a for a in wanted if parse_trial(a)]  # after the arms: their fallback is uniform
+    return [a for a in ARM_ORDER if a in wanted] + trials
 
 
 def all_(args):
