@@ -44,7 +44,7 @@ sys.path[:0] = [str(CODE / "src"), str(CODE / "benchmarks")]
 
 from meta_grid import ARMS  # noqa: E402
 from meta_job import WARM, Job  # noqa: E402  (the pinned copy)
-from meta_select import held_out_scores, meta_names, parse_trial, splits  # noqa: E402
+from meta_select import meta_names, parse_trial, splits  # noqa: E402
 
 SETTING_ORDER = ["A1", "B", "A2", "A3", "A4"]
 # the meta arms first: they are the slow ones, and the GPU's time is short
@@ -111,8 +111,6 @@ def score(args):
     from meta_grid import SETTINGS, Budget
 
     import srmeta
-    from srmeta.data.lr_cache import LRCache
-    from srmeta.evaluation import evaluate
 
     torch.set_num_threads(1)
     budget = Budget.smoke() if args.smoke else Budget()
@@ -147,39 +145,16 @@ def score(args):
                     folder / "metrics.jsonl", "corrupt_weight_share"
                 ),
             }
-            if parse_trial(arm):  # scored on its held-out meta images, not the test sets
-                held = info["config"]["data"]["train"]["exclude"]
-                model = folder / "model_last.safetensors"
-                result["held_out"] = held_out_scores(
-                    model, held, SETTINGS[setting], budget, args.data_root
-                )
-                result["wall_s"] = time.perf_counter() - start
-                mx.write_json(folder / "result.json", result)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                mx.write_json(target, result)
-                print(f"scored {setting} {arm} on held-out {held}", flush=True)
-                continue
-            report = evaluate(
-                str(folder / "model_last.safetensors"),
-                list(budget.test_sets),
-                [4],
-                degradation=SETTINGS[setting].target_degradation,
-                data_root=args.data_root,
-                hr_crop=budget.hr_crop,
-                progress=False,
-                cache=LRCache(Path(args.lr_cache)),
-            )
-            result["scores"] = {f"{r.dataset}/{r.image}": r.psnr for r in report.images}
-            result["ssim"] = {f"{r.dataset}/{r.image}": r.ssim for r in report.images}
+            held = info["config"]["data"]["train"]["exclude"] if parse_trial(arm) else None
+            model = folder / "model_last.safetensors"
+            setting_ = SETTINGS[setting]
+            cache = Path(args.lr_cache)
+            result.update(mx.scores_of(model, setting_, budget, args.data_root, cache, held))
             result["wall_s"] = time.perf_counter() - start
             mx.write_json(folder / "result.json", result)
             target.parent.mkdir(parents=True, exist_ok=True)
             mx.write_json(target, result)
-            print(
-                f"scored {setting} {arm}: {sum(result['scores'].values()) / len(report.images):.3f}"
-                f" dB mean over {len(report.images)} images",
-                flush=True,
-            )
+            print(f"scored {setting} {arm}", flush=True)
 
 
 def _arms(args) -> list[str]:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from meta_grid import SETTINGS, Budget, arm_config, trial_config, warm_config
+from meta_grid import SETTINGS, Budget, Setting, arm_config, trial_config, warm_config
 from meta_select import (
     FALLBACK,
     SELECT,
@@ -99,8 +99,6 @@ def run_job(
     the confirmation trials it asks for."""
     import srmeta
     from srmeta.config import validate_config
-    from srmeta.data.lr_cache import LRCache
-    from srmeta.evaluation import evaluate
     from srmeta.training.loop import train
 
     if job.arm == SELECT:
@@ -138,28 +136,47 @@ def run_job(
     metrics = folder / "metrics.jsonl"
     result["sec_per_step"] = median_step_time(metrics)
     result["corrupt_weight_share"] = logged_mean(metrics, "corrupt_weight_share")
-    model = folder / "model_last.safetensors"
-    if trial is not None:
-        result["held_out"] = held_out_scores(model, held, setting, budget, data_root)
-    elif job.arm != WARM:
-        report = evaluate(
-            str(model),
-            list(budget.test_sets),
-            [4],
-            degradation=setting.target_degradation,
-            data_root=data_root,
-            hr_crop=budget.hr_crop,
-            progress=False,
-            cache=LRCache(out / "lr_cache"),
-        )
-        result["scores"] = {f"{r.dataset}/{r.image}": r.psnr for r in report.images}
-        result["ssim"] = {f"{r.dataset}/{r.image}": r.ssim for r in report.images}
+    if job.arm != WARM:
+        model = folder / "model_last.safetensors"
+        trial_held = held if trial is not None else None
+        result.update(scores_of(model, setting, budget, data_root, out / "lr_cache", trial_held))
     result["wall_s"] = time.perf_counter() - start
     write_json(folder / "result.json", result)
     if job.arm != WARM:
         job.record(record).parent.mkdir(parents=True, exist_ok=True)
         write_json(job.record(record), result)
     return result
+
+
+def scores_of(
+    model: Path,
+    setting: Setting,
+    budget: Budget,
+    data_root: str,
+    lr_cache: Path,
+    held_out: list[str] | None = None,
+) -> dict[str, Any]:
+    """A finished run's scores for its record: per test image PSNR and SSIM (``scores``,
+    ``ssim``), or for a selection trial, PSNR on its ``held_out`` meta images only."""
+    from srmeta.data.lr_cache import LRCache
+    from srmeta.evaluation import evaluate
+
+    if held_out is not None:
+        return {"held_out": held_out_scores(model, held_out, setting, budget, data_root)}
+    report = evaluate(
+        str(model),
+        list(budget.test_sets),
+        [4],
+        degradation=setting.target_degradation,
+        data_root=data_root,
+        hr_crop=budget.hr_crop,
+        progress=False,
+        cache=LRCache(lr_cache),
+    )
+    return {
+        "scores": {f"{r.dataset}/{r.image}": r.psnr for r in report.images},
+        "ssim": {f"{r.dataset}/{r.image}": r.ssim for r in report.images},
+    }
 
 
 def _run_select(
@@ -187,7 +204,7 @@ def _run_select(
     final = json.loads(
         Job(job.setting, chosen["choice"], job.seed, job.draw).record(record).read_text()
     )
-    trials = [p for p in job.record(record).parent.glob("*@*.json")]
+    trials = job.record(record).parent.glob("*@*.json")
     result = {
         **{k: final[k] for k in ("setting", "seed", "draw", "budget", "scores", "ssim")},
         "arm": SELECT,
