@@ -16,8 +16,10 @@ from meta_grid import SETTINGS, Budget, Setting, arm_config, trial_config, warm_
 from meta_select import (
     FALLBACK,
     SELECT,
+    fold_split,
     held_out_scores,
     meta_names,
+    parse_fold,
     parse_trial,
     select,
     splits,
@@ -94,9 +96,9 @@ def run_job(
 ) -> dict[str, Any]:
     """Train (resuming if interrupted) and score one run; writes and returns its result.
 
-    A trial run (``<arm>@<split>``, :mod:`meta_select`) is scored on its split's held-out
-    meta images instead of the test sets; the selection arm trains nothing itself beyond
-    the confirmation trials it asks for."""
+    A trial run (``<arm>@<split>``, :mod:`meta_select`, or a fold ``<arm>#<i>``,
+    :mod:`meta_kfold`) is scored on its held-out meta images instead of the test sets;
+    the selection arm trains nothing itself beyond the confirmation trials it asks for."""
     import srmeta
     from srmeta.config import validate_config
     from srmeta.training.loop import train
@@ -106,6 +108,7 @@ def run_job(
     folder = job.folder(out)
     setting = SETTINGS[job.setting]
     trial = parse_trial(job.arm)
+    fold = parse_fold(job.arm)
     init = str(job.warm().folder(out) / "model_last.safetensors")
     held: list[str] = []
     if job.arm == WARM:
@@ -118,6 +121,11 @@ def run_job(
         held = split[1]
         arm = arm_config(setting, trial[0], budget, job.seed, str(folder), init, job.draw)
         cfg = trial_config(arm, split[0], held)
+    elif fold is not None:
+        names = meta_names(setting, budget, job.seed, job.draw, data_root)
+        train_names, held = fold_split(names, fold[1])
+        arm = arm_config(setting, fold[0], budget, job.seed, str(folder), init, job.draw)
+        cfg = trial_config(arm, train_names, held)
     else:
         cfg = arm_config(setting, job.arm, budget, job.seed, str(folder), init, job.draw)
     cfg["data_root"] = data_root
@@ -138,7 +146,7 @@ def run_job(
     result["corrupt_weight_share"] = logged_mean(metrics, "corrupt_weight_share")
     if job.arm != WARM:
         model = folder / "model_last.safetensors"
-        trial_held = held if trial is not None else None
+        trial_held = held if (trial or fold) is not None else None
         result.update(scores_of(model, setting, budget, data_root, out / "lr_cache", trial_held))
     result["wall_s"] = time.perf_counter() - start
     write_json(folder / "result.json", result)

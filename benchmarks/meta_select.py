@@ -34,6 +34,7 @@ SELECT = "select"
 CANDIDATES = ("finetune_meta", "weightnet_best", "weightnet_mixed")  # adapt's default order
 FALLBACK = "uniform"
 RULE = "consistent"
+TUNED = "finetune_meta"  # the k-fold arm's trials (meta_kfold) fine-tune only
 
 
 def trial_arm(arm: str, split: int) -> str:
@@ -44,6 +45,23 @@ def parse_trial(name: str) -> tuple[str, int] | None:
     """``(arm, split)`` of a trial run's name, None for any other arm."""
     arm, sep, split = name.partition("@")
     return (arm, int(split)) if sep else None
+
+
+def fold_arm(fold: int) -> str:
+    """The k-fold arm's trial holding out the ``fold``-th meta image (:mod:`meta_kfold`)."""
+    return f"{TUNED}#{fold}"
+
+
+def parse_fold(name: str) -> tuple[str, int] | None:
+    """``(arm, fold)`` of a fold trial's name, None for any other arm."""
+    arm, sep, fold = name.partition("#")
+    return (arm, int(fold)) if sep else None
+
+
+def fold_split(names: list[str], fold: int) -> tuple[list[str], list[str]]:
+    """``(train, held_out)``: fold ``i`` holds out the ``i``-th meta image by name."""
+    held = sorted(names)[fold]
+    return [n for n in names if n != held], [held]
 
 
 def meta_names(setting: Setting, budget: Budget, seed: int, draw: int, data_root: str) -> list:

@@ -1,0 +1,98 @@
+"""A candidate default that costs no training: the weights of two finished arms of a cell,
+interpolated, scored on the test sets.
+
+Fine-tuning on the five meta pairs wins where the pool is wrong for the target (A1, A2, B)
+and loses where it is not (A3, A4); ``weightnet_best`` and ``uniform`` keep the pool's
+breadth. Every arm of a cell starts from the same warm start, so their weights lie in one
+basin, and a point between them (weight-space ensembling, as WiSE-FT does for fine-tuned
+classifiers) may keep most of the fine-tuning gain while losing less of the pool. Each
+model is ``(1 - alpha) * base + alpha * finetune_meta``.
+
+This reads the grid's finished models and changes none of them; the scores of each
+(cell, base, alpha) go to ``benchmarks/results/meta_interp.json`` with the commit of the
+runs they come from.
+
+    python benchmarks/meta_interpolate.py --cells A1:1:0,B:1:0 --alphas 0.25,0.5,0.75
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from meta_grid import SETTINGS, Budget
+from meta_job import Job, scores_of, write_json
+
+REPO = Path(__file__).resolve().parents[1]
+TUNED = "finetune_meta"
+
+
+def interpolate(base: Path, tuned: Path, alpha: float, target: Path) -> None:
+    """Write ``(1 - alpha) * base + alpha * tuned`` with ``base``'s metadata (the descriptor
+    that ``evaluate`` reads to build the model)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(base), "pt") as fa, safe_open(str(tuned), "pt") as fb:
+        metadata, names = fa.metadata(), fa.keys()
+        if set(names) != set(fb.keys()):
+            raise SystemExit(f"{base} and {tuned} hold different tensors")
+        tensors = {
+            k: ((1 - alpha) * fa.get_tensor(k) + alpha * fb.get_tensor(k)).contiguous()
+            for k in names
+        }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(target), metadata=metadata)
+
+
+def score_cell(
+    cell: str, bases: list[str], alphas: list[float], out: Path, record: Path, data_root: str
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``base -> alpha -> per-image PSNR`` for one ``setting:draw:seed`` cell."""
+    setting, draw, seed = cell.split(":")
+    recorded = json.loads(
+        Job(setting, "uniform", int(seed), int(draw)).record(record).read_text(encoding="utf-8")
+    )
+    budget = Budget(**{**recorded["budget"], "test_sets": tuple(recorded["budget"]["test_sets"])})
+    tuned = Job(setting, TUNED, int(seed), int(draw)).folder(out) / "model_last.safetensors"
+    rows: dict[str, dict[str, dict[str, float]]] = {}
+    for base in bases:
+        base_model = Job(setting, base, int(seed), int(draw)).folder(out) / "model_last.safetensors"
+        rows[base] = {}
+        for alpha in alphas:
+            target = out / "interp" / cell.replace(":", "_") / f"{base}_{alpha:g}.safetensors"
+            interpolate(base_model, tuned, alpha, target)
+            lr_cache = out / "lr_cache"
+            scores = scores_of(target, SETTINGS[setting], budget, data_root, lr_cache)["scores"]
+            rows[base][f"{alpha:g}"] = scores
+            target.unlink()
+            print(cell, base, alpha, round(sum(scores.values()) / len(scores), 3), flush=True)
+    return {"commit": recorded["commit"], **rows}  # type: ignore[dict-item]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cells", required=True, help="setting:draw:seed, comma-separated")
+    parser.add_argument("--bases", default="weightnet_best,uniform")
+    parser.add_argument("--alphas", default="0.25,0.5,0.75")
+    parser.add_argument("--out", default=str(REPO / "runs" / "meta_draws"))
+    parser.add_argument("--record", default=str(REPO / "benchmarks" / "results" / "meta_draws"))
+    parser.add_argument("--data-root", default=os.environ.get("SRMETA_DATA", "../shared/data"))
+    parser.add_argument(
+        "--results", default=str(REPO / "benchmarks" / "results" / "meta_interp.json")
+    )
+    args = parser.parse_args()
+    path = Path(args.results)
+    found = json.loads(path.read_text()) if path.is_file() else {}
+    alphas = [float(a) for a in args.alphas.split(",")]
+    for cell in args.cells.split(","):
+        found[cell] = score_cell(
+            cell, args.bases.split(","), alphas, Path(args.out), Path(args.record), args.data_root
+        )
+        write_json(path, found)
+
+
+if __name__ == "__main__":
+    main()
