@@ -75,6 +75,7 @@ ADAPT_ARMS = {
     "adapt_confirm": {"refit": True, "confirm": True},
 }
 ARMS = (*TRAINED_ARMS, *ADAPT_ARMS, *FIT_ARMS)
+REPORTED = (*ARMS, "kfold")  # kfold: the meta grid's k-fold choice (city100_kfold.py)
 RECORD = Path("benchmarks/results/city100")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "city100.md"
 DOC_HEADER = "# City100: adapting to a real camera\n"
@@ -245,7 +246,7 @@ def report(args: argparse.Namespace) -> None:
     refs, arms = _load(args.record)
     rows = []
     for k in sorted({key[0] for key in arms}):
-        for arm in ARMS:
+        for arm in REPORTED:
             cells = [key for key in arms if key[0] == k and key[3] == arm]
             if not cells:
                 continue
@@ -257,7 +258,7 @@ def report(args: argparse.Namespace) -> None:
                 mean, ci = two_level_ci(cell_deltas(arms, refs, k, arm, base))
                 row[f"vs_{base}"] = mean
                 row[f"vs_{base}_ci"] = ci
-            if arm.startswith("adapt"):
+            if arm.startswith("adapt") or arm == "kfold":
                 row["chosen"] = sorted(arms[c].get("chosen", "?") for c in cells)
             row["train_seconds"] = float(np.mean([arms[c]["train_seconds"] for c in cells]))
             rows.append(row)

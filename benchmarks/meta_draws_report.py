@@ -1,7 +1,8 @@
 """Issue 24's one-default question over meta draws: the selection arm against fine-tuning
 and uniform, per setting, paired per cell (draw, seed) and test image.
 
-    python benchmarks/meta_draws_report.py --record benchmarks/results/meta_draws
+    python benchmarks/meta_draws_report.py --record benchmarks/results/meta_draws \
+        --kfold-record benchmarks/results/meta_kfold
 
 writes ``benchmarks/results/meta_draws.json`` and the ``meta-draws`` section of
 docs/experiments.md. A cell is one (meta draw, training seed); the intervals are the grid's
@@ -19,14 +20,17 @@ from typing import Any
 
 from docs_section import update_section
 from meta_grid import SETTINGS
+from meta_kfold import KFOLD
 from meta_select import SELECT
 from meta_stats import bootstrap_ci, paired_deltas, pooled_mean
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD = REPO / "benchmarks" / "results" / "meta_draws"
+KFOLD_RECORD = REPO / "benchmarks" / "results" / "meta_kfold"
 RESULTS = REPO / "benchmarks" / "results" / "meta_draws.json"
 DOC = REPO / "docs" / "experiments.md"
-ARMS = ("uniform", "finetune_meta", "weightnet_best", "weightnet_mixed", SELECT)
+SELECTORS = (SELECT, KFOLD)  # the candidate defaults: each chooses among the arms per cell
+ARMS = ("uniform", "finetune_meta", "weightnet_best", "weightnet_mixed", *SELECTORS)
 # Issue 24: >= fine-tuning where the pool misleads, within 0.02 dB of uniform where not.
 VERSUS = {"A1": "finetune_meta", "A2": "finetune_meta", "B": "finetune_meta"}
 VERSUS.update({"A3": "uniform", "A4": "uniform"})
@@ -35,12 +39,12 @@ TOLERANCE_DB = 0.02
 Cell = tuple[int, int]  # (draw, seed)
 
 
-def collect(record: Path) -> dict[str, dict[str, dict[Cell, dict[str, Any]]]]:
-    """``setting -> arm -> (draw, seed) -> result`` of the scored runs under ``record``
-    (trial runs, scored on held-out meta images only, are left out)."""
+def collect(*records: Path) -> dict[str, dict[str, dict[Cell, dict[str, Any]]]]:
+    """``setting -> arm -> (draw, seed) -> result`` of the scored runs under ``records``
+    (trial and fold runs, scored on held-out meta images only, are left out)."""
     found: dict[str, dict[str, dict[Cell, dict[str, Any]]]] = {}
-    for path in sorted(record.rglob("*.json")):
-        if path.name == "manifest.json" or "@" in path.stem:
+    for path in sorted(p for record in records for p in record.rglob("*.json")):
+        if path.name == "manifest.json" or "@" in path.stem or "#" in path.stem:
             continue
         result = json.loads(path.read_text(encoding="utf-8"))
         cell = (int(result.get("draw", 0)), int(result["seed"]))
@@ -70,22 +74,25 @@ def summarise(found: dict[str, dict[str, dict[Cell, dict[str, Any]]]]) -> dict[s
                 "vs_finetune": _versus(scores[arm], scores.get("finetune_meta", {})),
             }
         block: dict[str, Any] = {"summary": SETTINGS[name].summary, "arms": arms}
-        if SELECT in by_arm:
-            block["choices"] = dict(Counter(r["choice"] for r in by_arm[SELECT].values()))
-            block["per_cell"] = {
-                f"d{d}s{s}": r["choice"] for (d, s), r in sorted(by_arm[SELECT].items())
+        block["selection"] = {
+            arm: {
+                "choices": dict(Counter(r["choice"] for r in by_arm[arm].values())),
+                "per_cell": {f"d{d}s{s}": r["choice"] for (d, s), r in sorted(by_arm[arm].items())},
+                "target": _target(name, arms[arm]),
             }
-            block["target"] = _target(name, arms)
+            for arm in SELECTORS
+            if arm in by_arm
+        }
         out[name] = block
     return out
 
 
-def _target(name: str, arms: dict[str, Any]) -> dict[str, Any]:
-    """The issue's bar for the selection arm in this setting, read two ways where it is
-    ``>= fine-tuning``: not below it (upper end of the interval >= 0) and above it (lower
-    end >= 0)."""
+def _target(name: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The issue's bar for a candidate default (its summary ``row``) in this setting, read
+    two ways where it is ``>= fine-tuning``: not below it (upper end of the interval >= 0)
+    and above it (lower end >= 0)."""
     rival = VERSUS[name]
-    versus = arms[SELECT]["vs_finetune" if rival == "finetune_meta" else "vs_uniform"]
+    versus = row["vs_finetune" if rival == "finetune_meta" else "vs_uniform"]
     if versus is None:
         return {"against": rival, "met": None}
     lo, hi = versus["ci95"]
@@ -121,32 +128,39 @@ def markdown(summary: dict[str, Any], manifest: dict[str, Any]) -> str:
                 f"| {name} | {arm} | {cells} | {row['psnr_all']:.3f} |"
                 f" {_cell(row['vs_uniform'])} | {_cell(row['vs_finetune'])} |"
             )
-    lines += ["", "| setting | select chose (cells) | bar | met |", "|---|---|---|---|"]
+    lines += ["", "| setting | candidate | chose (cells) | bar | met |", "|---|---|---|---|---|"]
     for name, block in summary.items():
-        if "choices" not in block:
-            continue
-        chose = ", ".join(f"{k} ×{v}" for k, v in sorted(block["choices"].items()))
-        target = block["target"]
-        if target["against"] == "uniform":
-            bar = f"within {TOLERANCE_DB} dB of uniform"
-            met = {True: "yes", False: "no", None: "–"}[target["met"]]
-        else:
-            bar = "≥ fine-tuning"
-            met = (
-                "above"
-                if target.get("above")
-                else "not below"
-                if target.get("not_below")
-                else "no (below)"
-            )
-        lines.append(f"| {name} | {chose} | {bar} | {met} |")
+        for arm, picked in block["selection"].items():
+            lines.append(f"| {name} | {arm} | {_bar(picked)} |")
     return "\n".join(lines)
 
 
-def write_report(record: Path, results: Path, doc: Path) -> dict[str, Any]:
+def _bar(picked: dict[str, Any]) -> str:
+    """``chose | bar | met`` of one candidate default in one setting."""
+    chose = ", ".join(f"{k} ×{v}" for k, v in sorted(picked["choices"].items()))
+    target = picked["target"]
+    if target["against"] == "uniform":
+        bar = f"within {TOLERANCE_DB} dB of uniform"
+        met = {True: "yes", False: "no", None: "–"}[target["met"]]
+    else:
+        bar = "≥ fine-tuning"
+        met = (
+            "above"
+            if target.get("above")
+            else "not below"
+            if target.get("not_below")
+            else "no (below)"
+        )
+    return f"{chose} | {bar} | {met}"
+
+
+def write_report(
+    record: Path, results: Path, doc: Path, kfold_record: Path | None = None
+) -> dict[str, Any]:
     manifest_path = record / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    summary = summarise(collect(record))
+    extra = [kfold_record] if kfold_record is not None and kfold_record.is_dir() else []
+    summary = summarise(collect(record, *extra))
     report = {"manifest": manifest, "settings": summary}
     results.parent.mkdir(parents=True, exist_ok=True)
     tmp = results.with_suffix(".tmp")
@@ -159,10 +173,11 @@ def write_report(record: Path, results: Path, doc: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--record", default=str(RECORD))
+    parser.add_argument("--kfold-record", default=str(KFOLD_RECORD))
     parser.add_argument("--results", default=str(RESULTS))
     parser.add_argument("--doc", default=str(DOC))
     args = parser.parse_args(argv)
-    write_report(Path(args.record), Path(args.results), Path(args.doc))
+    write_report(Path(args.record), Path(args.results), Path(args.doc), Path(args.kfold_record))
 
 
 if __name__ == "__main__":

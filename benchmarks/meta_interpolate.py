@@ -13,6 +13,7 @@ This reads the grid's finished models and changes none of them; the scores of ea
 runs they come from.
 
     python benchmarks/meta_interpolate.py --cells A1:1:0,B:1:0 --alphas 0.25,0.5,0.75
+    python benchmarks/meta_interpolate.py --report   # the Markdown table of what is scored
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from meta_grid import SETTINGS, Budget
 from meta_job import Job, scores_of, write_json
+from meta_stats import bootstrap_ci, paired_deltas
 
 REPO = Path(__file__).resolve().parents[1]
 TUNED = "finetune_meta"
@@ -72,9 +75,43 @@ def score_cell(
     return {"commit": recorded["commit"], **rows}  # type: ignore[dict-item]
 
 
+def markdown(found: dict[str, Any], record: Path) -> str:
+    """Per setting, base and alpha: the gain over ``uniform`` and over ``finetune_meta``,
+    paired per cell and test image (two-level interval over the cells that have it)."""
+
+    def arm_scores(cell: str, arm: str) -> dict[str, float]:
+        setting, draw, seed = cell.split(":")
+        path = Job(setting, arm, int(seed), int(draw)).record(record)
+        return json.loads(path.read_text(encoding="utf-8"))["scores"]
+
+    def versus(mixed: dict[str, Any], arm: str) -> str:
+        deltas = paired_deltas(mixed, {c: arm_scores(c, arm) for c in mixed})
+        lo, hi = bootstrap_ci(deltas)
+        return f"{deltas.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+    lines = [
+        "| setting | model | cells | Δ vs uniform | Δ vs fine-tuning |",
+        "|---|---|---|---|---|",
+    ]
+    settings = sorted({c.split(":")[0] for c in found}, key=list(SETTINGS).index)
+    for setting in settings:
+        cells = sorted(c for c in found if c.split(":")[0] == setting)
+        bases = sorted({b for c in cells for b in found[c] if b != "commit"})
+        for base in bases:
+            alphas = sorted({a for c in cells for a in found[c][base]}, key=float)
+            for alpha in alphas:
+                mixed = {c: found[c][base][alpha] for c in cells if alpha in found[c][base]}
+                lines.append(
+                    f"| {setting} | {1 - float(alpha):g} {base} + {alpha} {TUNED} |"
+                    f" {len(mixed)} | {versus(mixed, 'uniform')} | {versus(mixed, TUNED)} |"
+                )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cells", required=True, help="setting:draw:seed, comma-separated")
+    parser.add_argument("--cells", default="", help="setting:draw:seed, comma-separated")
+    parser.add_argument("--report", action="store_true", help="print the table, score nothing")
     parser.add_argument("--bases", default="weightnet_best,uniform")
     parser.add_argument("--alphas", default="0.25,0.5,0.75")
     parser.add_argument("--out", default=str(REPO / "runs" / "meta_draws"))
@@ -86,8 +123,11 @@ def main() -> None:
     args = parser.parse_args()
     path = Path(args.results)
     found = json.loads(path.read_text()) if path.is_file() else {}
+    if args.report:
+        print(markdown(found, Path(args.record)))
+        return
     alphas = [float(a) for a in args.alphas.split(",")]
-    for cell in args.cells.split(","):
+    for cell in filter(None, args.cells.split(",")):
         found[cell] = score_cell(
             cell, args.bases.split(","), alphas, Path(args.out), Path(args.record), args.data_root
         )

@@ -13,6 +13,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
 import meta_experiments  # noqa: E402
+from meta_draws_report import write_report  # noqa: E402
 from meta_kfold import choose, kfold_cell  # noqa: E402
 from meta_select import fold_arm, fold_split, parse_fold  # noqa: E402
 
@@ -54,3 +55,8 @@ def test_smoke_kfold_arm_scores_as_its_choice(tmp_path, data_root, smoke_pool):
         # the held-out image is in neither the fold's meta set nor its pool
         assert fold["config"]["data"]["train"]["exclude"] == [name]
         assert name not in fold["config"]["data"]["meta"]["names"]
+    # the report reads the k-fold arm as a candidate default beside the arms it chose among
+    report = write_report(record, tmp_path / "draws.json", tmp_path / "experiments.md")
+    block = report["settings"]["A1"]
+    assert block["selection"]["kfold"]["per_cell"] == {"d1s0": result["choice"]}
+    assert block["arms"]["kfold"]["vs_uniform"] == block["arms"][result["choice"]]["vs_uniform"]

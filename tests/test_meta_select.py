@@ -77,6 +77,6 @@ def test_smoke_select_arm_scores_as_its_choice(tmp_path, data_root, smoke_pool):
         assert not set(held) & set(trial["config"]["data"]["meta"]["names"])
     report = write_report(record, tmp_path / "draws.json", tmp_path / "experiments.md")
     block = report["settings"]["A1"]
-    assert block["per_cell"] == {"d1s0": chosen["choice"]}
+    assert block["selection"]["select"]["per_cell"] == {"d1s0": chosen["choice"]}
     assert block["arms"]["select"]["cells"] == [[1, 0]]
     assert "meta-draws" in (tmp_path / "experiments.md").read_text()
