@@ -60,6 +60,18 @@ def fold_score(args: argparse.Namespace, few: list[str], fold: int, seed: int, r
     return result
 
 
+def fold_seconds(folder: Path) -> float:
+    """A fold's training time from its log: each window's steps times its seconds per step
+    (the same measure for a fold trained in one go or resumed after a kill)."""
+    seconds, last = 0.0, 0
+    for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row.get("kind") == "train" and row.get("sec_per_step") is not None:
+            seconds += (row["step"] - last) * row["sec_per_step"]
+            last = row["step"]
+    return seconds
+
+
 def kfold_cell(args: argparse.Namespace, names: list[str], k: int, draw: int, seed: int):
     cell = args.record / f"k{k}" / f"draw{draw}" / f"seed{seed}"
     if (cell / f"{KFOLD}.json").is_file():
@@ -80,7 +92,9 @@ def kfold_cell(args: argparse.Namespace, names: list[str], k: int, draw: int, se
         "fold_held_out": folds,
         "commit": code_commit(),
         "chosen_commit": final["commit"],
-        "train_seconds": final["train_seconds"],
+        # the chosen arm's run on all k pairs plus the k fold trials
+        "train_seconds": final["train_seconds"]
+        + sum(fold_seconds(run / f"fold{i}") for i in range(k)),
         "threads": torch.get_num_threads(),
     }
     write(cell / f"{KFOLD}.json", record)

@@ -99,7 +99,7 @@ def _target(name: str, row: dict[str, Any]) -> dict[str, Any]:
     if rival == "uniform":
         met = abs(versus["mean"]) <= TOLERANCE_DB
         return {"against": rival, "within_db": TOLERANCE_DB, "met": met}
-    return {"against": rival, "not_below": hi >= 0, "above": lo >= 0}
+    return {"against": rival, "not_below": hi >= 0, "above": lo > 0}
 
 
 def _cell(versus: dict[str, Any] | None) -> str:
