@@ -17,10 +17,12 @@ BSDS400 JPEGs as they are):
 ``--draw D`` trains another meta draw (other meta images and corruption split, see
 ``meta_grid._base``) under ``<setting>/draw<D>/``; ``--arms`` limits the arms, e.g. to
 ``uniform,finetune_meta,weightnet_best,weightnet_mixed,oracle`` for the default search.
-Trial runs of the selection arm (``finetune_meta@1``..., :mod:`meta_select`) train here too
-and are scored on their held-out meta images; the selection itself (and any confirmation
-trials it asks for) then runs on the CPU: ``meta_experiments.py run ... --arms ...,select``
-with the same ``--out`` and ``--record`` finds the device's runs recorded.
+Trial runs of the selection arm (``finetune_meta@1``..., :mod:`meta_select`) and fold runs
+of the k-fold arm (``finetune_meta#0``..., :mod:`meta_kfold`) train here too and are scored
+on their held-out meta images; the choices then run on the CPU: ``meta_experiments.py run
+... --arms ...,select`` with the same ``--out`` and ``--record`` finds the device's runs
+recorded (and trains any confirmation trial it asks for), ``meta_kfold.py choose`` reads
+the folds.
 
 The pinned code runs unchanged; only the config's device and ``train.deterministic`` (off on
 CUDA, where some kernels have no deterministic form) are overridden, so every arm of the seed,
@@ -44,7 +46,7 @@ sys.path[:0] = [str(CODE / "src"), str(CODE / "benchmarks")]
 
 from meta_grid import ARMS  # noqa: E402
 from meta_job import WARM, Job  # noqa: E402  (the pinned copy)
-from meta_select import meta_names, parse_trial, splits  # noqa: E402
+from meta_select import base_arm, held_out_split, meta_names  # noqa: E402
 
 SETTING_ORDER = ["A1", "B", "A2", "A3", "A4"]
 # the meta arms first: they are the slow ones, and the GPU's time is short
@@ -75,19 +77,16 @@ def one(args):
     job = Job(args.setting, args.arm, args.seed, args.draw)
     folder = job.folder(out)
     data_root = str(Path(args.data_root).resolve())
-    trial = parse_trial(args.arm)
     if args.arm == WARM:
         cfg = meta_grid.warm_config(setting, budget, args.seed, str(folder), args.draw)
     else:
         init = job.warm().folder(out) / "model_last.safetensors"
-        arm = trial[0] if trial else args.arm
         cfg = meta_grid.arm_config(
-            setting, arm, budget, args.seed, str(folder), str(init), args.draw
+            setting, base_arm(args.arm), budget, args.seed, str(folder), str(init), args.draw
         )
-        if trial:  # trained on the split's meta images only (meta_select)
-            names = meta_names(setting, budget, args.seed, args.draw, data_root)
-            split = splits(names, args.seed)[trial[1] - 1]
-            assert split is not None, f"{len(names)} meta images leave no second split"
+        names = meta_names(setting, budget, args.seed, args.draw, data_root)
+        split = held_out_split(args.arm, names, args.seed)
+        if split is not None:  # a trial or fold: trained on some meta images only
             cfg = meta_grid.trial_config(cfg, *split)
     cfg["data_root"] = data_root
     start = time.perf_counter()
@@ -145,7 +144,7 @@ def score(args):
                     folder / "metrics.jsonl", "corrupt_weight_share"
                 ),
             }
-            held = info["config"]["data"]["train"]["exclude"] if parse_trial(arm) else None
+            held = info["config"]["data"]["train"]["exclude"] if base_arm(arm) != arm else None
             model = folder / "model_last.safetensors"
             setting_ = SETTINGS[setting]
             cache = Path(args.lr_cache)
@@ -160,10 +159,11 @@ def score(args):
 def _arms(args) -> list[str]:
     """``--arms`` in the grid's order (the meta arms first), every arm by default."""
     wanted = args.arms.split(",") if args.arms else ARM_ORDER
-    unknown = sorted(a for a in wanted if (parse_trial(a) or (a,))[0] not in ARMS)
+    unknown = sorted(a for a in wanted if base_arm(a) not in ARMS)
     if unknown:
         raise SystemExit(f"unknown arm(s) {', '.join(unknown)}")
-    trials = [a for a in wanted if parse_trial(a)]  # after the arms: their fallback is uniform
+    # trials and folds after the arms: they are scored against uniform's run
+    trials = [a for a in wanted if base_arm(a) != a]
     return [a for a in ARM_ORDER if a in wanted] + trials
 
 

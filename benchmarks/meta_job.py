@@ -16,13 +16,11 @@ from meta_grid import SETTINGS, Budget, Setting, arm_config, trial_config, warm_
 from meta_select import (
     FALLBACK,
     SELECT,
-    fold_split,
+    base_arm,
     held_out_scores,
+    held_out_split,
     meta_names,
-    parse_fold,
-    parse_trial,
     select,
-    splits,
     trial_arm,
 )
 
@@ -107,27 +105,18 @@ def run_job(
         return _run_select(job, out, budget, data_root, commit, record)
     folder = job.folder(out)
     setting = SETTINGS[job.setting]
-    trial = parse_trial(job.arm)
-    fold = parse_fold(job.arm)
     init = str(job.warm().folder(out) / "model_last.safetensors")
-    held: list[str] = []
+    held: list[str] | None = None
     if job.arm == WARM:
         cfg = warm_config(setting, budget, job.seed, str(folder), job.draw)
-    elif trial is not None:
-        names = meta_names(setting, budget, job.seed, job.draw, data_root)
-        split = splits(names, job.seed)[trial[1] - 1]
-        if split is None:
-            raise SystemExit(f"{job}: {len(names)} meta images leave no second split")
-        held = split[1]
-        arm = arm_config(setting, trial[0], budget, job.seed, str(folder), init, job.draw)
-        cfg = trial_config(arm, split[0], held)
-    elif fold is not None:
-        names = meta_names(setting, budget, job.seed, job.draw, data_root)
-        train_names, held = fold_split(names, fold[1])
-        arm = arm_config(setting, fold[0], budget, job.seed, str(folder), init, job.draw)
-        cfg = trial_config(arm, train_names, held)
     else:
-        cfg = arm_config(setting, job.arm, budget, job.seed, str(folder), init, job.draw)
+        arm = arm_config(setting, base_arm(job.arm), budget, job.seed, str(folder), init, job.draw)
+        names = meta_names(setting, budget, job.seed, job.draw, data_root)
+        split = held_out_split(job.arm, names, job.seed)
+        if split is not None:
+            arm = trial_config(arm, *split)
+            held = split[1]
+        cfg = arm
     cfg["data_root"] = data_root
     start = time.perf_counter()
     train(validate_config(cfg), resume="auto", progress=False)
@@ -146,8 +135,7 @@ def run_job(
     result["corrupt_weight_share"] = logged_mean(metrics, "corrupt_weight_share")
     if job.arm != WARM:
         model = folder / "model_last.safetensors"
-        trial_held = held if (trial or fold) is not None else None
-        result.update(scores_of(model, setting, budget, data_root, out / "lr_cache", trial_held))
+        result.update(scores_of(model, setting, budget, data_root, out / "lr_cache", held))
     result["wall_s"] = time.perf_counter() - start
     write_json(folder / "result.json", result)
     if job.arm != WARM:

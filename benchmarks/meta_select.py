@@ -85,6 +85,24 @@ def splits(names: list[str], seed: int) -> list[tuple[list[str], list[str]] | No
     return [first, confirm_split(*first, seed)]
 
 
+def base_arm(name: str) -> str:
+    """The arm a trial or fold run trains (the name itself for any other run)."""
+    return name.partition("@")[0].partition("#")[0]
+
+
+def held_out_split(name: str, names: list[str], seed: int) -> tuple[list[str], list[str]] | None:
+    """``(train, held_out)`` meta images of a trial (``<arm>@<split>``) or fold
+    (``<arm>#<i>``) run, None for a run on all of them."""
+    trial = parse_trial(name)
+    if trial is not None:
+        split = splits(names, seed)[trial[1] - 1]
+        if split is None:
+            raise SystemExit(f"{name}: {len(names)} meta images leave no second split")
+        return split
+    fold = parse_fold(name)
+    return fold_split(names, fold[1]) if fold is not None else None
+
+
 def held_out_scores(
     model_file: Path, names: list[str], setting: Setting, budget: Budget, data_root: str
 ) -> dict[str, float]:
