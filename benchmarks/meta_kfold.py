@@ -21,7 +21,7 @@ cost five fine-tuning runs per cell (fine-tuning steps are about 0.75 of a pool 
     python benchmarks/meta_experiments.py run --code ../wt-kfold --settings A1,A2,A3,A4,B \\
         --draws 1 --seeds 0 --arms finetune_meta#0,...,finetune_meta#4 \\
         --out runs/meta_draws --record benchmarks/results/meta_kfold
-    python benchmarks/meta_kfold.py choose --cells A1:1:0,...
+    python benchmarks/meta_kfold.py choose      # every cell whose folds are all recorded
 
 ``choose`` writes one ``kfold.json`` per cell beside its fold records, with the test
 scores of the chosen arm (read from the grid's records, ``--base-record``).
@@ -90,17 +90,34 @@ def kfold_cell(
     return result
 
 
+def ready_cells(record: Path) -> list[str]:
+    """The cells whose folds are all recorded and that have no choice yet."""
+    cells = []
+    for first in sorted(record.rglob(f"{fold_arm(0)}.json")):
+        fold = json.loads(first.read_text(encoding="utf-8"))
+        count = int(fold["budget"]["meta_count"])
+        done = all((first.parent / f"{fold_arm(i)}.json").is_file() for i in range(count))
+        if done and not (first.parent / f"{KFOLD}.json").is_file():
+            cells.append(f"{fold['setting']}:{fold['draw']}:{fold['seed']}")
+    return cells
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("choose")
-    p.add_argument("--cells", required=True, help="setting:draw:seed, comma-separated")
+    p.add_argument(
+        "--cells",
+        help="setting:draw:seed, comma-separated (default: every cell whose folds are"
+        " all recorded and that has no choice yet)",
+    )
     p.add_argument("--out", default=str(REPO / "runs" / "meta_draws"))
     p.add_argument("--record", default=str(REPO / "benchmarks" / "results" / "meta_kfold"))
     p.add_argument("--base-record", default=str(REPO / "benchmarks" / "results" / "meta_draws"))
     p.add_argument("--data-root", default=os.environ.get("SRMETA_DATA", "../shared/data"))
     args = parser.parse_args()
-    for cell in args.cells.split(","):
+    cells = args.cells.split(",") if args.cells else ready_cells(Path(args.record))
+    for cell in cells:
         kfold_cell(cell, Path(args.out), Path(args.record), Path(args.base_record), args.data_root)
 
 

@@ -14,7 +14,7 @@ sys.path.insert(0, str(BENCH))
 
 import meta_experiments  # noqa: E402
 from meta_draws_report import write_report  # noqa: E402
-from meta_kfold import choose, kfold_cell  # noqa: E402
+from meta_kfold import choose, kfold_cell, ready_cells  # noqa: E402
 from meta_select import fold_arm, fold_split, parse_fold  # noqa: E402
 
 NAMES = ["im_3", "im_1", "im_5", "im_2", "im_4"]
@@ -42,7 +42,9 @@ def test_smoke_kfold_arm_scores_as_its_choice(tmp_path, data_root, smoke_pool):
     args += ["--data-root", str(data_root), "--pool", str(smoke_pool), "--draws", "1"]
     arms = "uniform,finetune_meta,weightnet_best," + ",".join(fold_arm(i) for i in range(2))
     meta_experiments.main(["run", "--jobs", "0", "--settings", "A1", "--arms", arms, *args])
+    assert ready_cells(record) == ["A1:1:0"]
     result = kfold_cell("A1:1:0", out, record, record, str(data_root))
+    assert ready_cells(record) == []  # chosen once
     cell = record / "A1" / "draw1" / "seed0"
     assert json.loads((cell / "kfold.json").read_text()) == json.loads(json.dumps(result))
     assert result["scores"] == json.loads((cell / f"{result['choice']}.json").read_text())["scores"]
