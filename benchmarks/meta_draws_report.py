@@ -109,13 +109,18 @@ def _cell(versus: dict[str, Any] | None) -> str:
     return f"{versus['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
 
 
-def markdown(summary: dict[str, Any], manifest: dict[str, Any]) -> str:
+def markdown(
+    summary: dict[str, Any], manifest: dict[str, Any], kfold_commit: str | None = None
+) -> str:
     budget = manifest.get("budget", {})
+    folds = (
+        f"; the k-fold arm's fold runs are of commit `{kfold_commit[:10]}`" if kfold_commit else ""
+    )
     lines = [
         f"Made by `python benchmarks/meta_draws_report.py` from the runs of commit"
         f" `{manifest.get('commit', '?')[:10]}` (warm start {budget.get('warm_steps')} steps,"
         f" arms {budget.get('steps')} steps, batch {budget.get('batch_size')} x"
-        f" {budget.get('patch_size')} px). A cell is one (meta draw, seed); Δ is paired per"
+        f" {budget.get('patch_size')} px){folds}. A cell is one (meta draw, seed); Δ is paired per"
         " cell and test image, with a two-level (cells, images) bootstrap 95% interval.",
         "",
         "| setting | arm | cells | PSNR | Δ vs uniform | Δ vs fine-tuning |",
@@ -166,7 +171,13 @@ def write_report(
     tmp = results.with_suffix(".tmp")
     tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, results)
-    update_section("meta-draws", markdown(summary, manifest), doc)
+    kfold_manifest = kfold_record / "manifest.json" if extra and kfold_record else None
+    kfold_commit = (
+        json.loads(kfold_manifest.read_text())["commit"]
+        if kfold_manifest is not None and kfold_manifest.is_file()
+        else None
+    )
+    update_section("meta-draws", markdown(summary, manifest, kfold_commit), doc)
     return report
 
 
