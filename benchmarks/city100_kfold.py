@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,18 @@ from meta_select import TUNED
 from srmeta.config import PairsConfig, validate_config
 from srmeta.data.pairs import find_pairs
 from srmeta.models.bundled import resolve_model_name
-from srmeta.models.files import read_model_file
+from srmeta.models.files import ModelSpec, read_model_file
 from srmeta.training.adapt import AdaptSettings, strategy_config
 from srmeta.training.loop import train
 
 ARM_OF = {TUNED: "finetune", "weightnet_best": "weightnet"}  # the grid's names -> City100's
+
+
+@cache
+def start_model() -> tuple[Path, ModelSpec]:
+    """srmeta-x3's file and descriptor, read once for every fold."""
+    start_file = Path(resolve_model_name(START, SCALE))
+    return start_file, read_model_file(start_file)[1]
 
 
 def fold_score(args: argparse.Namespace, few: list[str], fold: int, seed: int, run: Path):
@@ -46,8 +54,7 @@ def fold_score(args: argparse.Namespace, few: list[str], fold: int, seed: int, r
         return json.loads(done.read_text())
     train_names = [n for n in few if n != held]
     settings = AdaptSettings(scale=SCALE, start=START, steps=args.steps, seed=seed, device="cpu")
-    start_file = Path(resolve_model_name(START, SCALE))
-    spec = read_model_file(start_file)[1]
+    start_file, spec = start_model()
     pairs = PairsConfig(folder=args.city100, names=train_names)
     folder = run / f"fold{fold}"
     cfg = strategy_config(

@@ -46,7 +46,7 @@ sys.path[:0] = [str(CODE / "src"), str(CODE / "benchmarks")]
 
 from meta_grid import ARMS  # noqa: E402
 from meta_job import WARM, Job  # noqa: E402  (the pinned copy)
-from meta_select import base_arm, held_out_split, meta_names  # noqa: E402
+from meta_select import base_arm, run_config  # noqa: E402
 
 SETTING_ORDER = ["A1", "B", "A2", "A3", "A4"]
 # the meta arms first: they are the slow ones, and the GPU's time is short
@@ -81,13 +81,9 @@ def one(args):
         cfg = meta_grid.warm_config(setting, budget, args.seed, str(folder), args.draw)
     else:
         init = job.warm().folder(out) / "model_last.safetensors"
-        cfg = meta_grid.arm_config(
-            setting, base_arm(args.arm), budget, args.seed, str(folder), str(init), args.draw
+        cfg, _ = run_config(
+            setting, args.arm, budget, args.seed, str(folder), str(init), args.draw, data_root
         )
-        names = meta_names(setting, budget, args.seed, args.draw, data_root)
-        split = held_out_split(args.arm, names, args.seed)
-        if split is not None:  # a trial or fold: trained on some meta images only
-            cfg = meta_grid.trial_config(cfg, *split)
     cfg["data_root"] = data_root
     start = time.perf_counter()
     train(validate_config(cfg), resume="auto", progress=False)

@@ -159,24 +159,23 @@ def _bar(picked: dict[str, Any]) -> str:
     return f"{chose} | {bar} | {met}"
 
 
+def _manifest(record: Path) -> dict[str, Any]:
+    path = record / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def write_report(
     record: Path, results: Path, doc: Path, kfold_record: Path | None = None
 ) -> dict[str, Any]:
-    manifest_path = record / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    extra = [kfold_record] if kfold_record is not None and kfold_record.is_dir() else []
-    summary = summarise(collect(record, *extra))
+    manifest = _manifest(record)
+    kfold = [kfold_record] if kfold_record is not None and kfold_record.is_dir() else []
+    summary = summarise(collect(record, *kfold))
     report = {"manifest": manifest, "settings": summary}
     results.parent.mkdir(parents=True, exist_ok=True)
     tmp = results.with_suffix(".tmp")
     tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, results)
-    kfold_manifest = kfold_record / "manifest.json" if extra and kfold_record else None
-    kfold_commit = (
-        json.loads(kfold_manifest.read_text())["commit"]
-        if kfold_manifest is not None and kfold_manifest.is_file()
-        else None
-    )
+    kfold_commit = _manifest(kfold[0]).get("commit") if kfold else None
     update_section("meta-draws", markdown(summary, manifest, kfold_commit), doc)
     return report
 

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from meta_grid import SETTINGS, Budget
-from meta_job import Job, scores_of, write_json
+from meta_grid import SETTINGS
+from meta_job import REPO, add_grid_paths, budget_of, cell_job, read_record, scores_of, write_json
+from meta_select import TUNED
 from meta_stats import bootstrap_ci, paired_deltas
-
-REPO = Path(__file__).resolve().parents[1]
-TUNED = "finetune_meta"
 
 
 def interpolate(base: Path, tuned: Path, alpha: float, target: Path) -> None:
@@ -54,21 +52,17 @@ def score_cell(
     cell: str, bases: list[str], alphas: list[float], out: Path, record: Path, data_root: str
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``base -> alpha -> per-image PSNR`` for one ``setting:draw:seed`` cell."""
-    setting, draw, seed = cell.split(":")
-    recorded = json.loads(
-        Job(setting, "uniform", int(seed), int(draw)).record(record).read_text(encoding="utf-8")
-    )
-    budget = Budget(**{**recorded["budget"], "test_sets": tuple(recorded["budget"]["test_sets"])})
-    tuned = Job(setting, TUNED, int(seed), int(draw)).folder(out) / "model_last.safetensors"
+    recorded = read_record(cell_job(cell, "uniform"), record)
+    setting, budget = SETTINGS[recorded["setting"]], budget_of(recorded)
+    tuned = cell_job(cell, TUNED).folder(out) / "model_last.safetensors"
     rows: dict[str, dict[str, dict[str, float]]] = {}
     for base in bases:
-        base_model = Job(setting, base, int(seed), int(draw)).folder(out) / "model_last.safetensors"
+        base_model = cell_job(cell, base).folder(out) / "model_last.safetensors"
         rows[base] = {}
         for alpha in alphas:
             target = out / "interp" / cell.replace(":", "_") / f"{base}_{alpha:g}.safetensors"
             interpolate(base_model, tuned, alpha, target)
-            lr_cache = out / "lr_cache"
-            scores = scores_of(target, SETTINGS[setting], budget, data_root, lr_cache)["scores"]
+            scores = scores_of(target, setting, budget, data_root, out / "lr_cache")["scores"]
             rows[base][f"{alpha:g}"] = scores
             target.unlink()
             print(cell, base, alpha, round(sum(scores.values()) / len(scores), 3), flush=True)
@@ -79,10 +73,9 @@ def markdown(found: dict[str, Any], record: Path) -> str:
     """Per setting, base and alpha: the gain over ``uniform`` and over ``finetune_meta``,
     paired per cell and test image (two-level interval over the cells that have it)."""
 
+    @cache  # each row compares with the same two records of every cell
     def arm_scores(cell: str, arm: str) -> dict[str, float]:
-        setting, draw, seed = cell.split(":")
-        path = Job(setting, arm, int(seed), int(draw)).record(record)
-        return json.loads(path.read_text(encoding="utf-8"))["scores"]
+        return read_record(cell_job(cell, arm), record)["scores"]
 
     def versus(mixed: dict[str, Any], arm: str) -> str:
         deltas = paired_deltas(mixed, {c: arm_scores(c, arm) for c in mixed})
@@ -114,9 +107,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="print the table, score nothing")
     parser.add_argument("--bases", default="weightnet_best,uniform")
     parser.add_argument("--alphas", default="0.25,0.5,0.75")
-    parser.add_argument("--out", default=str(REPO / "runs" / "meta_draws"))
-    parser.add_argument("--record", default=str(REPO / "benchmarks" / "results" / "meta_draws"))
-    parser.add_argument("--data-root", default=os.environ.get("SRMETA_DATA", "../shared/data"))
+    add_grid_paths(parser)
     parser.add_argument(
         "--results", default=str(REPO / "benchmarks" / "results" / "meta_interp.json")
     )

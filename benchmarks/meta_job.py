@@ -3,6 +3,7 @@ scored, and the committed record it leaves (:mod:`meta_experiments` schedules th
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -12,14 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from meta_grid import SETTINGS, Budget, Setting, arm_config, trial_config, warm_config
+from meta_grid import SETTINGS, Budget, Setting, warm_config
 from meta_select import (
     FALLBACK,
     SELECT,
-    base_arm,
     held_out_scores,
-    held_out_split,
     meta_names,
+    run_config,
     select,
     trial_arm,
 )
@@ -59,6 +59,37 @@ def git_commit(code: Path) -> tuple[str, bool]:
         ).stdout.strip()
 
     return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cell_job(cell: str, arm: str) -> Job:
+    """The run of ``arm`` in a ``setting:draw:seed`` cell, as the scripts' ``--cells`` name it."""
+    setting, draw, seed = cell.split(":")
+    return Job(setting, arm, int(seed), int(draw))
+
+
+def read_record(job: Job, record: Path) -> dict[str, Any]:
+    path = job.record(record)
+    if not path.is_file():
+        raise SystemExit(f"no record {path}; run {job.arm} of that cell first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def budget_of(result: dict[str, Any]) -> Budget:
+    """The budget a recorded run had (JSON keeps its tuples as lists)."""
+    fields = result["budget"]
+    return Budget(
+        **{**fields, "pool": tuple(fields["pool"]), "test_sets": tuple(fields["test_sets"])}
+    )
+
+
+def add_grid_paths(parser: argparse.ArgumentParser, record: str = "meta_draws") -> None:
+    """``--out``, ``--record`` and ``--data-root`` of a script that reads the grid's runs."""
+    parser.add_argument("--out", default=str(REPO / "runs" / "meta_draws"))
+    parser.add_argument("--record", default=str(REPO / "benchmarks" / "results" / record))
+    parser.add_argument("--data-root", default=os.environ.get("SRMETA_DATA", "../shared/data"))
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -105,18 +136,14 @@ def run_job(
         return _run_select(job, out, budget, data_root, commit, record)
     folder = job.folder(out)
     setting = SETTINGS[job.setting]
-    init = str(job.warm().folder(out) / "model_last.safetensors")
     held: list[str] | None = None
     if job.arm == WARM:
         cfg = warm_config(setting, budget, job.seed, str(folder), job.draw)
     else:
-        arm = arm_config(setting, base_arm(job.arm), budget, job.seed, str(folder), init, job.draw)
-        names = meta_names(setting, budget, job.seed, job.draw, data_root)
-        split = held_out_split(job.arm, names, job.seed)
-        if split is not None:
-            arm = trial_config(arm, *split)
-            held = split[1]
-        cfg = arm
+        init = str(job.warm().folder(out) / "model_last.safetensors")
+        cfg, held = run_config(
+            setting, job.arm, budget, job.seed, str(folder), init, job.draw, data_root
+        )
     cfg["data_root"] = data_root
     start = time.perf_counter()
     train(validate_config(cfg), resume="auto", progress=False)

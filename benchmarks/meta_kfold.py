@@ -31,15 +31,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from meta_grid import SETTINGS, Budget
-from meta_job import Job, write_json
+from meta_grid import SETTINGS
+from meta_job import REPO, add_grid_paths, budget_of, cell_job, read_record, write_json
 from meta_select import TUNED, fold_arm, held_out_scores, meta_names
 
-REPO = Path(__file__).resolve().parents[1]
 KFOLD = "kfold"
 SAFE = "weightnet_best"
 BASE = "uniform"
@@ -55,24 +53,16 @@ def kfold_cell(
     cell: str, out: Path, record: Path, base_record: Path, data_root: str
 ) -> dict[str, Any]:
     """Choose for one ``setting:draw:seed`` cell from its fold records; write its record."""
-    setting, draw, seed = cell.split(":")
-
-    def load(arm: str, where: Path) -> dict[str, Any]:
-        path = Job(setting, arm, int(seed), int(draw)).record(where)
-        if not path.is_file():
-            raise SystemExit(f"{cell}: no record {path}; run that arm first")
-        return json.loads(path.read_text(encoding="utf-8"))
-
-    base = load(BASE, base_record)
-    budget = Budget(**{**base["budget"], "test_sets": tuple(base["budget"]["test_sets"])})
-    names = meta_names(SETTINGS[setting], budget, int(seed), int(draw), data_root)
-    folds = [load(fold_arm(i), record) for i in range(len(names))]
+    base = read_record(cell_job(cell, BASE), base_record)
+    setting, budget = SETTINGS[base["setting"]], budget_of(base)
+    names = meta_names(setting, budget, base["seed"], base["draw"], data_root)
+    folds = [read_record(cell_job(cell, fold_arm(i)), record) for i in range(len(names))]
     fold_scores = {k: v for f in folds for k, v in f["held_out"].items()}
     assert sorted(fold_scores) == sorted(names), (fold_scores, names)
-    base_model = Job(setting, BASE, int(seed), int(draw)).folder(out) / "model_last.safetensors"
-    base_scores = held_out_scores(base_model, names, SETTINGS[setting], budget, data_root)
+    base_model = cell_job(cell, BASE).folder(out) / "model_last.safetensors"
+    base_scores = held_out_scores(base_model, names, setting, budget, data_root)
     choice, gain = choose(fold_scores, base_scores)
-    final = load(choice, base_record)
+    final = read_record(cell_job(cell, choice), base_record)
     result = {
         **{k: final[k] for k in ("setting", "seed", "draw", "budget", "scores", "ssim")},
         "arm": KFOLD,
@@ -85,7 +75,7 @@ def kfold_cell(
         "commit": final["commit"],
         "trials_wall_s": sum(f["wall_s"] for f in folds),
     }
-    write_json(Job(setting, KFOLD, int(seed), int(draw)).record(record), result)
+    write_json(cell_job(cell, KFOLD).record(record), result)
     print(f"{cell}: {choice} (held-out gain of fine-tuning {gain:+.3f} dB)", flush=True)
     return result
 
@@ -111,10 +101,8 @@ def main() -> None:
         help="setting:draw:seed, comma-separated (default: every cell whose folds are"
         " all recorded and that has no choice yet)",
     )
-    p.add_argument("--out", default=str(REPO / "runs" / "meta_draws"))
-    p.add_argument("--record", default=str(REPO / "benchmarks" / "results" / "meta_kfold"))
+    add_grid_paths(p, record="meta_kfold")
     p.add_argument("--base-record", default=str(REPO / "benchmarks" / "results" / "meta_draws"))
-    p.add_argument("--data-root", default=os.environ.get("SRMETA_DATA", "../shared/data"))
     args = parser.parse_args()
     cells = args.cells.split(",") if args.cells else ready_cells(Path(args.record))
     for cell in cells:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from meta_grid import Budget, Setting, warm_config
+from meta_grid import Budget, Setting, arm_config, trial_config, warm_config
 
 SELECT = "select"
 CANDIDATES = ("finetune_meta", "weightnet_best", "weightnet_mixed")  # adapt's default order
@@ -101,6 +101,25 @@ def held_out_split(name: str, names: list[str], seed: int) -> tuple[list[str], l
         return split
     fold = parse_fold(name)
     return fold_split(names, fold[1]) if fold is not None else None
+
+
+def run_config(
+    setting: Setting,
+    name: str,
+    budget: Budget,
+    seed: int,
+    folder: str,
+    init: str,
+    draw: int,
+    data_root: str,
+) -> tuple[dict[str, Any], list[str] | None]:
+    """The training config of any run but the warm start, and for a trial or fold the meta
+    images it holds out (None for a run on all of them)."""
+    cfg = arm_config(setting, base_arm(name), budget, seed, folder, init, draw)
+    split = held_out_split(name, meta_names(setting, budget, seed, draw, data_root), seed)
+    if split is None:
+        return cfg, None
+    return trial_config(cfg, *split), split[1]
 
 
 def held_out_scores(

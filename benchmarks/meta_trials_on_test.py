@@ -18,40 +18,24 @@ import os
 from pathlib import Path
 
 from meta_grid import SETTINGS
-from meta_job import Job
+from meta_job import REPO, add_grid_paths, budget_of, cell_job, read_record, scores_of
 from meta_select import CANDIDATES, trial_arm
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def diagnose(cell: str, out: Path, record: Path, data_root: str) -> dict[str, dict[str, float]]:
     """``arm -> {trial, full, held_out}``: mean PSNR gains over ``uniform`` on the test
     sets of the trial and of the full arm, and the trial's held-out gain over uniform."""
-    from srmeta.data.lr_cache import LRCache
-    from srmeta.evaluation import evaluate
-
-    setting, draw, seed = cell.split(":")
-
-    def job(arm: str) -> Job:
-        return Job(setting, arm, int(seed), int(draw))
 
     def recorded(arm: str) -> dict:
-        return json.loads(job(arm).record(record).read_text(encoding="utf-8"))
+        return read_record(cell_job(cell, arm), record)
 
     uniform = recorded("uniform")["scores"]
     chosen = recorded("select")
+    setting, budget = SETTINGS[chosen["setting"]], budget_of(chosen)
     rows = {}
     for arm in CANDIDATES:
-        trial = trial_arm(arm, 1)
-        report = evaluate(
-            str(job(trial).folder(out) / "model_last.safetensors"),
-            list(chosen["budget"]["test_sets"]),
-            [4],
-            degradation=SETTINGS[setting].target_degradation,
-            data_root=data_root,
-            cache=LRCache(out / "lr_cache"),
-        )
-        scores = {f"{r.dataset}/{r.image}": r.psnr for r in report.images}
+        model = cell_job(cell, trial_arm(arm, 1)).folder(out) / "model_last.safetensors"
+        scores = scores_of(model, setting, budget, data_root, out / "lr_cache")["scores"]
         full = recorded(arm)["scores"]
         held = chosen["candidates"][arm]
         base = chosen["fallback_held_out"]
@@ -67,9 +51,7 @@ def diagnose(cell: str, out: Path, record: Path, data_root: str) -> dict[str, di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cells", required=True, help="setting:draw:seed, comma-separated")
-    parser.add_argument("--out", default=str(REPO / "runs" / "meta_draws"))
-    parser.add_argument("--record", default=str(REPO / "benchmarks" / "results" / "meta_draws"))
-    parser.add_argument("--data-root", default=os.environ.get("SRMETA_DATA", "../shared/data"))
+    add_grid_paths(parser)
     parser.add_argument(
         "--results", default=str(REPO / "benchmarks" / "results" / "meta_draws_trials.json")
     )
