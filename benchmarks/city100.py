@@ -56,7 +56,8 @@ from srmeta.data.camera_blur import fit_blur
 from srmeta.data.pairs import PairDataset, find_pairs, load_pairs, selected_files
 from srmeta.evaluation import evaluate
 from srmeta.models.bundled import resolve_model_name
-from srmeta.training.adapt import STRATEGIES, AdaptSettings, adapt, strategy_config
+from srmeta.training.adapt import adapt
+from srmeta.training.adapt_settings import STRATEGIES, AdaptSettings, strategy_config
 from srmeta.training.loop import train
 
 START = "srmeta-x3"
@@ -73,6 +74,9 @@ ADAPT_ARMS = {
     "adapt": {"refit": False, "confirm": False},
     "adapt_refit": {"refit": True, "confirm": False},
     "adapt_confirm": {"refit": True, "confirm": True},
+    # srmeta adapt --choose kfold: every pair held out once (the kfold arm's rule, run by
+    # the tool itself, with its early stopping on the pooled fold curve).
+    "adapt_kfold": {"choose": "kfold"},
 }
 ARMS = (*TRAINED_ARMS, *ADAPT_ARMS, *FIT_ARMS)
 REPORTED = (*ARMS, "kfold")  # kfold: the meta grid's k-fold choice (city100_kfold.py)
@@ -134,7 +138,8 @@ def run_arm(args: argparse.Namespace, k: int, draw: int, seed: int, arm: str, na
     if arm.startswith("adapt"):
         done = run_dir / "adapt.json"  # finished before a kill: its report stands
         plain = run_dir.parent / "adapt" / "candidates"
-        if arm != "adapt" and plain.is_dir():  # the same first runs: only what follows is new
+        kfold = ADAPT_ARMS[arm].get("choose") == "kfold"  # no held-out runs to share
+        if arm != "adapt" and not kfold and plain.is_dir():  # only what follows is new
             for strategy in plain.iterdir():
                 if (
                     strategy.name in STRATEGIES
@@ -149,6 +154,12 @@ def run_arm(args: argparse.Namespace, k: int, draw: int, seed: int, arm: str, na
         extra = {"chosen": result["chosen"], "holdout": result["holdout_pairs"]}
         extra["held_out_gain"] = result["gain"]
         extra["confirmations"] = result.get("confirmations", [])
+        if result.get("kfold"):
+            extra["kfold"] = result["kfold"]
+            extra["fold_held_out"] = {
+                ",".join(fold["held_out"]): dict(fold["curve"])[result["kfold"]["steps"]]
+                for fold in result["folds"]
+            }
     else:
         start_file = Path(resolve_model_name(START, SCALE))
         from srmeta.models.files import read_model_file

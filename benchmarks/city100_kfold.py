@@ -33,7 +33,7 @@ from srmeta.config import PairsConfig, validate_config
 from srmeta.data.pairs import find_pairs
 from srmeta.models.bundled import resolve_model_name
 from srmeta.models.files import ModelSpec, read_model_file
-from srmeta.training.adapt import AdaptSettings, strategy_config
+from srmeta.training.adapt_settings import AdaptSettings, strategy_config
 from srmeta.training.loop import train
 
 ARM_OF = {TUNED: "finetune", "weightnet_best": "weightnet"}  # the grid's names -> City100's

@@ -14,7 +14,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from srmeta.training.adapt import WEIGHTNET_OPTIONS as ADAPT_WEIGHTNET_OPTIONS
+from srmeta.training.adapt_settings import WEIGHTNET_OPTIONS as ADAPT_WEIGHTNET_OPTIONS
 
 POOL = ["T91", "General100", "BSDS400"]
 TEST_SETS = ["Set5", "Set14", "BSD100"]

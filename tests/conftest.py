@@ -62,3 +62,21 @@ def model_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "tiny_x2.safetensors"
     save_model_file(path, load_model("edsr", 2, **options), "edsr", 2, options)
     return path
+
+
+@pytest.fixture
+def camera_pairs(tmp_path: Path, data_root: Path) -> Path:
+    """Four x2 pairs cut from Set14: a 'camera' whose LR is blurred before the bicubic."""
+    from PIL import Image
+
+    from srmeta.data.benchmarks import find_dataset, load_hr, mod_crop
+    from srmeta.resize import imresize
+
+    folder = tmp_path / "cam"
+    folder.mkdir()
+    for i, path in enumerate(find_dataset("Set14", data_root).files[:4]):
+        hr = mod_crop(load_hr(path), 2)[:, :96, :96].expand(3, -1, -1).contiguous()
+        blurred = imresize(imresize(hr, 0.5), 2.0)  # a soft lens
+        for image, suffix in ((hr, "H"), (imresize(blurred, 0.5), "L")):
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i:03d}{suffix}.png")
+    return folder

@@ -14,14 +14,14 @@ from safetensors.torch import load_file
 
 from srmeta.cli import main
 from srmeta.config import PairsConfig, validate_config
-from srmeta.data.benchmarks import find_dataset, load_hr, mod_crop
+from srmeta.data.benchmarks import load_hr
 from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches
 from srmeta.models.bundled import bundled_path
 from srmeta.models.files import meta_images_of
-from srmeta.resize import imresize
 from srmeta.training import adapt as adapt_module
-from srmeta.training.adapt import AdaptSettings, adapt, strategy_config
+from srmeta.training import adapt_settings
+from srmeta.training.adapt import adapt
 from srmeta.training.adapt_choice import (
     Candidate,
     choose,
@@ -30,6 +30,7 @@ from srmeta.training.adapt_choice import (
     refit_length,
     split_pairs,
 )
+from srmeta.training.adapt_settings import AdaptSettings, strategy_config
 from srmeta.training.loop import Trainer
 
 SCALE = 2
@@ -37,21 +38,6 @@ SCALE = 2
 
 def _save(image: torch.Tensor, path: Path) -> None:
     Image.fromarray(image.permute(1, 2, 0).numpy()).save(path)
-
-
-@pytest.fixture
-def camera_pairs(tmp_path: Path, data_root: Path) -> Path:
-    """Four x2 pairs cut from Set14: a 'camera' whose LR is blurred before the bicubic."""
-    folder = tmp_path / "cam"
-    folder.mkdir()
-    files = find_dataset("Set14", data_root).files[:4]
-    for i, path in enumerate(files):
-        hr = mod_crop(load_hr(path), SCALE)[:, :96, :96]
-        hr = hr.expand(3, -1, -1).contiguous()
-        blurred = imresize(imresize(hr, 0.5), 2.0)  # a soft lens
-        _save(hr, folder / f"{i:03d}H.png")
-        _save(imresize(blurred, 1 / SCALE), folder / f"{i:03d}L.png")
-    return folder
 
 
 def test_split_is_seeded_and_holds_out_a_quarter() -> None:
@@ -410,6 +396,6 @@ def test_a_fitted_pool_takes_the_blur_of_the_pairs_it_trains_on(
     finetune = yaml.safe_load((out / "candidates" / "finetune" / "config.yaml").read_text())
     low, high = max(fit["sigma"] - 0.3, 0.05), fit["sigma"] + 0.3
     assert mixed["data"]["train"]["degradation"] == f"blur:iso:{low:.2f}-{high:.2f} down:bicubic"
-    assert finetune["data"]["train"]["degradation"] == adapt_module.POOL_DEGRADATION
+    assert finetune["data"]["train"]["degradation"] == adapt_settings.POOL_DEGRADATION
     # the fixture's camera is a bicubic down-up softening: a real blur, well above none
     assert fit["sigma"] >= 0.5

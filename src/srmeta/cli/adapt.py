@@ -92,6 +92,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         " (default)",
     )
     p.add_argument(
+        "--choose",
+        choices=("holdout", "kfold"),
+        default="holdout",
+        help="holdout (default): strategies compete on the held-out pairs; kfold: every pair"
+        " held out once by fine-tuning on the others, then fine-tuning on all pairs if it"
+        " beat the starting model on average, else weightnet (or the starting model when"
+        " weightnet is not in --strategies)",
+    )
+    p.add_argument(
+        "--folds",
+        type=positive_int,
+        help="with --choose kfold: this many folds (default: one per pair)",
+    )
+    p.add_argument(
         "--selection",
         choices=("consistent", "mean"),
         default="consistent",
@@ -103,7 +117,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srmeta.training.adapt import AdaptSettings, adapt
+    from srmeta.training.adapt import adapt
+    from srmeta.training.adapt_settings import AdaptSettings
 
     pairs = pair_source(args)
     settings = AdaptSettings(
@@ -122,18 +137,29 @@ def run(args: argparse.Namespace) -> int:
         refit=args.refit,
         confirm=args.confirm,
         selection=args.selection,
+        choose=args.choose,
+        folds=args.folds,
     )
     result = adapt(pairs, settings, args.out, args.data_root, args.force, not args.quiet)
+    model = f"{result.out_dir}/model_best.safetensors"
     if result.chosen == "start":
+        checked = "on any fold" if result.kfold else "on the held-out pairs"
         print(
-            f"no strategy beat {result.start} on the held-out pairs ({result.start_psnr:.2f} dB);"
-            f" {result.out_dir}/model_best.safetensors is {result.start} unchanged"
+            f"no strategy beat {result.start} {checked} ({result.start_psnr:.2f} dB);"
+            f" {model} is {result.start} unchanged"
+        )
+    elif result.gain is None:
+        assert result.kfold is not None
+        print(
+            f"fine-tuning did not beat {result.start} on held-out pairs"
+            f" ({result.kfold.gain:+.2f} dB): chose {result.chosen}, which no pair checked;"
+            f" model {model} (srmeta upscale --model {result.out_dir})"
         )
     else:
+        assert result.chosen_psnr is not None
         print(
             f"chose {result.chosen}: held-out PSNR {result.start_psnr:.2f} -> "
             f"{result.chosen_psnr:.2f} dB ({result.gain:+.2f} dB over {result.start});"
-            f" model {result.out_dir}/model_best.safetensors"
-            f" (srmeta upscale --model {result.out_dir})"
+            f" model {model} (srmeta upscale --model {result.out_dir})"
         )
     return 0

@@ -2,16 +2,8 @@
 their camera, choosing how to train by what held-out pairs say.
 
 The pairs are split once, by a seeded draw: ``holdout`` pairs are never trained on; the
-rest are the few-shot set. Each strategy trains from the starting model's weights:
-
-- ``finetune``: the few-shot pairs as the only training data (uniform L1);
-- ``weightnet``: the generic pool (the data root's training sets, synthetic bicubic LR)
-  weighted by Weight-Net, meta-learned on the few-shot pairs;
-- ``combined``: Weight-Net as above, with each step's few-shot batch also trained on.
-
-The pool's LR is made by a random degradation (:data:`POOL_DEGRADATION`: lens blurs and mild
-noise), so that some of its samples resemble a real camera's; Weight-Net's job is to find
-them, guided by the pairs.
+rest are the few-shot set. Each strategy (:mod:`srmeta.training.adapt_settings`: finetune,
+weightnet, combined) trains from the starting model's weights.
 
 Every run is scored on the held-out pairs every ``eval_every`` steps and keeps its best
 weights (early stopping). The choice (:mod:`srmeta.training.adapt_choice`) prefers the
@@ -23,6 +15,10 @@ best). If no strategy beats the starting model on the held-out
 pairs, the starting model is kept and the report says so. The held-out pairs chose the
 model, so they are recorded in it as images evaluation must not score, like the pairs it
 trained on.
+
+With ``choose="kfold"`` the choice is :mod:`srmeta.training.adapt_kfold`'s instead: every
+pair held out once by fine-tuning on the others (``candidates/fold<i>/``), and the winner
+trained on every pair (``candidates/refit/``).
 
 Everything lives in one folder: ``candidates/<strategy>/``,
 ``candidates/confirm/<strategy>/`` and ``candidates/refit/`` (ordinary run folders, resumed
@@ -60,62 +56,30 @@ from srmeta.training.adapt_choice import (
     refit_length,
     split_pairs,
 )
+from srmeta.training.adapt_kfold import (
+    FALLBACK,
+    FINETUNE,
+    START,
+    Fold,
+    KfoldChoice,
+    choose_kfold,
+    run_folds,
+)
+from srmeta.training.adapt_settings import (
+    ALL_STRATEGIES,
+    CHOICES,
+    FIT,
+    KFOLD,
+    POOL_DEGRADATION,
+    AdaptSettings,
+    named_pairs,
+    strategy_config,
+)
 from srmeta.training.loop import BEST_MODEL, train
 from srmeta.training.runlog import read_records
 from srmeta.training.warm_start import LAST_MODEL
 
-STRATEGIES = ("finetune", "weightnet", "combined")
-# ``mixed`` (the pool and the pairs as data, uniform weights) is a baseline, not a default.
-ALL_STRATEGIES = (*STRATEGIES, "mixed")
-# The pool's LR: a spread of lens blurs and mild sensor noise around the bicubic one, so the
-# pool holds samples that resemble a real camera for Weight-Net to pick out; on a purely
-# bicubic pool it could only reweight what is unlike every camera.
-POOL_DEGRADATION = "blur:iso:0.2-3 noise:0-5 seed:7"
-# ``pool_degradation="fit"``: the Gaussian blur the training pairs imply (camera_blur), with
-# a spread around it, in place of the broad spread above.
-FIT = "fit"
-DEFAULT_POOL = ("T91", "General100", "BSDS400")
 REPORT = "adapt.json"
-
-# Weight-Net's options for adaptation: the grid's best on a dirty pool (docs/experiments.md,
-# setting A1), where the few-shot set must decide which pool images to trust.
-WEIGHTNET_OPTIONS: dict[str, Any] = {
-    "every": 2,
-    "ema": 0.9,
-    "meta_loss": "l2",
-    "beta": 0.2,
-    "image_beta": 0.05,
-    "lr": 3e-3,
-    "inputs": ["hr", "lr", "consistency"],
-    "normalise": "batch",
-    "image_head": True,
-    "input_norm": True,
-    "center": True,
-}
-
-
-@dataclass(frozen=True)
-class AdaptSettings:
-    """What an adaptation trains and how long; the defaults are ``srmeta adapt``'s."""
-
-    scale: int
-    start: str = "default"
-    strategies: tuple[str, ...] = STRATEGIES
-    steps: int = 400
-    eval_every: int = 50
-    holdout: int | None = None  # None: a quarter of the pairs, rounded up
-    lr_patch: int = 24  # LR pixels per side of a training patch
-    batch_size: int = 8
-    meta_batch_size: int = 4
-    lr: float = 1e-4
-    pool: tuple[str, ...] = DEFAULT_POOL
-    pool_degradation: str = POOL_DEGRADATION
-    seed: int = 0
-    device: str = "auto"
-    refit: bool = True
-    selection: str = "consistent"  # or "mean": see adapt_choice.choose()
-    confirm: bool = True  # a strategy beyond the simplest must win on a second hold-out too
-    refit_tie_db: float = 0.02  # held-out differences below this are ties (refit_length)
 
 
 @dataclass
@@ -124,7 +88,9 @@ class AdaptResult:
     start: str
     start_psnr: float
     chosen: str  # a strategy, or "start" when none beat the starting model
-    chosen_psnr: float
+    # The choice's held-out score: None for a kfold fallback to weightnet, which no pair
+    # checked (the folds test fine-tuning only).
+    chosen_psnr: float | None
     train_pairs: list[str]
     holdout_pairs: list[str]
     candidates: list[Candidate]
@@ -133,83 +99,13 @@ class AdaptResult:
     refit_steps: int | None = None
     # Each second hold-out a more complex strategy had to win (adapt_choice module).
     confirmations: list[dict[str, Any]] = field(default_factory=list)
+    # With choose="kfold": each fold and what they decided (adapt_kfold).
+    folds: list[Fold] = field(default_factory=list)
+    kfold: KfoldChoice | None = None
 
     @property
-    def gain(self) -> float:
-        return self.chosen_psnr - self.start_psnr
-
-
-def _named(pairs: PairsConfig, names: list[str]) -> PairsConfig:
-    """The same pairs source, narrowed to ``names``."""
-    return pairs.model_copy(update={"names": names})
-
-
-def strategy_config(
-    strategy: str,
-    settings: AdaptSettings,
-    start_file: Path,
-    arch: str,
-    options: dict[str, Any],
-    pairs: PairsConfig,
-    train_names: list[str],
-    holdout_names: list[str] | None,
-    run_dir: Path,
-    data_root: str | None,
-) -> dict[str, Any]:
-    """The training config of one strategy (a plain mapping, validated by the caller);
-    without ``holdout_names`` it trains its steps with no held-out check."""
-    s = settings
-    patch = s.lr_patch * s.scale
-    few_shot = _named(pairs, train_names).model_dump()
-    # The seed also draws the pair crops: from a trained model, fine-tuning has nothing else
-    # random, so another seed must mean other crops.
-    meta: dict[str, Any] = {"pairs": few_shot, "batch_size": s.meta_batch_size, "seed": s.seed}
-    weighting: dict[str, Any] = {"name": "uniform"}
-    if strategy == "finetune":
-        meta.update(mix="only", batch_size=s.batch_size)
-    elif strategy == "mixed":
-        meta["mix"] = "add"
-    else:
-        weighting = {"name": "weightnet", "options": dict(WEIGHTNET_OPTIONS)}
-        if strategy == "combined":
-            meta["mix"] = "add"
-    val: dict[str, Any] = {"every": 0}
-    if holdout_names is not None:
-        val = {
-            "datasets": [],
-            "every": s.eval_every,
-            "pairs": _named(pairs, holdout_names).model_dump(),
-        }
-    return {
-        "name": f"adapt_{strategy}",
-        "seed": s.seed,
-        "scale": s.scale,
-        "device": s.device,
-        "output_dir": str(run_dir),
-        "data_root": data_root,
-        "model": {"arch": arch, "options": options},
-        "data": {
-            "train": {
-                "datasets": list(s.pool),
-                "patch_size": patch,
-                "batch_size": s.batch_size,
-                "degradation": s.pool_degradation,
-            },
-            "meta": meta,
-            "val": val,
-        },
-        "train": {
-            "steps": s.steps,
-            "init_from": str(start_file),
-            "optimizer": {"name": "adam", "lr": s.lr, "betas": [0.9, 0.99]},
-            "scheduler": {"name": "cosine", "warmup_steps": 0},
-            "weighting": weighting,
-            "grad_clip": 1.0,
-            "log_every": min(50, s.steps),
-            "checkpoint_every": s.eval_every,
-            "keep_checkpoints": 1,
-        },
-    }
+    def gain(self) -> float | None:
+        return None if self.chosen_psnr is None else self.chosen_psnr - self.start_psnr
 
 
 def _check_inputs(settings: AdaptSettings, data_root: str | None) -> None:
@@ -217,12 +113,19 @@ def _check_inputs(settings: AdaptSettings, data_root: str | None) -> None:
     if unknown or not settings.strategies:
         known = ", ".join(ALL_STRATEGIES)
         raise SrmetaError(f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {known}")
+    if settings.choose not in CHOICES:
+        raise SrmetaError(f"unknown choice {settings.choose!r}; choose from {', '.join(CHOICES)}")
+    uses_pool = [s for s in settings.strategies if s != FINETUNE]
+    if settings.choose == KFOLD:
+        if FINETUNE not in settings.strategies:
+            raise SrmetaError("--choose kfold tests fine-tuning: list finetune in --strategies")
+        uses_pool = [s for s in uses_pool if s == FALLBACK]
     if settings.pool_degradation != FIT:
         try:
             parse_degradation(settings.pool_degradation)
         except SrmetaError as err:
             raise SrmetaError(f"--pool-degradation: {err}") from None
-    if any(s != "finetune" for s in settings.strategies):
+    if uses_pool:
         for name in settings.pool:  # the pool is needed; a missing set fails now, not later
             try:
                 find_dataset(name, data_root)
@@ -272,9 +175,8 @@ def adapt(
     found = selected_files(pairs)
     # Every pair is read and checked before any training: a bad pair fails in seconds.
     loaded = load_pairs(found, settings.scale, pairs.align, min_lr_side=settings.lr_patch)
-    train_names, holdout_names = split_pairs(
-        [p.name for p in found], settings.holdout, settings.seed
-    )
+    names = [p.name for p in found]
+    train_names, holdout_names = split_pairs(names, settings.holdout, settings.seed)
     by_name = {p.name: p for p in loaded}
     fits: dict[tuple[str, ...], BlurFit] = {}
 
@@ -294,15 +196,6 @@ def adapt(
             )
         return fits[key].pool_degradation()
 
-    held_out = PairDataset.from_config(_named(pairs, holdout_names), name="held-out")
-    start_label = display_name(settings.start, settings.scale)
-    start_pairs = _per_pair(start_file, held_out, settings.scale)
-    start_psnr = sum(start_pairs.values()) / len(start_pairs)
-    say(
-        f"{len(found)} pairs: {len(train_names)} to train on, {len(holdout_names)} held out"
-        f" ({', '.join(holdout_names)}); {start_label} scores {start_psnr:.2f} dB on them"
-    )
-
     def run(strategy: str, names: list[str], held: list[str] | None, steps: int, folder: str):
         run_dir = out / "candidates" / folder
         s = replace(settings, steps=steps, pool_degradation=pool_for(strategy, names))
@@ -311,6 +204,53 @@ def adapt(
             run_dir, data_root,
         )  # fmt: skip
         return run_dir, train(validate_config(cfg), resume="auto", progress=progress)
+
+    start_label = display_name(settings.start, settings.scale)
+
+    def finish(result: AdaptResult, source: Path, extra: dict[str, Any]) -> AdaptResult:
+        """The chosen weights and the report, each written atomically, the report last."""
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_open(out / BEST_MODEL, force=True) as handle:
+            handle.write(Path(source).read_bytes())
+        record = {**asdict(result), "out_dir": str(out), "gain": result.gain, **extra}
+        record["settings"] = asdict(settings)
+        record["blur_fits"] = [{"pairs": list(k), **asdict(f)} for k, f in fits.items()]
+        record["pairs"] = pairs.model_dump()
+        atomic_write_text(out / REPORT, json.dumps(record, indent=2) + "\n", force=True)
+        return result
+
+    if settings.choose == KFOLD:
+        every = PairDataset.from_config(named_pairs(pairs, names), name="pairs")
+        start_scores = _per_pair(start_file, every, settings.scale)
+        start_psnr = sum(start_scores.values()) / len(start_scores)
+        say(f"{len(names)} pairs, each held out once; {start_label} scores"
+            f" {start_psnr:.2f} dB on them")  # fmt: skip
+        folds = run_folds(
+            names, settings.folds, settings.steps, lambda *a: run(*a)[0], start_scores, _curve, say
+        )
+        kc = choose_kfold(folds, settings.refit_tie_db, FALLBACK in settings.strategies)
+        say(f"fine-tuning's held-out gain over {start_label}: {kc.gain:+.2f} dB"
+            f" at step {kc.steps}")  # fmt: skip
+        source, refit_steps, chosen_psnr = start_file, None, None
+        if kc.chosen != START:
+            refit_steps = kc.steps if kc.chosen == FINETUNE else settings.steps
+            run_dir, _ = run(kc.chosen, names, None, refit_steps or settings.steps, "refit")
+            source = run_dir / LAST_MODEL
+            chosen_psnr = start_psnr + kc.gain if kc.chosen == FINETUNE else None
+            say(f"trained {kc.chosen} on all {len(names)} pairs for {refit_steps} steps")
+        result = AdaptResult(
+            out, start_label, start_psnr, kc.chosen, chosen_psnr, names, [], [], refit_steps,
+            folds=folds, kfold=kc,
+        )  # fmt: skip
+        return finish(result, source, {})
+
+    held_out = PairDataset.from_config(named_pairs(pairs, holdout_names), name="held-out")
+    start_pairs = _per_pair(start_file, held_out, settings.scale)
+    start_psnr = sum(start_pairs.values()) / len(start_pairs)
+    say(
+        f"{len(found)} pairs: {len(train_names)} to train on, {len(holdout_names)} held out"
+        f" ({', '.join(holdout_names)}); {start_label} scores {start_psnr:.2f} dB on them"
+    )
 
     def trial(strategies: Sequence[str], names: list[str], held_set: PairDataset, prefix: str):
         """Each strategy trained on ``names`` and checked on ``held_set``, with per-pair
@@ -336,7 +276,7 @@ def adapt(
         """Train both again with ``second``'s split; the choice must win there too."""
         assert second is not None
         names2, held2 = second
-        held_pairs2 = PairDataset.from_config(_named(pairs, held2), name="held-out")
+        held_pairs2 = PairDataset.from_config(named_pairs(pairs, held2), name="held-out")
         start2 = _per_pair(start_file, held_pairs2, settings.scale)
         simple2, best2 = trial([simplest.strategy, best.strategy], names2, held_pairs2, "confirm/")
         confirmed = choose([simple2, best2], start2, settings.selection) is best2
@@ -371,9 +311,6 @@ def adapt(
             say(f"refit {best.strategy} on all {len(everything)} pairs for {refit_steps} steps")
     else:
         chosen, chosen_psnr, source = "start", start_psnr, start_file
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out / BEST_MODEL, force=True) as handle:
-        handle.write(Path(source).read_bytes())
     result = AdaptResult(
         out,
         start_label,
@@ -386,9 +323,4 @@ def adapt(
         refit_steps,
         confirmations,
     )
-    record = {**asdict(result), "out_dir": str(out), "gain": result.gain}
-    record["settings"] = asdict(settings)
-    record["blur_fits"] = [{"pairs": list(k), **asdict(f)} for k, f in fits.items()]
-    record["pairs"] = pairs.model_dump()
-    atomic_write_text(out / REPORT, json.dumps(record, indent=2) + "\n", force=True)
-    return result
+    return finish(result, source, {})
