@@ -71,9 +71,9 @@ FIT_ARMS = ("mixed_fit", "combined_fit", "combined_fit8")
 # the first choice as it is, refit on every pair, and refit after a confirmed choice (the
 # default since the confirm rule).
 ADAPT_ARMS = {
-    "adapt": {"refit": False, "confirm": False},
-    "adapt_refit": {"refit": True, "confirm": False},
-    "adapt_confirm": {"refit": True, "confirm": True},
+    "adapt": {"choose": "holdout", "refit": False, "confirm": False},
+    "adapt_refit": {"choose": "holdout", "refit": True, "confirm": False},
+    "adapt_confirm": {"choose": "holdout", "refit": True, "confirm": True},
     # srmeta adapt --choose kfold: every pair held out once (the kfold arm's rule, run by
     # the tool itself, with its early stopping on the pooled fold curve).
     "adapt_kfold": {"choose": "kfold"},

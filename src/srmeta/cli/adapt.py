@@ -6,7 +6,9 @@ scale with MATLAB bicubic) or already 1/scale of it. Part of the pairs is held o
 strategy (fine-tuning on the pairs, Weight-Net on the generic pool meta-learned from the
 pairs, and both) trains from the starting model, stops at its best held-out score, and the
 best one becomes OUT/model_best.safetensors: use it with `srmeta upscale --model OUT`.
-Run the same command again to resume an interrupted adaptation.
+With --choose kfold every pair is held out once instead, and fine-tuning is kept only if it
+beats the starting model on pairs it did not train on. Run the same command again to
+resume an interrupted adaptation.
 """
 
 from __future__ import annotations
