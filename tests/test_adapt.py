@@ -143,7 +143,7 @@ def test_adapt_chooses_by_held_out_score_and_leaves_a_model(tmp_path, camera_pai
     settings = AdaptSettings(
         scale=SCALE, start=str(model_file), steps=4, eval_every=2, lr_patch=16, batch_size=2,
         meta_batch_size=2, lr=1e-3, pool=("Set5",), device="cpu", selection="mean",
-        refit=False, confirm=False,
+        refit=False, confirm=False, choose="holdout",
     )  # fmt: skip
     lines: list[str] = []
     result = adapt(PairsConfig(folder=str(camera_pairs)), settings, out, str(data_root),
@@ -191,6 +191,12 @@ def test_bad_pairs_stop_adapt_with_one_line_and_nothing_written(tmp_path, camera
     code = main(["adapt", "--pairs", str(camera_pairs), "--scale", "2", "-o", str(out),
                  "--pool", "NoSuchSet", "--data-root", str(tmp_path)])  # fmt: skip
     assert code == 2 and "NoSuchSet" in capsys.readouterr().err and not out.exists()
+    for extra, named in ((["--holdout", "2"], "--holdout 2"), (["--no-confirm"], "--no-confirm"),
+                         (["--choose", "holdout", "--folds", "3"], "--folds")):  # fmt: skip
+        code = main(["adapt", "--pairs", str(camera_pairs), "--scale", "2", "-o", str(out),
+                     *extra])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and named in err and not out.exists()
     code = main(["adapt", "--pairs", str(camera_pairs), "--scale", "2", "-o", str(out),
                  "--pool-degradation", "blur:round:2"])  # fmt: skip
     err = capsys.readouterr().err
@@ -229,7 +235,7 @@ def test_a_bad_pair_stops_training_before_the_run_folder_exists(tmp_path, camera
 def test_refit_trains_the_choice_on_every_pair(tmp_path, camera_pairs, data_root, model_file):
     settings = AdaptSettings(
         scale=SCALE, start=str(model_file), strategies=("finetune",), steps=4, eval_every=2,
-        lr_patch=16, batch_size=2, lr=1e-2, device="cpu", refit=True,
+        lr_patch=16, batch_size=2, lr=1e-2, device="cpu", refit=True, choose="holdout",
     )  # fmt: skip
     out = tmp_path / "mycam"
     result = adapt(PairsConfig(folder=str(camera_pairs)), settings, out, say=lambda _: None)
@@ -351,7 +357,7 @@ def test_adapt_sets_aside_a_choice_the_second_hold_out_does_not_confirm(
     settings = AdaptSettings(
         scale=SCALE, start=str(model_file), strategies=("finetune", "mixed"), steps=4,
         eval_every=2, lr_patch=16, batch_size=2, meta_batch_size=2, lr=1e-3, pool=("Set5",),
-        device="cpu",
+        device="cpu", choose="holdout",
     )  # fmt: skip
     out = tmp_path / "mycam"
     lines: list[str] = []
@@ -384,7 +390,7 @@ def test_a_fitted_pool_takes_the_blur_of_the_pairs_it_trains_on(
     settings = AdaptSettings(
         scale=SCALE, start=str(model_file), strategies=("finetune", "mixed"), steps=2,
         eval_every=2, lr_patch=16, batch_size=2, meta_batch_size=2, pool=("Set5",),
-        pool_degradation="fit", device="cpu", refit=False, confirm=False,
+        pool_degradation="fit", device="cpu", refit=False, confirm=False, choose="holdout",
     )  # fmt: skip
     out = tmp_path / "mycam"
     result = adapt(PairsConfig(folder=str(camera_pairs)), settings, out, str(data_root),

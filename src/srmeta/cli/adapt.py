@@ -2,13 +2,12 @@
 
 Give the pairs as one folder of NNNL.png / NNNH.png files (--pairs) or as --lr and --hr
 folders whose files share names; the LR may be the HR's size (it is then shrunk by the
-scale with MATLAB bicubic) or already 1/scale of it. Part of the pairs is held out; each
-strategy (fine-tuning on the pairs, Weight-Net on the generic pool meta-learned from the
-pairs, and both) trains from the starting model, stops at its best held-out score, and the
-best one becomes OUT/model_best.safetensors: use it with `srmeta upscale --model OUT`.
-With --choose kfold every pair is held out once instead, and fine-tuning is kept only if it
-beats the starting model on pairs it did not train on. Run the same command again to
-resume an interrupted adaptation.
+scale with MATLAB bicubic) or already 1/scale of it. Every pair is held out once while
+fine-tuning trains on the others; if that beats the starting model on average, fine-tuning
+on all the pairs becomes OUT/model_best.safetensors, else Weight-Net on the generic pool,
+meta-learned from the pairs, does: use it with `srmeta upscale --model OUT`. With --choose
+holdout a quarter of the pairs is held out instead and each strategy competes on it. Run the
+same command again to resume an interrupted adaptation.
 """
 
 from __future__ import annotations
@@ -59,7 +58,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--eval-every", type=positive_int, default=50, help="held-out check every N steps (50)"
     )
-    p.add_argument("--holdout", type=positive_int, help="pairs held out (default: a quarter)")
+    p.add_argument(
+        "--holdout",
+        type=positive_int,
+        help="with --choose holdout: pairs held out (default: a quarter)",
+    )
     p.add_argument(
         "--learning-rate", type=positive_float, default=1e-4, help="Adam step size (1e-4)"
     )
@@ -80,42 +83,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=count, default=0, help="seed of the split and the runs (0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument(
-        "--refit",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="train the chosen strategy again on all pairs, as long as its held-out score held"
-        " (the last check within 0.02 dB of its best; default)",
-    )
-    p.add_argument(
-        "--confirm",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="a strategy beyond the simplest must also win on a second, disjoint hold-out"
-        " (default)",
-    )
-    p.add_argument(
         "--choose",
-        choices=("holdout", "kfold"),
-        default="holdout",
-        help="holdout (default): strategies compete on the held-out pairs; kfold: every pair"
-        " held out once by fine-tuning on the others, then fine-tuning on all pairs if it"
-        " beat the starting model on average, else weightnet (or the starting model when"
-        " weightnet is not in --strategies)",
+        choices=("kfold", "holdout"),
+        default="kfold",
+        help="kfold (default): every pair held out once by fine-tuning on the others, then"
+        " fine-tuning on all pairs if it beat the starting model on average, else weightnet"
+        " (or the starting model when weightnet is not in --strategies); holdout: the"
+        " strategies compete on a held-out quarter of the pairs",
     )
     p.add_argument(
         "--folds",
         type=positive_int,
-        help="with --choose kfold: this many folds (default: one per pair)",
+        help="with --choose kfold: this many folds (default: one per pair, at most 5)",
+    )
+    p.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        help="with --choose holdout: train the choice again on all pairs, as long as its"
+        " held-out score held (the last check within 0.02 dB of its best; default)",
+    )
+    p.add_argument(
+        "--confirm",
+        action=argparse.BooleanOptionalAction,
+        help="with --choose holdout: a strategy beyond the simplest must also win on a"
+        " second, disjoint hold-out (default)",
     )
     p.add_argument(
         "--selection",
         choices=("consistent", "mean"),
-        default="consistent",
-        help="consistent (default): a strategy replaces the simpler one before it only if"
-        " better on every held-out pair; mean: the best mean held-out PSNR",
+        help="with --choose holdout: consistent (default): a strategy replaces the simpler"
+        " one before it only if better on every held-out pair; mean: the best mean",
     )
     p.add_argument("--force", action="store_true", help="replace a finished adaptation's files")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _check_choice_options(args: argparse.Namespace) -> None:
+    """Options of the other choice rule are refused, not silently ignored."""
+    if args.choose == "holdout":
+        if args.folds is not None:
+            raise SrmetaError("--folds applies to --choose kfold")
+        return
+    given = []
+    if args.holdout is not None:
+        given.append(f"--holdout {args.holdout}")
+    for flag in ("refit", "confirm"):
+        value = getattr(args, flag)
+        if value is not None:
+            given.append(f"--{flag}" if value else f"--no-{flag}")
+    if args.selection is not None:
+        given.append(f"--selection {args.selection}")
+    if given:
+        raise SrmetaError(f"{', '.join(given)}: applies to --choose holdout (the default is kfold)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     from srmeta.training.adapt_settings import AdaptSettings
 
     pairs = pair_source(args)
+    _check_choice_options(args)
     settings = AdaptSettings(
         scale=args.scale,
         start=args.start,
@@ -136,9 +156,9 @@ def run(args: argparse.Namespace) -> int:
         **({"pool_degradation": args.pool_degradation} if args.pool_degradation else {}),
         seed=args.seed,
         device=args.device,
-        refit=args.refit,
-        confirm=args.confirm,
-        selection=args.selection,
+        refit=args.refit is not False,
+        confirm=args.confirm is not False,
+        selection=args.selection or "consistent",
         choose=args.choose,
         folds=args.folds,
     )

@@ -1,29 +1,29 @@
 """``srmeta adapt``: from a user's few real LR-HR pairs and a starting model to a model of
-their camera, choosing how to train by what held-out pairs say.
+their camera, choosing how to train by what pairs it did not train on say.
 
-The pairs are split once, by a seeded draw: ``holdout`` pairs are never trained on; the
-rest are the few-shot set. Each strategy (:mod:`srmeta.training.adapt_settings`: finetune,
-weightnet, combined) trains from the starting model's weights.
+By default (``choose="kfold"``, :mod:`srmeta.training.adapt_kfold`) every pair is held out
+once while fine-tuning trains on the others (``candidates/fold<i>/``); fine-tuning's gain over
+the starting model, pooled over every pair, decides whether it trains on all the pairs
+(``candidates/refit/``) or Weight-Net does: the rule measured in the meta grid and on City100
+(docs/experiments.md, docs/city100.md).
 
-Every run is scored on the held-out pairs every ``eval_every`` steps and keeps its best
-weights (early stopping). The choice (:mod:`srmeta.training.adapt_choice`) prefers the
-simpler strategy: a later one replaces it only if it scores higher on every held-out pair,
-and then again on a second, disjoint hold-out (``confirm``), else it is set aside. The
-chosen strategy is then trained again on every pair, held-out ones included, for the number
-of steps its held-out score held (``refit``: the last check within ``refit_tie_db`` of its
-best). If no strategy beats the starting model on the held-out
-pairs, the starting model is kept and the report says so. The held-out pairs chose the
-model, so they are recorded in it as images evaluation must not score, like the pairs it
-trained on.
+With ``choose="holdout"`` the pairs are split once, by a seeded draw: ``holdout`` pairs are
+never trained on; the rest are the few-shot set. Each strategy
+(:mod:`srmeta.training.adapt_settings`: finetune, weightnet, combined) trains from the
+starting model's weights, is scored on the held-out pairs every ``eval_every`` steps and keeps
+its best weights (early stopping). The choice (:mod:`srmeta.training.adapt_choice`) prefers
+the simpler strategy: a later one replaces it only if it scores higher on every held-out pair,
+and then again on a second, disjoint hold-out (``confirm``), else it is set aside. The chosen
+strategy is then trained again on every pair, held-out ones included, for the number of steps
+its held-out score held (``refit``: the last check within ``refit_tie_db`` of its best). If
+no strategy beats the starting model on the held-out pairs, the starting model is kept and
+the report says so. The held-out pairs chose the model, so they are recorded in it as images
+evaluation must not score, like the pairs it trained on.
 
-With ``choose="kfold"`` the choice is :mod:`srmeta.training.adapt_kfold`'s instead: every
-pair held out once by fine-tuning on the others (``candidates/fold<i>/``), and the winner
-trained on every pair (``candidates/refit/``).
-
-Everything lives in one folder: ``candidates/<strategy>/``,
+Everything lives in one folder: ``candidates/<strategy>/``, ``candidates/fold<i>/``,
 ``candidates/confirm/<strategy>/`` and ``candidates/refit/`` (ordinary run folders, resumed
 when the command is run again), then ``model_best.safetensors`` and ``adapt.json`` (the
-splits, every strategy's held-out curve and per-pair scores, the choice and the gain),
+splits or folds, every run's held-out curve and per-pair scores, the choice and the gain),
 written last and atomically.
 """
 
@@ -118,7 +118,10 @@ def _check_inputs(settings: AdaptSettings, data_root: str | None) -> None:
     uses_pool = [s for s in settings.strategies if s != FINETUNE]
     if settings.choose == KFOLD:
         if FINETUNE not in settings.strategies:
-            raise SrmetaError("--choose kfold tests fine-tuning: list finetune in --strategies")
+            raise SrmetaError(
+                "--choose kfold (the default) tests fine-tuning: list finetune in --strategies,"
+                " or use --choose holdout"
+            )
         uses_pool = [s for s in uses_pool if s == FALLBACK]
     if settings.pool_degradation != FIT:
         try:
@@ -176,7 +179,6 @@ def adapt(
     # Every pair is read and checked before any training: a bad pair fails in seconds.
     loaded = load_pairs(found, settings.scale, pairs.align, min_lr_side=settings.lr_patch)
     names = [p.name for p in found]
-    train_names, holdout_names = split_pairs(names, settings.holdout, settings.seed)
     by_name = {p.name: p for p in loaded}
     fits: dict[tuple[str, ...], BlurFit] = {}
 
@@ -244,6 +246,7 @@ def adapt(
         )  # fmt: skip
         return finish(result, source, {})
 
+    train_names, holdout_names = split_pairs(names, settings.holdout, settings.seed)
     held_out = PairDataset.from_config(named_pairs(pairs, holdout_names), name="held-out")
     start_pairs = _per_pair(start_file, held_out, settings.scale)
     start_psnr = sum(start_pairs.values()) / len(start_pairs)

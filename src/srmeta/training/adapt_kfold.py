@@ -5,8 +5,9 @@ Two or three held-out pairs rank strategies by those pairs' content more than by
 in the meta grid, adapt's hold-out ranked fine-tuning last where the test sets ranked it
 first (docs/experiments.md). Holding out every pair once puts the verdict on all of them:
 
-1. the pairs are split into folds (one pair each, or ``folds`` groups); fold ``i`` fine-tunes
-   the starting model on the other pairs and scores its own every ``eval_every`` steps;
+1. the pairs are split into folds (one pair each, up to :data:`DEFAULT_FOLDS` pairs; more
+   are dealt into that many groups, or ``folds`` groups); fold ``i`` fine-tunes the starting
+   model on the other pairs and scores its own every ``eval_every`` steps;
 2. at each check, fine-tuning's held-out gain is the mean over all pairs of the fold scores
    minus the starting model's; the refit length is the last check within ``tie_db`` of the
    best gain (as :func:`srmeta.training.adapt_choice.refit_length` does for one curve);
@@ -32,6 +33,9 @@ from srmeta.training.adapt_choice import Candidate, refit_length
 FINETUNE = "finetune"
 FALLBACK = "weightnet"
 START = "start"
+# Folds when not given: leave-one-out for a handful of pairs (the measured case: 5 pairs),
+# and at most this many fine-tuning runs for a larger set, as in 5-fold cross-validation.
+DEFAULT_FOLDS = 5
 
 # (strategy, pairs trained on, pairs checked or None, steps, folder) -> the run's folder.
 TrainRun = Callable[[str, list[str], "list[str] | None", int, str], Path]
@@ -39,14 +43,15 @@ Curve = list[tuple[int, float]]
 
 
 def fold_groups(names: Sequence[str], folds: int | None = None) -> list[list[str]]:
-    """The held-out pairs of each fold: one pair each (``folds`` None or at least the number
-    of pairs), else ``folds`` groups dealt in turn, so their sizes differ by at most one."""
+    """The held-out pairs of each fold: ``folds`` groups (None: :data:`DEFAULT_FOLDS`) dealt
+    in turn, so their sizes differ by at most one; one pair each when there are no more
+    pairs than folds."""
     n = len(names)
     if n < 2:
         raise SrmetaError(f"adapt needs at least 2 pairs (one to train on, one to check); got {n}")
     if folds is not None and folds < 2:
         raise SrmetaError(f"--folds must be at least 2, got {folds}")
-    count = n if folds is None else min(folds, n)
+    count = min(DEFAULT_FOLDS if folds is None else folds, n)
     return [list(names[i::count]) for i in range(count)]
 
 

@@ -62,7 +62,7 @@ class AdaptSettings:
     strategies: tuple[str, ...] = STRATEGIES
     steps: int = 400
     eval_every: int = 50
-    holdout: int | None = None  # None: a quarter of the pairs, rounded up
+    holdout: int | None = None  # HOLDOUT: None is a quarter of the pairs, rounded up
     lr_patch: int = 24  # LR pixels per side of a training patch
     batch_size: int = 8
     meta_batch_size: int = 4
@@ -71,12 +71,12 @@ class AdaptSettings:
     pool_degradation: str = POOL_DEGRADATION
     seed: int = 0
     device: str = "auto"
-    refit: bool = True
-    selection: str = "consistent"  # or "mean": see adapt_choice.choose()
-    confirm: bool = True  # a strategy beyond the simplest must win on a second hold-out too
+    refit: bool = True  # HOLDOUT: train the choice again on every pair (KFOLD always does)
+    selection: str = "consistent"  # HOLDOUT, or "mean": see adapt_choice.choose()
+    confirm: bool = True  # HOLDOUT: a strategy beyond the simplest must win a second hold-out
     refit_tie_db: float = 0.02  # held-out differences below this are ties (refit_length)
-    choose: str = HOLDOUT  # or KFOLD: every pair held out once (adapt_kfold)
-    folds: int | None = None  # with KFOLD: None holds out one pair per fold
+    choose: str = KFOLD  # or HOLDOUT: strategies compete on a held-out quarter (adapt_choice)
+    folds: int | None = None  # with KFOLD: None is adapt_kfold.DEFAULT_FOLDS
 
 
 def named_pairs(pairs: PairsConfig, names: list[str]) -> PairsConfig:
