@@ -131,6 +131,17 @@ def test_kfold_falls_back_to_weightnet_when_fine_tuning_loses(
     code = main(["upscale", str(camera_pairs / "000L.png"), "--model", str(out), "-o",
                  str(tmp_path / "up.png"), "--backend", "torch"])  # fmt: skip
     assert code == 0 and Image.open(tmp_path / "up.png").size == (96, 96)
+    # Without weightnet to fall back on, the starting model stays, and the summary says why.
+    alone = tmp_path / "alone"
+    code = main([
+        "adapt", "--pairs", str(camera_pairs), "--scale", "2", "--from", str(model_file),
+        "-o", str(alone), "--folds", "2", "--strategies", "finetune", "--steps", "2",
+        "--eval-every", "2", "--learning-rate", "0.5", "--batch-size", "2", "--quiet",
+        "--device", "cpu",
+    ])  # fmt: skip
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert code == 0 and "weightnet is not in --strategies" in last and "unchanged" in last
+    assert (alone / "model_best.safetensors").read_bytes() == model_file.read_bytes()
 
 
 def test_kfold_needs_fine_tuning_among_the_strategies(tmp_path, camera_pairs, capsys) -> None:

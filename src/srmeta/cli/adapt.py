@@ -164,11 +164,16 @@ def run(args: argparse.Namespace) -> int:
     )
     result = adapt(pairs, settings, args.out, args.data_root, args.force, not args.quiet)
     model = f"{result.out_dir}/model_best.safetensors"
-    if result.chosen == "start":
-        checked = "on any fold" if result.kfold else "on the held-out pairs"
+    if result.chosen == "start" and result.kfold is not None:
         print(
-            f"no strategy beat {result.start} {checked} ({result.start_psnr:.2f} dB);"
+            f"fine-tuning did not beat {result.start} on held-out pairs"
+            f" ({result.kfold.gain:+.2f} dB) and weightnet is not in --strategies;"
             f" {model} is {result.start} unchanged"
+        )
+    elif result.chosen == "start":
+        print(
+            f"no strategy beat {result.start} on the held-out pairs"
+            f" ({result.start_psnr:.2f} dB); {model} is {result.start} unchanged"
         )
     elif result.gain is None:
         assert result.kfold is not None
@@ -179,8 +184,9 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         assert result.chosen_psnr is not None
+        every = " (each pair held out once)" if result.kfold is not None else ""
         print(
-            f"chose {result.chosen}: held-out PSNR {result.start_psnr:.2f} -> "
+            f"chose {result.chosen}: held-out PSNR{every} {result.start_psnr:.2f} -> "
             f"{result.chosen_psnr:.2f} dB ({result.gain:+.2f} dB over {result.start});"
             f" model {model} (srmeta upscale --model {result.out_dir})"
         )
