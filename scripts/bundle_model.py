@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from srmeta.config import load_config, recipe_hash
+from srmeta.config import load_config
 from srmeta.errors import SrmetaError
 from srmeta.models.files import (
     RECIPE_HASH_KEY,
@@ -26,6 +26,7 @@ from srmeta.models.files import (
 )
 from srmeta.models.loading import load_model
 from srmeta.models.registry import get_descriptor, inference_form
+from srmeta.run_hash import recipe_hash
 
 LAST = "model_last.safetensors"
 

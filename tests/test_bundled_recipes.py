@@ -17,7 +17,7 @@ import torch
 from safetensors import safe_open
 
 from run_configs import write_run_config
-from srmeta.config import load_config, recipe_hash
+from srmeta.config import load_config
 from srmeta.models.bundled import SCALES, shipped_file, shipped_models
 from srmeta.models.descriptor import normalize_options
 from srmeta.models.files import (
@@ -27,6 +27,7 @@ from srmeta.models.files import (
     weights_digest,
 )
 from srmeta.models.loading import load_model
+from srmeta.run_hash import recipe_hash
 from srmeta.training.loop import train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,6 @@ import yaml
 from srmeta.config import (
     ConfigError,
     ExperimentConfig,
-    config_hash,
     config_to_yaml,
     load_config,
     resolved_device,
@@ -21,6 +20,7 @@ from srmeta.config import (
 from srmeta.degrade import Degradation
 from srmeta.errors import SrmetaError
 from srmeta.models.registry import registered_names
+from srmeta.run_hash import config_hash
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "configs").glob("*.yaml"))

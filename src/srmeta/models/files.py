@@ -304,7 +304,7 @@ def weights_digest(path: str | os.PathLike) -> str:
 
 
 META_IMAGES_KEY = "srmeta.meta_images"
-# config.recipe_hash of the run that trained a file (written by training and bundling)
+# run_hash.recipe_hash of the run that trained a file (written by training and bundling)
 RECIPE_HASH_KEY = "srmeta.recipe_hash"
 INIT_FROM_KEY = "srmeta.init_from"
 

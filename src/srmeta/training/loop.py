@@ -36,10 +36,8 @@ from srmeta import checkpoints as ckpt
 from srmeta.atomic import atomic_write_text
 from srmeta.config import (
     ExperimentConfig,
-    config_hash,
     config_to_dict,
     config_to_yaml,
-    recipe_hash,
     resolved_device,
     resolved_output_dir,
 )
@@ -55,6 +53,7 @@ from srmeta.models.files import (
     save_model_file,
 )
 from srmeta.models.loading import load_model
+from srmeta.run_hash import config_hash, recipe_hash
 from srmeta.training.batches import step_batch
 from srmeta.training.corruption_log import corrupt_shares, corrupt_weight_sums
 from srmeta.training.distributed import (
