@@ -120,6 +120,9 @@ def test_ctrl_c_writes_a_checkpoint_at_the_step_reached(tmp_path, data_root):
         env=env,
         stderr=subprocess.PIPE,
         text=True,
+        # A runner that started this suite in the background hands down an ignored SIGINT,
+        # and Python then installs no KeyboardInterrupt handler: restore the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     metrics = tmp_path / "run" / "metrics.jsonl"
     deadline = time.monotonic() + 300  # generous: a busy machine starts slowly
