@@ -69,7 +69,7 @@ TRAINED_ARMS = ("finetune", "mixed", "weightnet", "combined")
 FIT_ARMS = ("mixed_fit", "combined_fit", "combined_fit8")
 # adapt's arms, by the settings they pin (the tool's defaults moved; the arms do not):
 # the first choice as it is, refit on every pair, and refit after a confirmed choice (the
-# default since the confirm rule).
+# default from the confirm rule until k-fold).
 ADAPT_ARMS = {
     "adapt": {"choose": "holdout", "refit": False, "confirm": False},
     "adapt_refit": {"choose": "holdout", "refit": True, "confirm": False},

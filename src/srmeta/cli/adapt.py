@@ -13,6 +13,7 @@ same command again to resume an interrupted adaptation.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from srmeta.argtypes import count, name_list, positive_float, positive_int
 from srmeta.config import PairsConfig
@@ -118,23 +119,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _check_choice_options(args: argparse.Namespace) -> None:
-    """Options of the other choice rule are refused, not silently ignored."""
+# Options of --choose holdout alone. Unset they are None, so AdaptSettings keeps its defaults.
+HOLDOUT_ONLY = ("holdout", "refit", "confirm", "selection")
+
+
+def _flag(name: str, value: object) -> str:
+    if isinstance(value, bool):
+        return f"--{name}" if value else f"--no-{name}"
+    return f"--{name} {value}"
+
+
+def _choice_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The given options of the chosen rule; the other rule's are refused, not ignored."""
+    given = {name: getattr(args, name) for name in HOLDOUT_ONLY if getattr(args, name) is not None}
     if args.choose == "holdout":
         if args.folds is not None:
             raise SrmetaError("--folds applies to --choose kfold")
-        return
-    given = []
-    if args.holdout is not None:
-        given.append(f"--holdout {args.holdout}")
-    for flag in ("refit", "confirm"):
-        value = getattr(args, flag)
-        if value is not None:
-            given.append(f"--{flag}" if value else f"--no-{flag}")
-    if args.selection is not None:
-        given.append(f"--selection {args.selection}")
+        return given
     if given:
-        raise SrmetaError(f"{', '.join(given)}: applies to --choose holdout (the default is kfold)")
+        flags = ", ".join(_flag(name, value) for name, value in given.items())
+        raise SrmetaError(f"{flags}: applies to --choose holdout (the default is kfold)")
+    return {"folds": args.folds}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,45 +147,38 @@ def run(args: argparse.Namespace) -> int:
     from srmeta.training.adapt_settings import AdaptSettings
 
     pairs = pair_source(args)
-    _check_choice_options(args)
+    options = _choice_options(args)
     settings = AdaptSettings(
         scale=args.scale,
         start=args.start,
         strategies=tuple(args.strategies),
         steps=args.steps,
         eval_every=args.eval_every,
-        holdout=args.holdout,
         lr=args.learning_rate,
         batch_size=args.batch_size,
         pool=tuple(args.pool),
         **({"pool_degradation": args.pool_degradation} if args.pool_degradation else {}),
         seed=args.seed,
         device=args.device,
-        refit=args.refit is not False,
-        confirm=args.confirm is not False,
-        selection=args.selection or "consistent",
         choose=args.choose,
-        folds=args.folds,
+        **options,
     )
     result = adapt(pairs, settings, args.out, args.data_root, args.force, not args.quiet)
     model = f"{result.out_dir}/model_best.safetensors"
-    if result.chosen == "start" and result.kfold is not None:
-        print(
-            f"fine-tuning did not beat {result.start} on held-out pairs"
-            f" ({result.kfold.gain:+.2f} dB) and weightnet is not in --strategies;"
-            f" {model} is {result.start} unchanged"
-        )
+    if result.kfold is not None and result.chosen != "finetune":
+        gain = result.kfold.gain
+        lost = f"fine-tuning did not beat {result.start} on held-out pairs ({gain:+.2f} dB)"
+        if result.chosen == "start":
+            print(
+                f"{lost} and weightnet is not in --strategies; {model} is {result.start} unchanged"
+            )
+        else:
+            print(f"{lost}: chose {result.chosen}, which no pair checked;"
+                  f" model {model} (srmeta upscale --model {result.out_dir})")  # fmt: skip
     elif result.chosen == "start":
         print(
             f"no strategy beat {result.start} on the held-out pairs"
             f" ({result.start_psnr:.2f} dB); {model} is {result.start} unchanged"
-        )
-    elif result.gain is None:
-        assert result.kfold is not None
-        print(
-            f"fine-tuning did not beat {result.start} on held-out pairs"
-            f" ({result.kfold.gain:+.2f} dB): chose {result.chosen}, which no pair checked;"
-            f" model {model} (srmeta upscale --model {result.out_dir})"
         )
     else:
         assert result.chosen_psnr is not None
