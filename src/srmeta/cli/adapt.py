@@ -166,15 +166,15 @@ def run(args: argparse.Namespace) -> int:
     result = adapt(pairs, settings, args.out, args.data_root, args.force, not args.quiet)
     model = f"{result.out_dir}/model_best.safetensors"
     if result.kfold is not None and result.chosen != "finetune":
-        gain = result.kfold.gain
-        lost = f"fine-tuning did not beat {result.start} on held-out pairs ({gain:+.2f} dB)"
         if result.chosen == "start":
-            print(
-                f"{lost} and weightnet is not in --strategies; {model} is {result.start} unchanged"
-            )
+            outcome = f" and weightnet is not in --strategies; {model} is {result.start} unchanged"
         else:
-            print(f"{lost}: chose {result.chosen}, which no pair checked;"
-                  f" model {model} (srmeta upscale --model {result.out_dir})")  # fmt: skip
+            outcome = (
+                f": chose {result.chosen}, which no pair checked;"
+                f" model {model} (srmeta upscale --model {result.out_dir})"
+            )
+        gain = f"{result.kfold.gain:+.2f} dB"
+        print(f"fine-tuning did not beat {result.start} on held-out pairs ({gain}){outcome}")
     elif result.chosen == "start":
         print(
             f"no strategy beat {result.start} on the held-out pairs"
