@@ -1,4 +1,4 @@
-"""Step-indexed training patches, the step loader, meta-dataset selection and meta batches.
+"""Step-indexed training patches, the step loader, the training pool and corrupted targets.
 
 Uses the real T91 under the data root (see conftest), so decoding and sizes are those a run
 sees; tiny synthetic images in ``tmp_path`` cover augmentation and edge cases.
@@ -16,10 +16,11 @@ import torch
 import yaml
 from PIL import Image
 
-from srmeta.config import ConfigError, CorruptConfig, MetaConfig, load_config
+from data_helpers import same_batch, write_png
+from srmeta.config import ConfigError, CorruptConfig, load_config
 from srmeta.data.benchmarks import dataset_info, find_dataset
 from srmeta.data.corrupt import CORRUPT_STREAM, DIRECTIONS, shift_image
-from srmeta.data.meta import MetaSet, resolve_meta_files
+from srmeta.data.meta import MetaSet
 from srmeta.data.training import TrainingPatches, dihedral, make_loader
 from srmeta.degrade import Degradation, rng_for
 from srmeta.errors import DatasetError
@@ -57,16 +58,6 @@ def patches(t91) -> TrainingPatches:
     return _patches(t91)
 
 
-def _same(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-def _png(path: Path, array: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-    return path
-
-
 # ---------------------------------------------------------------- training patches
 
 
@@ -93,7 +84,7 @@ def test_batch_shapes_dtypes_and_ranges(patches) -> None:
 def test_same_step_same_batch_across_instances(t91, patches) -> None:
     other = _patches(t91)
     for step in (0, 7, 123456):
-        assert _same(patches[step], other[step])
+        assert same_batch(patches[step], other[step])
     assert not torch.equal(patches[0]["hr"], patches[1]["hr"])
     assert not torch.equal(patches[0]["lr"], patches[1]["lr"])
     assert not torch.equal(patches[5]["hr"], _patches(t91, seed=1)[5]["hr"])
@@ -104,10 +95,10 @@ def test_loader_order_is_independent_of_workers_and_resumes_exactly(patches) -> 
     for workers in (0, 2):
         got = list(make_loader(patches, 2, 6, workers))
         assert len(got) == 4
-        assert all(_same(a, b) for a, b in zip(got, expected, strict=True))
+        assert all(same_batch(a, b) for a, b in zip(got, expected, strict=True))
     # An uninterrupted run over 0..5 sees, from step 2 on, what a run resumed at 2 sees.
     full = list(make_loader(patches, 0, 6, 0))
-    assert all(_same(a, b) for a, b in zip(full[2:], expected, strict=True))
+    assert all(same_batch(a, b) for a, b in zip(full[2:], expected, strict=True))
     assert list(make_loader(patches, 6, 6, 0)) == []
     with pytest.raises(ValueError):
         make_loader(patches, 7, 6, 0)
@@ -152,12 +143,12 @@ def test_random_degradation_uses_the_returned_index(t91) -> None:
     for b in range(4):
         index = int(batch["index"][b])
         assert torch.equal(lr8[b], degradation.apply(hr8[b], SCALE, index=index))
-    assert _same(batch, _patches(t91[:10], degradation=degradation, batch_size=4)[2])
+    assert same_batch(batch, _patches(t91[:10], degradation=degradation, batch_size=4)[2])
 
 
 def test_augmentation_yields_all_eight_dihedral_variants(tmp_path) -> None:
     image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3) * 5  # no symmetry at all
-    path = _png(tmp_path / "tiny.png", image)
+    path = write_png(tmp_path / "tiny.png", image)
     chw = image.transpose(2, 0, 1)
     variants = set()
     for k in range(4):
@@ -179,8 +170,9 @@ def test_augmentation_yields_all_eight_dihedral_variants(tmp_path) -> None:
 
 
 def test_gray_images_are_replicated_and_small_ones_skipped(tmp_path) -> None:
-    gray = _png(tmp_path / "gray.png", (np.arange(64 * 64) % 251).astype(np.uint8).reshape(64, 64))
-    small = _png(tmp_path / "small.png", np.zeros((64, 40, 3), np.uint8))
+    ramp = (np.arange(64 * 64) % 251).astype(np.uint8).reshape(64, 64)
+    gray = write_png(tmp_path / "gray.png", ramp)
+    small = write_png(tmp_path / "small.png", np.zeros((64, 40, 3), np.uint8))
     data = _patches([gray, small], patch_size=48, batch_size=2)
     assert data.files == [gray] and data.skipped == [small]
     hr = data[0]["hr"]
@@ -203,96 +195,6 @@ def test_from_config_builds_the_configured_pipeline(tmp_path, data_root) -> None
     data = TrainingPatches.from_config(cfg)
     assert len(data.files) == 91 and data.per_rank == 4
     assert MetaSet.from_config(cfg) is None
-
-
-# ---------------------------------------------------------------- meta-dataset
-
-
-def test_meta_by_names(data_root) -> None:
-    files = resolve_meta_files(MetaConfig(dataset="Set5", names=["woman", "baby"]), data_root)
-    assert [f.stem for f in files] == ["baby", "woman"]
-    with pytest.raises(DatasetError) as err:
-        resolve_meta_files(MetaConfig(dataset="Set5", names=["lena"]), data_root)
-    message = str(err.value)
-    assert "lena" in message and "available: baby, bird, butterfly, head, woman" in message
-
-
-def test_meta_by_count_is_seeded_and_sorted(data_root) -> None:
-    everything = sorted(find_dataset("Set14", data_root).files)
-    for seed in (0, 1, 2):
-        cfg = MetaConfig(dataset="Set14", count=4, seed=seed)
-        files = resolve_meta_files(cfg, data_root)
-        chosen = np.random.default_rng(seed).choice(len(everything), 4, replace=False)
-        assert files == [everything[i] for i in sorted(chosen)]
-        assert files == sorted(files) and resolve_meta_files(cfg, data_root) == files
-    picks = {
-        tuple(resolve_meta_files(MetaConfig(dataset="Set14", count=4, seed=s), data_root))
-        for s in range(5)
-    }
-    assert len(picks) > 1
-    with pytest.raises(DatasetError, match="exceeds"):
-        resolve_meta_files(MetaConfig(dataset="Set5", count=6), data_root)
-    assert len(resolve_meta_files(MetaConfig(dataset="Set5"), data_root)) == 5
-
-
-def test_meta_by_folder_and_by_images(tmp_path, data_root) -> None:
-    for name in ("c", "a", "b"):
-        _png(tmp_path / "meta" / f"{name}.png", np.full((8, 8, 3), 9, np.uint8))
-    (tmp_path / "meta" / "notes.txt").write_text("not an image")
-    files = resolve_meta_files(MetaConfig(folder=str(tmp_path / "meta")), None)
-    assert [f.name for f in files] == ["a.png", "b.png", "c.png"]
-    with pytest.raises(DatasetError):
-        resolve_meta_files(MetaConfig(folder=str(tmp_path / "nothing")), None)
-    set5 = find_dataset("Set5", data_root).folder
-    chosen = [str(set5 / "woman.png"), str(set5 / "bird.png")]
-    files = resolve_meta_files(MetaConfig(images=chosen), None)
-    assert [f.stem for f in files] == ["woman", "bird"]  # the given order
-    with pytest.raises(DatasetError, match="not found"):
-        resolve_meta_files(MetaConfig(images=[str(tmp_path / "gone.png")]), None)
-
-
-def test_meta_set_batches_are_deterministic(data_root) -> None:
-    files = resolve_meta_files(MetaConfig(dataset="Set5", count=3, seed=0), data_root)
-
-    def build(seed: int = 0) -> MetaSet:
-        return MetaSet.from_files(
-            files, degradation=BICUBIC, scale=4, patch_size=48, batch_size=4, seed=seed
-        )
-
-    meta, again = build(), build()
-    assert meta.names == [f.stem for f in files] and len(meta) == 3
-    batch = meta.batch(3)
-    assert batch["lr"].shape == (4, 3, 12, 12) and batch["hr"].shape == (4, 3, 48, 48)
-    assert batch["lr"].dtype == batch["hr"].dtype == torch.float32
-    assert _same(batch, again.batch(3))
-    assert _same(meta.batch(3, rank=1), again.batch(3, rank=1))
-    assert not torch.equal(batch["hr"], meta.batch(4)["hr"])
-    assert not torch.equal(batch["hr"], meta.batch(3, rank=1)["hr"])
-    assert not torch.equal(batch["hr"], build(seed=1).batch(3)["hr"])
-    # Each LR crop is the aligned crop of the whole image's LR: the pair stays consistent.
-    lr8 = (batch["lr"] * 255).round().to(torch.uint8)
-    hr8 = (batch["hr"] * 255).round().to(torch.uint8)
-    assert (lr8.float() - imresize(hr8, 1 / 4).float()).abs().mean() < 3
-    with pytest.raises(DatasetError, match="smaller"):
-        MetaSet.from_files(
-            files, degradation=BICUBIC, scale=4, patch_size=1024, batch_size=1, seed=0
-        )
-
-
-def test_meta_set_from_config(tmp_path, data_root) -> None:
-    config = {
-        "name": "t",
-        "scale": 2,
-        "data_root": str(data_root),
-        "model": {"arch": "espcn"},
-        "data": {"meta": {"dataset": "Set5", "names": ["bird"], "batch_size": 2}},
-    }
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    meta = MetaSet.from_config(load_config(path, ["data.meta.patch_size=32"]))
-    assert meta is not None and meta.names == ["bird"]
-    assert meta.batch(0)["hr"].shape == (2, 3, 32, 32)
-    assert meta.batch(0)["lr"].shape == (2, 3, 16, 16)
 
 
 # ---------------------------------------------------------------- the 590-image training pool
@@ -341,7 +243,7 @@ def test_corruption_count_and_choice_follow_the_seed(t91, corrupted) -> None:
     assert again.corrupted == corrupted.corrupted
     assert again.corruption_params == corrupted.corruption_params
     for step in (0, 5, 999):
-        assert _same(again[step], corrupted[step])
+        assert same_batch(again[step], corrupted[step])
     small = [
         _patches(t91[:20], corrupt=CorruptConfig(fraction=0.5, jpeg=50, seed=s)) for s in (0, 1)
     ]
@@ -425,7 +327,7 @@ def test_shift_moves_the_target_by_the_drawn_offset(t91) -> None:
 def test_blurred_impulse_is_the_gaussian_kernel(tmp_path) -> None:
     impulse = np.zeros((15, 15, 3), np.uint8)
     impulse[7, 7] = 255
-    path = _png(tmp_path / "impulse.png", impulse)
+    path = write_png(tmp_path / "impulse.png", impulse)
     data = _patches(
         [path], scale=2, patch_size=4, batch_size=2, corrupt=CorruptConfig(fraction=1, blur=1.0)
     )
@@ -443,7 +345,7 @@ def test_blurred_impulse_is_the_gaussian_kernel(tmp_path) -> None:
 def test_noise_and_jpeg_corruption_match_their_oracles(tmp_path) -> None:
     rng = np.random.default_rng(7)
     image = rng.integers(0, 256, (16, 20, 3)).astype(np.uint8)
-    path = _png(tmp_path / "img.png", image)
+    path = write_png(tmp_path / "img.png", image)
     kw = {"scale": 2, "patch_size": 8, "batch_size": 2}
     noisy = _patches([path], corrupt=CorruptConfig(fraction=1, noise=15, seed=4), **kw)
     field = np.random.default_rng(np.random.SeedSequence([4, 0, CORRUPT_STREAM])).standard_normal(
@@ -480,58 +382,6 @@ def test_corrupt_from_config(tmp_path, data_root) -> None:
     assert data.corruption_record()["corrupt"]["seed"] == 2
 
 
-# ---------------------------------------------------------------- meta images held out
-
-
-def _meta_config(
-    tmp_path: Path, data_root: Path, meta: dict, train: dict | None = None
-) -> TrainingPatches:
-    config = {
-        "name": "t",
-        "scale": 4,
-        "data_root": str(data_root),
-        "model": {"arch": "espcn"},
-        "data": {"train": {"patch_size": 48, "batch_size": 4, **(train or {})}, "meta": meta},
-    }
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return TrainingPatches.from_config(load_config(path))
-
-
-def test_meta_images_in_the_pool_are_held_out(tmp_path, data_root) -> None:
-    data = _meta_config(tmp_path, data_root, {"dataset": "T91", "names": ["t1", "tt9"]})
-    assert len(data.files) == len(data.images) == 89
-    assert [p.stem for p in data.held_out] == ["t1", "tt9"]
-    assert not {"t1", "tt9"} & {p.stem for p in data.files}
-    assert data.corruption_record()["held_out"] == ["T91/t1", "T91/tt9"]
-    # Compared as resolved paths: a roundabout spelling of the same file is still held out.
-    folder = find_dataset("T91", data_root).folder
-    roundabout = str(folder / ".." / folder.name / "t2.png")
-    data = _meta_config(tmp_path, data_root, {"images": [roundabout]})
-    assert len(data.files) == 90 and [p.stem for p in data.held_out] == ["t2"]
-    # A meta set from another dataset leaves the pool whole.
-    data = _meta_config(tmp_path, data_root, {"dataset": "Set5", "names": ["bird"]})
-    assert len(data.files) == 91 and data.held_out == []
-
-
-def test_train_exclude_holds_more_images_out_and_names_a_stem_the_pool_lacks(
-    tmp_path, data_root
-) -> None:
-    def pool(train: dict) -> TrainingPatches:
-        return _meta_config(tmp_path, data_root, {"dataset": "T91", "names": ["t1"]}, train)
-
-    data = pool({"exclude": ["tt9", "t2"]})
-    assert len(data.files) == 88
-    assert sorted(p.stem for p in data.held_out) == ["t1", "t2", "tt9"]
-    # Images hidden from every compared run leave the same pool: equal exclusions, equal pool.
-    same = pool({"exclude": ["t2", "tt9"]})
-    assert same.files == data.files
-    with pytest.raises(DatasetError, match="not an image of the pool: t999"):
-        pool({"exclude": ["t2", "t999"]})
-    with pytest.raises(ConfigError, match="exclude lists an image twice"):
-        pool({"exclude": ["t2", "t2"]})
-
-
 # ---------------------------------------------------------------- degradation mixtures
 
 
@@ -550,7 +400,7 @@ def test_mixed_degradation_pool_draws_per_sample_and_redraws_identically(t91) ->
             clean = data.hr_patches(step)[b]
             assert torch.equal(_u8(batch["lr"][b]), degradation.apply(clean, SCALE, index=index))
         assert len(set(params)) == 4  # every sample of the step has its own parameters
-        assert _same(batch, data[step]) and _same(batch, _patches(t91[:12], **kw)[step])
+        assert same_batch(batch, data[step]) and same_batch(batch, _patches(t91[:12], **kw)[step])
 
 
 def test_drop_leaves_the_images_corruption_would_choose_out_of_the_pool(t91, corrupted) -> None:
