@@ -10,9 +10,11 @@ from PIL import Image
 from srmeta.cli import main
 
 
-def png(path: Path, h: int = 9, w: int = 7) -> Path:
-    """A small random RGB PNG: content no model was trained on, so no output is special."""
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+def png(path: Path, h: int = 9, w: int = 7, **save) -> Path:
+    """A small random RGB image (PNG unless ``save`` names another format): content no model
+    was trained on, so no output is special."""
+    pixels = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, **save)
     return path
 
 

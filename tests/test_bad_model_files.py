@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import srmeta
 from cli_errors import error_line, exit_code, png, tree
@@ -112,9 +110,7 @@ def test_weights_srmeta_cannot_use_get_one_line_and_nothing_written(
 def test_an_image_given_as_the_model_is_named_as_an_image(tmp_path, capsys, name, kind, save):
     """A JPEG as --model reached the pickle loader, which said it "holds Python objects"."""
     weights = tmp_path / name
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
-        weights, **save
-    )
+    png(weights, 8, 8, **save)
     image = png(tmp_path / "a.png")
     assert exit_code(["upscale", str(image), "--model", str(weights)]) == 2
     line = error_line(capsys)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import srmeta
-from cli_errors import error_line
+from cli_errors import error_line, png
 from srmeta.cli import main
 
 # --- PIL images keep their mode, alpha and orientation, as files do --------------------
@@ -88,7 +88,7 @@ def test_a_16_bit_pil_image_comes_back_16_bit():
 
 def test_a_truncated_lazily_opened_pil_image_is_a_clean_error(tmp_path):
     path = tmp_path / "big.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(path)
+    png(path, 64, 64)
     path.write_bytes(path.read_bytes()[:2000])
     with Image.open(path) as image, pytest.raises(srmeta.SrmetaError, match="truncated"):
         srmeta.upscale(image, scale=2, model="bicubic")
