@@ -18,6 +18,7 @@ of the loss weight went to them (:func:`corrupt_weight_sums`).
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import time
@@ -394,6 +395,11 @@ def train(cfg: ExperimentConfig, resume: str | None = None, progress: bool = Fal
         try:
             return trainer.run()
         finally:
-            shutdown(trainer.world)
+            world = trainer.world
+            # DDP's reducer holds the process group: left alive, gloo's threads outlive
+            # destroy_process_group and a rank can abort at interpreter exit.
+            del trainer
+            gc.collect()
+            shutdown(world)
     finally:
         torch.use_deterministic_algorithms(deterministic)
