@@ -7,6 +7,7 @@ of each step's global batch. Only rank 0 writes files.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -56,7 +57,12 @@ def barrier(world: World) -> None:
 
 
 def shutdown(world: World) -> None:
+    """Leave the process group; call it once the DDP wrapper is dropped.
+
+    DDP's reducer holds the group: kept alive past destroy_process_group, gloo's threads
+    are torn down at interpreter exit and a rank can abort. Collecting first frees it."""
     if world.distributed and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 

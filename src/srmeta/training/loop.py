@@ -18,7 +18,6 @@ of the loss weight went to them (:func:`corrupt_weight_sums`).
 
 from __future__ import annotations
 
-import gc
 import json
 import random
 import time
@@ -396,10 +395,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None, progress: bool = Fal
             return trainer.run()
         finally:
             world = trainer.world
-            # DDP's reducer holds the process group: left alive, gloo's threads outlive
-            # destroy_process_group and a rank can abort at interpreter exit.
-            del trainer
-            gc.collect()
+            del trainer  # its DDP wrapper must be gone before the group is (see shutdown)
             shutdown(world)
     finally:
         torch.use_deterministic_algorithms(deterministic)
